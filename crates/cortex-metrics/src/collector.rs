@@ -1,0 +1,69 @@
+//! Collectors: metrics computed at scrape time.
+
+use crate::encoding::{LabelSet, MetricWriter};
+use crate::metric::MetricType;
+use crate::name::validate_metric_name;
+
+/// Produces samples when the registry is scraped, for values that live
+/// elsewhere (the process table, a connection pool's own counters...).
+///
+/// ```
+/// use cortex_metrics::{Collector, CollectorOutput, Format, MetricsRegistry};
+///
+/// struct Uptime(std::time::Instant);
+///
+/// impl Collector for Uptime {
+///     fn collect(&self, out: &mut CollectorOutput<'_, '_>) {
+///         out.gauge("app_uptime_seconds", "Seconds since start.", self.0.elapsed().as_secs_f64());
+///     }
+/// }
+///
+/// let registry = MetricsRegistry::new();
+/// registry.register_collector(Uptime(std::time::Instant::now()));
+/// assert!(registry.encode(Format::Prometheus).contains("app_uptime_seconds "));
+/// ```
+pub trait Collector: Send + Sync + 'static {
+    /// Writes this collector's samples.
+    fn collect(&self, out: &mut CollectorOutput<'_, '_>);
+}
+
+/// Where a [`Collector`] writes its samples. Each call writes one unlabelled
+/// family; an invalid name is skipped with a `tracing` warning rather than
+/// corrupting the exposition.
+#[derive(Debug)]
+pub struct CollectorOutput<'w, 'o> {
+    writer: &'w mut MetricWriter<'o>,
+}
+
+impl<'w, 'o> CollectorOutput<'w, 'o> {
+    pub(crate) fn new(writer: &'w mut MetricWriter<'o>) -> Self {
+        Self { writer }
+    }
+
+    /// A counter family with one sample. `name` may end in `_total`.
+    pub fn counter(&mut self, name: &str, help: &str, value: f64) {
+        let base = name.strip_suffix("_total").unwrap_or(name);
+        if self.valid(base) {
+            self.writer.family_header(base, help, MetricType::Counter);
+            self.writer.sample_f64(base, "_total", LabelSet::Empty, None, value);
+        }
+    }
+
+    /// A gauge family with one sample.
+    pub fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        if self.valid(name) {
+            self.writer.family_header(name, help, MetricType::Gauge);
+            self.writer.sample_f64(name, "", LabelSet::Empty, None, value);
+        }
+    }
+
+    fn valid(&self, name: &str) -> bool {
+        match validate_metric_name(name) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "collector produced an invalid metric name; skipped");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The `/metrics` endpoint for axum.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::{Format, MetricsRegistry};
+
+/// A router serving `GET /metrics` (and `HEAD`) for `registry` with format
+/// negotiation and no authentication. Use [`MetricsEndpoint`] for a token or
+/// another path.
+///
+/// ```
+/// use axum::Router;
+/// use cortex_metrics::{MetricsRegistry, metrics_router};
+///
+/// let registry = MetricsRegistry::new();
+/// let app: Router = Router::new().merge(metrics_router(registry));
+/// ```
+pub fn metrics_router<S>(registry: MetricsRegistry) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    MetricsEndpoint::new(registry).into_router()
+}
+
+/// A configurable metrics endpoint.
+///
+/// The response is Prometheus text 0.0.4 or OpenMetrics 1.0.0 as the
+/// scrape's `Accept` header asks (see [`Format::negotiate`]), always with
+/// the matching `Content-Type` and `Vary: Accept`. With a bearer token set,
+/// requests without `Authorization: Bearer <token>` get `401` and a
+/// `WWW-Authenticate` challenge; the token is compared in constant time.
+///
+/// ```
+/// use axum::Router;
+/// use cortex_metrics::{MetricsEndpoint, MetricsRegistry};
+///
+/// let registry = MetricsRegistry::new();
+/// let app: Router = MetricsEndpoint::new(registry)
+///     .path("/internal/metrics")
+///     .bearer_token("s3cret")
+///     .into_router();
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MetricsEndpoint {
+    registry: MetricsRegistry,
+    path: String,
+    bearer_token: Option<Arc<str>>,
+}
+
+impl MetricsEndpoint {
+    /// An endpoint at `/metrics` without authentication.
+    pub fn new(registry: MetricsRegistry) -> Self {
+        Self {
+            registry,
+            path: "/metrics".to_owned(),
+            bearer_token: None,
+        }
+    }
+
+    /// Serves at `path` instead of `/metrics`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>`.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.bearer_token = Some(token.into().into());
+        self
+    }
+
+    /// A router with the endpoint's single route.
+    pub fn into_router<S>(self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let path = self.path.clone();
+        Router::new().route(
+            &path,
+            get(move |headers: HeaderMap| {
+                let endpoint = self.clone();
+                async move { endpoint.respond(&headers) }
+            }),
+        )
+    }
+
+    /// The response to a scrape with these request headers.
+    pub fn respond(&self, headers: &HeaderMap) -> Response {
+        if let Some(token) = &self.bearer_token {
+            if !bearer_matches(headers, token) {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+                    "unauthorized\n",
+                )
+                    .into_response();
+            }
+        }
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+        let format = Format::negotiate(accept);
+        let body = self.registry.encode(format);
+        (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(format.content_type())),
+                (header::VARY, HeaderValue::from_static("Accept")),
+            ],
+            body,
+        )
+            .into_response()
+    }
+}
+
+fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return false;
+    };
+    let value = value.as_bytes();
+    let Some((scheme, token)) = value.split_at_checked(7) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case(b"bearer ") && constant_time_eq(token, expected.as_bytes())
+}
+
+/// Compares without an early exit, so response timing does not reveal how
+/// much of a guessed token was right. The length is not secret.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn bearer_token_is_checked() {
+        assert!(bearer_matches(&headers(&[("authorization", "Bearer abc")]), "abc"));
+        assert!(bearer_matches(&headers(&[("authorization", "bearer abc")]), "abc"));
+        assert!(!bearer_matches(&headers(&[("authorization", "Bearer abd")]), "abc"));
+        assert!(!bearer_matches(&headers(&[("authorization", "Bearer ab")]), "abc"));
+        assert!(!bearer_matches(&headers(&[("authorization", "Basic abc")]), "abc"));
+        assert!(!bearer_matches(&headers(&[("authorization", "Bear")]), "abc"));
+        assert!(!bearer_matches(&headers(&[]), "abc"));
+    }
+
+    #[test]
+    fn responds_in_the_negotiated_format() {
+        let endpoint = MetricsEndpoint::new(MetricsRegistry::new());
+        let text = endpoint.respond(&headers(&[]));
+        assert_eq!(
+            text.headers()[header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let om = endpoint.respond(&headers(&[("accept", "application/openmetrics-text")]));
+        assert_eq!(
+            om.headers()[header::CONTENT_TYPE],
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        let locked = endpoint.bearer_token("t");
+        assert_eq!(locked.respond(&headers(&[])).status(), StatusCode::UNAUTHORIZED);
+        let ok = locked.respond(&headers(&[("authorization", "Bearer t")]));
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+}

@@ -1,0 +1,109 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use http::{Response, StatusCode};
+use pin_project_lite::pin_project;
+
+use super::UNMATCHED_ROUTE;
+use super::body::ResponseBody;
+use super::layer::HttpMetricsState;
+use crate::Gauge;
+
+pin_project! {
+    /// The response future of [`HttpMetrics`](super::HttpMetrics).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<RequestGuard>,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(inner: F, guard: RequestGuard) -> Self {
+        Self {
+            inner,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl<F: std::fmt::Debug> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        let mut guard = this.guard.take();
+        match result {
+            Ok(response) => {
+                if let Some(guard) = &mut guard {
+                    guard.status = Some(response.status());
+                }
+                Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, guard))))
+            }
+            Err(error) => {
+                // The server turns a service error into a dropped connection
+                // or a 500; count it as the latter.
+                if let Some(guard) = &mut guard {
+                    guard.status = Some(StatusCode::INTERNAL_SERVER_ERROR);
+                }
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+}
+
+/// Everything needed to record one request; records when dropped, so a
+/// completed body, a dropped future, a dropped body and a panic unwinding
+/// through the handler all end in exactly one observation.
+pub(crate) struct RequestGuard {
+    pub(crate) state: Arc<HttpMetricsState>,
+    pub(crate) method: &'static str,
+    pub(crate) route: Option<MatchedPath>,
+    pub(crate) start: Instant,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) request_bytes: Option<u64>,
+    pub(crate) response_bytes: u64,
+    pub(crate) active: Gauge,
+}
+
+/// nginx's "client closed request": the client left before a response.
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.active.dec();
+        let status = self.status.unwrap_or_else(|| {
+            let code = if std::thread::panicking() {
+                StatusCode::INTERNAL_SERVER_ERROR.as_u16()
+            } else {
+                CLIENT_CLOSED_REQUEST
+            };
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        });
+        let route = self.route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let labels = [self.method, route, status.as_str()];
+        let state = &*self.state;
+        state
+            .duration
+            .with_labels(labels)
+            .observe(self.start.elapsed().as_secs_f64());
+        state.response_size.with_labels(labels).observe(self.response_bytes as f64);
+        if let Some(bytes) = self.request_bytes {
+            state.request_size.with_labels(labels).observe(bytes as f64);
+        }
+    }
+}

@@ -1,0 +1,119 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use http::{Method, Request, Response, header};
+use tower_service::Service;
+
+use super::future::{RequestGuard, ResponseFuture};
+use super::layer::HttpMetricsState;
+
+/// The service made by [`HttpMetricsLayer`](super::HttpMetricsLayer).
+#[derive(Debug, Clone)]
+pub struct HttpMetrics<S> {
+    inner: S,
+    state: Arc<HttpMetricsState>,
+}
+
+impl<S> HttpMetrics<S> {
+    pub(crate) fn new(inner: S, state: Arc<HttpMetricsState>) -> Self {
+        Self { inner, state }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpMetrics<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<super::ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let method = method_label(request.method());
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let request_bytes = request_body_size(&request);
+        let active = self.state.active.with_labels([method]);
+        active.inc();
+        let guard = RequestGuard {
+            state: Arc::clone(&self.state),
+            method,
+            route,
+            start: Instant::now(),
+            status: None,
+            request_bytes,
+            response_bytes: 0,
+            active,
+        };
+        ResponseFuture::new(self.inner.call(request), guard)
+    }
+}
+
+/// The nine methods of RFC 9110 and PATCH keep their name; anything else
+/// (which a client can invent freely) becomes `_OTHER`, as the OpenTelemetry
+/// conventions require, so methods cannot blow up cardinality.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => "_OTHER",
+    }
+}
+
+/// `Content-Length` when valid; zero for a request that declares no body
+/// framing at all (it has none); unknown for chunked bodies.
+fn request_body_size<B>(request: &Request<B>) -> Option<u64> {
+    match request.headers().get(header::CONTENT_LENGTH) {
+        Some(value) => value.to_str().ok()?.trim().parse().ok(),
+        None if request.headers().contains_key(header::TRANSFER_ENCODING) => None,
+        None => Some(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_standard_methods_become_other() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let custom = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method_label(&custom), "_OTHER");
+        let lowercase = Method::from_bytes(b"get").unwrap();
+        assert_eq!(method_label(&lowercase), "_OTHER");
+    }
+
+    #[test]
+    fn request_size_comes_from_content_length() {
+        let with_length = Request::builder().header("content-length", "42").body(()).unwrap();
+        assert_eq!(request_body_size(&with_length), Some(42));
+        let bogus = Request::builder().header("content-length", "-1").body(()).unwrap();
+        assert_eq!(request_body_size(&bogus), None);
+        let chunked = Request::builder().header("transfer-encoding", "chunked").body(()).unwrap();
+        assert_eq!(request_body_size(&chunked), None);
+        assert_eq!(request_body_size(&Request::new(())), Some(0));
+    }
+}

@@ -1,0 +1,84 @@
+//! Prometheus and OpenMetrics metrics for Rust services, built on
+//! [`prometheus_client`].
+//!
+//! - [`MetricsRegistry`]: a value (no globals) with get-or-create
+//!   [`Counter`], [`Gauge`], [`GaugeF64`] and [`Histogram`] metrics and
+//!   labelled [`Family`]s whose label count is checked at compile time.
+//!   Conflicts and invalid names are typed [`MetricsError`]s; nothing panics.
+//! - A **cardinality guard** on every family (10 000 series by default):
+//!   excess label sets fold into one `otel_metric_overflow="true"` series,
+//!   counted by `cortex_metrics_overflow_total`.
+//! - Exposition in Prometheus text 0.0.4 **and** OpenMetrics 1.0.0, chosen by
+//!   the scrape's `Accept` header ([`Format::negotiate`]).
+//! - [`http::HttpMetricsLayer`]: OpenTelemetry HTTP server metrics as a tower
+//!   layer, with route templates from axum's `MatchedPath`.
+//! - [`metrics_router`] / [`MetricsEndpoint`]: the `/metrics` route for axum,
+//!   optionally behind a bearer token.
+//! - [`ProcessCollector`]: the standard `process_*` metrics on Linux.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use cortex_metrics::{
+//!     Format, MetricsRegistry, ProcessCollector, http::HttpMetricsLayer, metrics_router,
+//! };
+//!
+//! # fn main() -> Result<(), cortex_metrics::MetricsError> {
+//! let registry = MetricsRegistry::new();
+//! registry.register_collector(ProcessCollector::new());
+//! let signups = registry.counter_family("app_signups", "Sign-ups by plan.", ["plan"])?;
+//! signups.with_labels(["free"]).inc();
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .merge(metrics_router(registry.clone()))
+//!     .layer(HttpMetricsLayer::new(&registry)?);
+//! # let _ = app;
+//!
+//! let text = registry.encode(Format::OpenMetrics);
+//! assert!(text.contains("app_signups_total{plan=\"free\"} 1\n"));
+//! assert!(text.ends_with("# EOF\n"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! This crate has no optional features yet; axum, tower and http are
+//! always on because the layer and endpoint are the point of the crate.
+//!
+//! # Minimum supported Rust version
+//!
+//! The workspace's `rust-version` (1.88). Raising it is a minor-version
+//! change.
+
+mod collector;
+mod counter;
+mod encoding;
+mod endpoint;
+mod error;
+mod family;
+mod gauge;
+mod histogram;
+pub mod http;
+mod metric;
+mod name;
+mod process;
+mod registry;
+
+pub use collector::{Collector, CollectorOutput};
+pub use counter::Counter;
+#[doc(hidden)]
+pub use encoding::{LabelSet, MetricWriter};
+pub use encoding::Format;
+pub use endpoint::{MetricsEndpoint, metrics_router};
+pub use error::MetricsError;
+pub use family::{
+    CounterFamily, DEFAULT_MAX_SERIES, Family, GaugeF64Family, GaugeFamily, HistogramFamily,
+};
+pub use gauge::{Gauge, GaugeF64};
+pub use histogram::{Buckets, DEFAULT_BUCKETS, Histogram, HistogramTimer};
+pub use metric::{Metric, MetricType};
+pub use process::ProcessCollector;
+pub use registry::{MetricsRegistry, MetricsRegistryBuilder};

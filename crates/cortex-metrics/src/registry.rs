@@ -1,0 +1,404 @@
+//! The registry: get-or-create metrics by name, and encode them all.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::collector::{Collector, CollectorOutput};
+use crate::counter::Counter;
+use crate::encoding::{Format, MetricWriter};
+use crate::family::{DEFAULT_MAX_SERIES, ErasedFamily, Family, describe};
+use crate::gauge::{Gauge, GaugeF64};
+use crate::histogram::{Buckets, Histogram};
+use crate::metric::Metric;
+use crate::name::{validate_label_name, validate_metric_name};
+use crate::MetricsError;
+
+const OVERFLOW_TOTAL: &str = "cortex_metrics_overflow";
+
+/// A set of metrics that are exposed together.
+///
+/// A value, not a global: cheap to [`Clone`] (an `Arc` inside) and shared
+/// by cloning. Every `counter`/`gauge`/`histogram` call is *get-or-create*:
+/// asking again for the same name, type and labels returns a handle to the
+/// same metric, so libraries can ask for what they need without
+/// coordinating. Asking with another type, label set or bucket layout is a
+/// [`MetricsError::Conflict`]; a name outside the Prometheus grammar is a
+/// [`MetricsError::InvalidName`]. Nothing here panics.
+///
+/// Counter names may be given with or without `_total`: the family's name
+/// is the base name and samples are always exposed as `<base>_total`.
+///
+/// ```
+/// use cortex_metrics::{Format, MetricsRegistry, DEFAULT_BUCKETS};
+///
+/// let registry = MetricsRegistry::new();
+/// let orders = registry.counter("shop_orders_total", "Orders placed.")?;
+/// let latency = registry.histogram_family(
+///     "shop_checkout_duration_seconds",
+///     "Checkout latency.",
+///     ["payment"],
+///     DEFAULT_BUCKETS,
+/// )?;
+/// orders.inc();
+/// latency.with_labels(["card"]).observe(0.3);
+///
+/// let text = registry.encode(Format::Prometheus);
+/// assert!(text.contains("shop_orders_total 1\n"));
+/// assert!(text.contains("shop_checkout_duration_seconds_count{payment=\"card\"} 1\n"));
+/// // Same name, other type: a typed error, not a panic.
+/// assert!(registry.gauge("shop_orders", "Oops.").is_err());
+/// # Ok::<(), cortex_metrics::MetricsError>(())
+/// ```
+#[derive(Clone)]
+pub struct MetricsRegistry {
+    inner: Arc<RegistryInner>,
+}
+
+struct RegistryInner {
+    max_series_per_family: usize,
+    families: RwLock<Families>,
+    collectors: RwLock<Vec<Arc<dyn Collector>>>,
+    overflow_total: Family<Counter, 1>,
+}
+
+#[derive(Default)]
+struct Families {
+    by_name: HashMap<Box<str>, usize>,
+    /// Registration order, which is exposition order.
+    ordered: Vec<Arc<dyn ErasedFamily>>,
+}
+
+impl std::fmt::Debug for MetricsRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let families = self.inner.families.read().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("MetricsRegistry")
+            .field("families", &families.ordered.len())
+            .field("max_series_per_family", &self.inner.max_series_per_family)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MetricsRegistry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builds a [`MetricsRegistry`] with non-default settings.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct MetricsRegistryBuilder {
+    max_series_per_family: usize,
+}
+
+impl MetricsRegistryBuilder {
+    /// The cardinality guard's cap for every family of this registry
+    /// (default [`DEFAULT_MAX_SERIES`]). Zero is raised to one.
+    pub fn max_series_per_family(mut self, max: usize) -> Self {
+        self.max_series_per_family = max.max(1);
+        self
+    }
+
+    /// Builds the registry.
+    pub fn build(self) -> MetricsRegistry {
+        // The overflow counter has one series per family, so its own
+        // cardinality is bounded by the number of families.
+        let overflow_total = Family::new(
+            OVERFLOW_TOTAL,
+            "Lookups of new label sets redirected to a family's overflow series by the cardinality guard.",
+            ["metric"],
+            (),
+            usize::MAX,
+            None,
+        );
+        let mut families = Families::default();
+        families.by_name.insert(OVERFLOW_TOTAL.into(), 0);
+        families.ordered.push(Arc::new(overflow_total.clone()));
+        MetricsRegistry {
+            inner: Arc::new(RegistryInner {
+                max_series_per_family: self.max_series_per_family,
+                families: RwLock::new(families),
+                collectors: RwLock::new(Vec::new()),
+                overflow_total,
+            }),
+        }
+    }
+}
+
+impl MetricsRegistry {
+    /// An empty registry with default settings.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for non-default settings.
+    pub fn builder() -> MetricsRegistryBuilder {
+        MetricsRegistryBuilder {
+            max_series_per_family: DEFAULT_MAX_SERIES,
+        }
+    }
+
+    /// Gets or creates an unlabelled counter.
+    pub fn counter(&self, name: &str, help: &str) -> Result<Counter, MetricsError> {
+        Ok(self.counter_family(name, help, [])?.with_labels([]))
+    }
+
+    /// Gets or creates an unlabelled `i64` gauge.
+    pub fn gauge(&self, name: &str, help: &str) -> Result<Gauge, MetricsError> {
+        Ok(self.gauge_family(name, help, [])?.with_labels([]))
+    }
+
+    /// Gets or creates an unlabelled `f64` gauge.
+    pub fn gauge_f64(&self, name: &str, help: &str) -> Result<GaugeF64, MetricsError> {
+        Ok(self.gauge_f64_family(name, help, [])?.with_labels([]))
+    }
+
+    /// Gets or creates an unlabelled histogram with these bucket bounds
+    /// (pass [`DEFAULT_BUCKETS`](crate::DEFAULT_BUCKETS) for the OpenTelemetry
+    /// HTTP layout).
+    pub fn histogram(
+        &self,
+        name: &str,
+        help: &str,
+        buckets: &[f64],
+    ) -> Result<Histogram, MetricsError> {
+        Ok(self.histogram_family(name, help, [], buckets)?.with_labels([]))
+    }
+
+    /// Gets or creates a counter family with `N` labels.
+    pub fn counter_family<const N: usize>(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: [&str; N],
+    ) -> Result<Family<Counter, N>, MetricsError> {
+        let base = name.strip_suffix("_total").unwrap_or(name);
+        self.family(base, help, label_names, ())
+    }
+
+    /// Gets or creates an `i64` gauge family with `N` labels.
+    pub fn gauge_family<const N: usize>(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: [&str; N],
+    ) -> Result<Family<Gauge, N>, MetricsError> {
+        self.family(name, help, label_names, ())
+    }
+
+    /// Gets or creates an `f64` gauge family with `N` labels.
+    pub fn gauge_f64_family<const N: usize>(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: [&str; N],
+    ) -> Result<Family<GaugeF64, N>, MetricsError> {
+        self.family(name, help, label_names, ())
+    }
+
+    /// Gets or creates a histogram family with `N` labels. The bounds must be
+    /// non-empty, finite and strictly increasing (`+Inf` is implicit).
+    pub fn histogram_family<const N: usize>(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: [&str; N],
+        buckets: &[f64],
+    ) -> Result<Family<Histogram, N>, MetricsError> {
+        let buckets = Buckets::new(buckets.iter().copied())?;
+        if label_names.contains(&"le") {
+            return Err(MetricsError::InvalidName {
+                name: "le".to_owned(),
+                reason: "`le` is reserved for histogram buckets",
+            });
+        }
+        self.family(name, help, label_names, buckets)
+    }
+
+    /// Adds a [`Collector`] whose samples are produced at scrape time (after
+    /// the registered families, in registration order).
+    pub fn register_collector(&self, collector: impl Collector) {
+        self.inner
+            .collectors
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::new(collector));
+    }
+
+    /// Encodes every metric in `format`.
+    pub fn encode(&self, format: Format) -> String {
+        let mut out = String::with_capacity(4096);
+        self.encode_to(&mut out, format);
+        out
+    }
+
+    /// Appends every metric, encoded in `format`, to `out`.
+    pub fn encode_to(&self, out: &mut String, format: Format) {
+        // Snapshot the list so registrations never wait for a scrape.
+        let families = self
+            .inner
+            .families
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ordered
+            .clone();
+        let collectors = self
+            .inner
+            .collectors
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut writer = MetricWriter::new(out, format);
+        for family in &families {
+            family.encode(&mut writer);
+        }
+        for collector in &collectors {
+            collector.collect(&mut CollectorOutput::new(&mut writer));
+        }
+        writer.finish();
+    }
+
+    fn family<M: Metric, const N: usize>(
+        &self,
+        name: &str,
+        help: &str,
+        label_names: [&str; N],
+        layout: M::Layout,
+    ) -> Result<Family<M, N>, MetricsError> {
+        validate_metric_name(name)?;
+        for (i, label) in label_names.iter().enumerate() {
+            validate_label_name(label)?;
+            if label_names[..i].contains(label) {
+                return Err(MetricsError::InvalidName {
+                    name: (*label).to_owned(),
+                    reason: "label names must be unique within a metric",
+                });
+            }
+        }
+        if let Some(found) = self.lookup::<M, N>(name, &label_names, &layout) {
+            return found;
+        }
+        let mut families = self.inner.families.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&index) = families.by_name.get(name) {
+            let existing = Arc::clone(&families.ordered[index]);
+            drop(families);
+            return downcast(&*existing, name, &label_names, &layout);
+        }
+        let family = Family::<M, N>::new(
+            name,
+            help,
+            label_names,
+            layout,
+            self.inner.max_series_per_family,
+            Some(self.inner.overflow_total.with_labels([name])),
+        );
+        let index = families.ordered.len();
+        families.ordered.push(Arc::new(family.clone()));
+        families.by_name.insert(name.into(), index);
+        Ok(family)
+    }
+
+    fn lookup<M: Metric, const N: usize>(
+        &self,
+        name: &str,
+        label_names: &[&str; N],
+        layout: &M::Layout,
+    ) -> Option<Result<Family<M, N>, MetricsError>> {
+        let families = self.inner.families.read().unwrap_or_else(PoisonError::into_inner);
+        let existing = &families.ordered[*families.by_name.get(name)?];
+        Some(downcast(&**existing, name, label_names, layout))
+    }
+}
+
+fn downcast<M: Metric, const N: usize>(
+    existing: &dyn ErasedFamily,
+    name: &str,
+    label_names: &[&str; N],
+    layout: &M::Layout,
+) -> Result<Family<M, N>, MetricsError> {
+    let conflict = || MetricsError::Conflict {
+        name: name.to_owned(),
+        existing: existing.describe(),
+        requested: describe::<M>(label_names, layout),
+    };
+    let family = existing
+        .as_any()
+        .downcast_ref::<Family<M, N>>()
+        .ok_or_else(conflict)?;
+    let same_labels = family.label_names().iter().zip(label_names).all(|(a, b)| **a == **b);
+    if !same_labels || family.layout() != layout {
+        return Err(conflict());
+    }
+    Ok(family.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_or_create_returns_the_same_metric() {
+        let registry = MetricsRegistry::new();
+        let a = registry.counter("hits_total", "Hits.").unwrap();
+        let b = registry.counter("hits", "Hits.").unwrap();
+        a.inc();
+        b.inc();
+        assert_eq!(a.get(), 2);
+        let clone = registry.clone();
+        assert_eq!(clone.counter("hits_total", "").unwrap().get(), 2);
+    }
+
+    #[test]
+    fn conflicting_type_labels_or_buckets_are_typed_errors() {
+        let registry = MetricsRegistry::new();
+        registry.counter_family("c", "", ["a"]).unwrap();
+        let err = registry.gauge("c", "").unwrap_err();
+        assert!(matches!(err, MetricsError::Conflict { .. }), "{err}");
+        assert!(err.to_string().contains("counter"), "{err}");
+        assert!(matches!(
+            registry.counter_family("c", "", ["b"]),
+            Err(MetricsError::Conflict { .. })
+        ));
+        assert!(matches!(
+            registry.counter_family("c", "", ["a", "b"]),
+            Err(MetricsError::Conflict { .. })
+        ));
+        registry.gauge("g", "").unwrap();
+        assert!(matches!(registry.gauge_f64("g", ""), Err(MetricsError::Conflict { .. })));
+        registry.histogram("h", "", &[1.0, 2.0]).unwrap();
+        assert!(matches!(
+            registry.histogram("h", "", &[1.0, 3.0]),
+            Err(MetricsError::Conflict { .. })
+        ));
+        assert!(registry.histogram("h", "", &[1.0, 2.0]).is_ok());
+    }
+
+    #[test]
+    fn invalid_names_and_buckets_are_typed_errors() {
+        let registry = MetricsRegistry::new();
+        assert!(matches!(registry.counter("bad-name", ""), Err(MetricsError::InvalidName { .. })));
+        assert!(matches!(
+            registry.counter_family("ok", "", ["bad label"]),
+            Err(MetricsError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            registry.counter_family("ok", "", ["a", "a"]),
+            Err(MetricsError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            registry.histogram_family("h", "", ["le"], &[1.0]),
+            Err(MetricsError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            registry.histogram("h", "", &[]),
+            Err(MetricsError::InvalidBuckets { .. })
+        ));
+        assert!(matches!(
+            registry.histogram("h", "", &[2.0, 1.0]),
+            Err(MetricsError::InvalidBuckets { .. })
+        ));
+        // Nothing was registered by the failed calls.
+        assert!(registry.counter_family("ok", "", ["fine"]).is_ok());
+        assert!(registry.histogram("h", "", &[1.0]).is_ok());
+    }
+}

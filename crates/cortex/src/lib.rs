@@ -1,0 +1,155 @@
+//! Cortex: observable, resilient services on tokio, tower and axum.
+//!
+//! This is the facade crate. It re-exports each Cortex crate behind a
+//! feature of the same name and offers [`Cortex`], a builder that wires the
+//! standard endpoints and layers into an axum [`Router`] in one call.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use cortex::prelude::*;
+//!
+//! # fn main() -> Result<(), cortex::Error> {
+//! let registry = MetricsRegistry::new();
+//! let app: Router = Router::new().route("/", get(|| async { "hello" }));
+//! // Adds HTTP metrics to every route, process metrics, and GET /metrics.
+//! let app = Cortex::builder().metrics(registry).mount(app)?;
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `metrics` | yes | [`metrics`]: Prometheus/OpenMetrics metrics (`cortex-metrics`) |
+//! | `full` | no | every crate above |
+//!
+//! # Minimum supported Rust version
+//!
+//! The workspace's `rust-version` (1.88).
+
+use axum::Router;
+
+#[cfg(feature = "metrics")]
+#[doc(inline)]
+pub use cortex_metrics as metrics;
+
+/// The names most services need, for `use cortex::prelude::*`.
+pub mod prelude {
+    pub use crate::{Cortex, CortexBuilder};
+    #[cfg(feature = "metrics")]
+    pub use cortex_metrics::{
+        Buckets, Counter, CounterFamily, DEFAULT_BUCKETS, Format, Gauge, GaugeF64, Histogram,
+        HistogramFamily, MetricsEndpoint, MetricsRegistry, ProcessCollector,
+        http::HttpMetricsLayer, metrics_router,
+    };
+}
+
+/// Why [`CortexBuilder::mount`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Registering the HTTP metrics failed (a name is taken by another type).
+    #[cfg(feature = "metrics")]
+    #[error(transparent)]
+    Metrics(#[from] cortex_metrics::MetricsError),
+}
+
+/// The entry point of the facade: see [`Cortex::builder`].
+#[derive(Debug, Clone, Copy)]
+pub struct Cortex;
+
+impl Cortex {
+    /// A builder that mounts Cortex's endpoints and layers on a router.
+    pub fn builder() -> CortexBuilder {
+        CortexBuilder::default()
+    }
+}
+
+/// Mounts the enabled Cortex endpoints and layers on an axum [`Router`].
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct CortexBuilder {
+    #[cfg(feature = "metrics")]
+    metrics: Option<MetricsOptions>,
+}
+
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone)]
+struct MetricsOptions {
+    registry: cortex_metrics::MetricsRegistry,
+    path: String,
+    bearer_token: Option<String>,
+    process_metrics: bool,
+}
+
+impl CortexBuilder {
+    /// Records HTTP metrics for every route into `registry`, adds the
+    /// `process_*` collector, and serves the registry at `/metrics`.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, registry: cortex_metrics::MetricsRegistry) -> Self {
+        self.metrics = Some(MetricsOptions {
+            registry,
+            path: "/metrics".to_owned(),
+            bearer_token: None,
+            process_metrics: true,
+        });
+        self
+    }
+
+    /// Serves metrics at `path` instead of `/metrics`.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
+        if let Some(options) = &mut self.metrics {
+            options.path = path.into();
+        }
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on the metrics endpoint.
+    #[cfg(feature = "metrics")]
+    pub fn metrics_bearer_token(mut self, token: impl Into<String>) -> Self {
+        if let Some(options) = &mut self.metrics {
+            options.bearer_token = Some(token.into());
+        }
+        self
+    }
+
+    /// Whether to add the `process_*` collector (default true).
+    #[cfg(feature = "metrics")]
+    pub fn process_metrics(mut self, enabled: bool) -> Self {
+        if let Some(options) = &mut self.metrics {
+            options.process_metrics = enabled;
+        }
+        self
+    }
+
+    /// Applies the configured layers to `router`'s routes and merges the
+    /// configured endpoints into it.
+    pub fn mount<S>(self, router: Router<S>) -> Result<Router<S>, Error>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        #[allow(unused_mut)]
+        let mut router = router;
+        #[cfg(feature = "metrics")]
+        if let Some(options) = self.metrics {
+            use cortex_metrics::{MetricsEndpoint, ProcessCollector, http::HttpMetricsLayer};
+            if options.process_metrics {
+                options.registry.register_collector(ProcessCollector::new());
+            }
+            let mut endpoint = MetricsEndpoint::new(options.registry.clone()).path(options.path);
+            if let Some(token) = options.bearer_token {
+                endpoint = endpoint.bearer_token(token);
+            }
+            // Merge first, then layer: `Router::merge` keeps the *other*
+            // router's default 404 fallback, which would drop the layer from
+            // unmatched requests if the order were reversed.
+            router = router
+                .merge(endpoint.into_router())
+                .layer(HttpMetricsLayer::new(&options.registry)?);
+        }
+        Ok(router)
+    }
+}

@@ -1,0 +1,103 @@
+//! The Cortex Hub: the showcase service that uses every Cortex crate.
+//!
+//! [`app`] builds the whole service as an axum [`Router`], so tests can serve
+//! it on `127.0.0.1:0`; `main.rs` adds configuration, logging and graceful
+//! shutdown around it.
+//!
+//! | route | what it shows |
+//! |---|---|
+//! | `GET /` | an index of the Hub's routes (JSON) |
+//! | `GET /api/echo/{id}` | a templated route: its metrics use `/api/echo/{id}`, never the raw path |
+//! | `GET /api/work?ms=N` | a handler that takes N ms (at most 5 000), for latency histograms |
+//! | `GET /metrics` | Prometheus 0.0.4 or OpenMetrics 1.0.0, by `Accept` |
+//!
+//! ```
+//! let app = cortex_hub::app(&cortex_hub::HubConfig::default())?;
+//! # let _ = app;
+//! # Ok::<(), cortex::Error>(())
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use cortex::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The Hub's settings.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Where to listen (default `127.0.0.1:3000`).
+    pub addr: SocketAddr,
+    /// The registry every metric goes to.
+    pub registry: MetricsRegistry,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+}
+
+/// The default listen address.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            addr: DEFAULT_ADDR.parse().expect("the default address is valid"),
+            registry: MetricsRegistry::new(),
+            metrics_token: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct HubState {
+    echoes: CounterFamily<1>,
+}
+
+/// Builds the Hub's router.
+pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
+    let registry = &config.registry;
+    let echoes = registry
+        .counter_family("hub_echo_requests", "Echo requests by kind of id.", ["kind"])
+        .map_err(cortex::Error::from)?;
+    let routes = Router::new()
+        .route("/", get(index))
+        .route("/api/echo/{id}", get(echo))
+        .route("/api/work", get(work))
+        .with_state(HubState { echoes });
+    let mut cortex = Cortex::builder().metrics(registry.clone());
+    if let Some(token) = &config.metrics_token {
+        cortex = cortex.metrics_bearer_token(token.clone());
+    }
+    cortex.mount(routes)
+}
+
+async fn index() -> Json<Value> {
+    Json(json!({
+        "service": "cortex-hub",
+        "version": env!("CARGO_PKG_VERSION"),
+        "routes": ["/", "/api/echo/{id}", "/api/work?ms=N", "/metrics"],
+    }))
+}
+
+async fn echo(State(state): State<HubState>, Path(id): Path<String>) -> Json<Value> {
+    // A bounded label: the *kind* of id, never the id itself.
+    let kind = if id.parse::<u64>().is_ok() { "numeric" } else { "text" };
+    state.echoes.with_labels([kind]).inc();
+    Json(json!({ "id": id }))
+}
+
+#[derive(Debug, Deserialize)]
+struct WorkParams {
+    ms: Option<u64>,
+}
+
+const MAX_WORK_MS: u64 = 5_000;
+
+async fn work(Query(params): Query<WorkParams>) -> Json<Value> {
+    let ms = params.ms.unwrap_or(10).min(MAX_WORK_MS);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Json(json!({ "slept_ms": ms }))
+}

@@ -1,0 +1,126 @@
+//! Starts the Cortex Hub: `cargo run --release -p cortex-hub [-- --addr HOST:PORT]`.
+//!
+//! Configuration: `--addr` or `CORTEX_ADDR` (default `127.0.0.1:3000`);
+//! `CORTEX_METRICS_TOKEN` protects `/metrics` with a bearer token; `RUST_LOG`
+//! sets the log filter (default `info`).
+
+use std::net::SocketAddr;
+
+use cortex_hub::{DEFAULT_ADDR, HubConfig, app};
+use tracing_subscriber::EnvFilter;
+
+const USAGE: &str = "usage: cortex-hub [--addr HOST:PORT]\n\
+    env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, RUST_LOG";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("cortex-hub: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let addr = listen_addr(std::env::args().skip(1), std::env::var("CORTEX_ADDR").ok())?;
+    let config = HubConfig {
+        addr,
+        metrics_token: std::env::var("CORTEX_METRICS_TOKEN").ok().filter(|t| !t.is_empty()),
+        ..HubConfig::default()
+    };
+    let router = app(&config).map_err(|e| format!("building the app: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("binding {}: {e}", config.addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!("cortex-hub listening on http://{local}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("serving: {e}"))?;
+    tracing::info!("cortex-hub stopped");
+    Ok(())
+}
+
+/// `--addr` wins over `CORTEX_ADDR`, which wins over the default.
+fn listen_addr(
+    mut args: impl Iterator<Item = String>,
+    env: Option<String>,
+) -> Result<SocketAddr, String> {
+    let mut addr = env.filter(|a| !a.is_empty());
+    while let Some(arg) = args.next() {
+        if arg == "--addr" {
+            addr = Some(args.next().ok_or_else(|| format!("--addr needs a value\n{USAGE}"))?);
+        } else if let Some(value) = arg.strip_prefix("--addr=") {
+            addr = Some(value.to_owned());
+        } else if arg == "--help" || arg == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        } else {
+            return Err(format!("unknown argument {arg:?}\n{USAGE}"));
+        }
+    }
+    let addr = addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+    addr.parse().map_err(|e| format!("invalid address {addr:?}: {e}"))
+}
+
+/// Resolves on Ctrl-C or SIGTERM, starting a graceful shutdown: the server
+/// stops accepting and waits for in-flight requests.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> impl Iterator<Item = String> {
+        list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn addr_flag_beats_env_which_beats_default() {
+        assert_eq!(listen_addr(args(&[]), None).unwrap().to_string(), DEFAULT_ADDR);
+        let env = Some("127.0.0.1:4000".to_owned());
+        assert_eq!(listen_addr(args(&[]), env.clone()).unwrap().port(), 4000);
+        assert_eq!(listen_addr(args(&["--addr", "127.0.0.1:5000"]), env).unwrap().port(), 5000);
+        assert_eq!(listen_addr(args(&["--addr=127.0.0.1:0"]), None).unwrap().port(), 0);
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        assert!(listen_addr(args(&["--addr"]), None).is_err());
+        assert!(listen_addr(args(&["--addr", "nope"]), None).is_err());
+        assert!(listen_addr(args(&["--bogus"]), None).is_err());
+    }
+}
