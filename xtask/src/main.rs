@@ -1,1 +1,87 @@
-fn main(){}
+//! Project automation, run as `cargo xtask <task>` (alias in
+//! `.cargo/config.toml`). Plain std so it builds in seconds.
+//!
+//! | task | what it does |
+//! |---|---|
+//! | `ci` | exactly what `.ci/run` does: fmt, clippy, tests, conformance |
+//! | `conformance` | checks the Hub's `/metrics` with promtool and Python's OpenMetrics parser |
+//! | `bench [args]` | runs `crates/cortex-bench` and writes `docs/benchmarks.md` |
+//! | `deny` | installs and runs cargo-deny against `deny.toml` |
+
+mod bench;
+mod conformance;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "usage: cargo xtask <ci | conformance | bench [criterion args] | deny>";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let result = match task.as_str() {
+        "ci" => ci(),
+        "conformance" => conformance::run(),
+        "bench" => bench::run(&rest),
+        "deny" => deny(),
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask {task}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The repository root (the parent of `xtask/`).
+pub(crate) fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// Runs `program args` from the root, streaming its output; fails on a
+/// non-zero exit.
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    let started = Instant::now();
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    eprintln!("  ({:.1}s)", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed with {status}", args.join(" ")))
+    }
+}
+
+pub(crate) fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn ci() -> Result<(), String> {
+    let cargo = cargo();
+    run(&cargo, &["fmt", "--all", "--check"])?;
+    run(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    // The README's test command, verbatim.
+    run(&cargo, &["test", "--workspace"])?;
+    conformance::run()
+}
+
+fn deny() -> Result<(), String> {
+    let cargo = cargo();
+    let installed = Command::new(&cargo)
+        .args(["deny", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        run(&cargo, &["install", "--locked", "cargo-deny"])?;
+    }
+    run(&cargo, &["deny", "--workspace", "check"])
+}

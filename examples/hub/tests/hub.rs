@@ -1,0 +1,62 @@
+//! The Hub served on a real loopback socket.
+
+use std::net::SocketAddr;
+
+use cortex_hub::{HubConfig, app};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn serve(config: HubConfig) -> SocketAddr {
+    let router = app(&config).expect("the hub builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+async fn request(addr: SocketAddr, head: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("{head}\r\nHost: hub\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn serves_demo_routes_and_their_metrics() {
+    let addr = serve(HubConfig::default()).await;
+    assert!(request(addr, "GET / HTTP/1.1").await.contains("\"cortex-hub\""));
+    let echo = request(addr, "GET /api/echo/42 HTTP/1.1").await;
+    assert!(echo.starts_with("HTTP/1.1 200") && echo.contains(r#"{"id":"42"}"#), "{echo}");
+    request(addr, "GET /api/echo/hello HTTP/1.1").await;
+    let work = request(addr, "GET /api/work?ms=1 HTTP/1.1").await;
+    assert!(work.contains(r#""slept_ms":1"#), "{work}");
+    assert!(request(addr, "GET /nope HTTP/1.1").await.starts_with("HTTP/1.1 404"));
+
+    let metrics = request(addr, "GET /metrics HTTP/1.1").await;
+    assert!(metrics.contains("text/plain; version=0.0.4; charset=utf-8"), "{metrics}");
+    for expected in [
+        r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/api/echo/{id}",http_response_status_code="200"} 2"#,
+        r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="unmatched",http_response_status_code="404"} 1"#,
+        r#"hub_echo_requests_total{kind="numeric"} 1"#,
+        r#"hub_echo_requests_total{kind="text"} 1"#,
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(metrics.contains(expected), "missing {expected}\n{metrics}");
+    }
+    let om = request(addr, "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text").await;
+    assert!(om.contains("application/openmetrics-text; version=1.0.0; charset=utf-8"), "{om}");
+    assert!(om.ends_with("# EOF\n"), "{om}");
+}
+
+#[tokio::test]
+async fn metrics_token_protects_the_endpoint() {
+    let addr = serve(HubConfig {
+        metrics_token: Some("hub-secret".to_owned()),
+        ..HubConfig::default()
+    })
+    .await;
+    assert!(request(addr, "GET /metrics HTTP/1.1").await.starts_with("HTTP/1.1 401"));
+    let ok = request(addr, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer hub-secret").await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+}

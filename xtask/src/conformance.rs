@@ -1,0 +1,251 @@
+//! `cargo xtask conformance`: the Hub's `/metrics`, checked by the real
+//! tools instead of our own parser.
+//!
+//! 1. Installs what is missing: `promtool` (Debian package `prometheus`) and
+//!    Python's `prometheus_client`.
+//! 2. Starts the Hub on a free loopback port, sends traffic (including a 404
+//!    and a non-standard method), and scrapes `/metrics` in both formats.
+//! 3. Checks the `Content-Type` of each, runs `promtool check metrics` on the
+//!    0.0.4 text and Python's OpenMetrics (and classic text) parser on the
+//!    rest, then stops the Hub with SIGTERM and expects a clean exit.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{cargo, root, run};
+
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Families the Hub must expose; checked by the Python parsers.
+const REQUIRED_FAMILIES: &[&str] = &[
+    "http_server_request_duration_seconds",
+    "http_server_active_requests",
+    "http_server_request_body_size_bytes",
+    "http_server_response_body_size_bytes",
+    "cortex_metrics_overflow",
+    "hub_echo_requests",
+    "process_cpu_seconds",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+    "process_threads",
+];
+
+const PYTHON_CHECK: &str = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+om_path, text_path, required = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+failed = False
+for label, parse, path in (("openmetrics", parse_om, om_path), ("prometheus-text", parse_text, text_path)):
+    families = list(parse(open(path, encoding="utf-8").read()))
+    names = {f.name for f in families}
+    missing = [n for n in required if n not in names]
+    samples = sum(len(f.samples) for f in families)
+    print(f"python {label}: parsed {len(families)} families, {samples} samples")
+    if missing:
+        print(f"python {label}: missing families {missing}")
+        failed = True
+sys.exit(1 if failed else 0)
+"#;
+
+pub(crate) fn run() -> Result<(), String> {
+    ensure_promtool()?;
+    ensure_python_client()?;
+    run(&cargo(), &["build", "--quiet", "-p", "cortex-hub"])?;
+
+    let addr = free_loopback_addr()?;
+    let mut hub = HubProcess::start(addr)?;
+    wait_until_listening(addr, Duration::from_secs(30))?;
+
+    for head in [
+        "GET / HTTP/1.1",
+        "GET /api/echo/42 HTTP/1.1",
+        "GET /api/echo/hello%20world HTTP/1.1",
+        "GET /api/work?ms=5 HTTP/1.1",
+        "GET /does/not/exist HTTP/1.1",
+        "PURGE /api/echo/1 HTTP/1.1",
+    ] {
+        http(addr, head)?;
+    }
+
+    let out_dir = root().join("target").join("conformance");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let text_path = scrape(addr, None, PROMETHEUS_TEXT, out_dir.join("metrics.txt"))?;
+    let om_path = scrape(
+        addr,
+        Some("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"),
+        OPENMETRICS,
+        out_dir.join("metrics.om"),
+    )?;
+
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&text_path).map_err(|e| e.to_string())?)
+        .output()
+        .map_err(|e| format!("cannot run promtool: {e}"))?;
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&promtool.stdout),
+        String::from_utf8_lossy(&promtool.stderr)
+    );
+    if !promtool.status.success() || !findings.trim().is_empty() {
+        return Err(format!("promtool check metrics failed ({}):\n{findings}", promtool.status));
+    }
+    eprintln!("promtool check metrics: no problems");
+
+    let required = REQUIRED_FAMILIES.join(",");
+    let python = Command::new("python3")
+        .args(["-c", PYTHON_CHECK])
+        .arg(&om_path)
+        .arg(&text_path)
+        .arg(required)
+        .status()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !python.success() {
+        return Err("the Python parsers rejected the exposition".to_owned());
+    }
+
+    hub.stop_gracefully()?;
+    eprintln!("conformance: all checks passed");
+    Ok(())
+}
+
+fn ensure_promtool() -> Result<(), String> {
+    if Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        return Ok(());
+    }
+    eprintln!("promtool not found; installing Debian package `prometheus`");
+    run("apt-get", &["update", "-qq"])?;
+    run("apt-get", &["install", "-y", "-qq", "--no-install-recommends", "prometheus"])
+}
+
+fn ensure_python_client() -> Result<(), String> {
+    let present = Command::new("python3")
+        .args(["-c", "import prometheus_client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    run("python3", &["-m", "pip", "install", "--quiet", "prometheus_client"])
+}
+
+fn free_loopback_addr() -> Result<SocketAddr, String> {
+    // Bind port 0, read the port, release it for the Hub. The window in
+    // which another process could take it is negligible on a CI machine.
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+struct HubProcess {
+    child: Child,
+}
+
+impl HubProcess {
+    fn start(addr: SocketAddr) -> Result<Self, String> {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target"));
+        let binary = target.join("debug").join("cortex-hub");
+        let child = Command::new(&binary)
+            .args(["--addr", &addr.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        Ok(Self { child })
+    }
+
+    fn stop_gracefully(&mut self) -> Result<(), String> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return if status.success() {
+                    eprintln!("hub: clean exit after SIGTERM");
+                    Ok(())
+                } else {
+                    Err(format!("hub exited with {status} after SIGTERM"))
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("hub did not stop within 10 s of SIGTERM".to_owned())
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn wait_until_listening(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("the hub did not listen on {addr} within {timeout:?}"))
+}
+
+/// One HTTP/1.1 exchange with `Connection: close`: (head, body).
+fn http(addr: SocketAddr, head: &str) -> Result<(String, String), String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    write!(stream, "{head}\r\nHost: conformance\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).map_err(|e| e.to_string())?;
+    let response = String::from_utf8(response).map_err(|e| format!("non-UTF-8 response: {e}"))?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("malformed response: {response:?}"))?;
+    Ok((head.to_owned(), body.to_owned()))
+}
+
+fn scrape(
+    addr: SocketAddr,
+    accept: Option<&str>,
+    expected_type: &str,
+    path: PathBuf,
+) -> Result<PathBuf, String> {
+    let request = match accept {
+        Some(accept) => format!("GET /metrics HTTP/1.1\r\nAccept: {accept}"),
+        None => "GET /metrics HTTP/1.1".to_owned(),
+    };
+    let (head, body) = http(addr, &request)?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("scrape failed: {head}"));
+    }
+    let content_type = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type").then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    if content_type != expected_type {
+        return Err(format!("expected Content-Type {expected_type:?}, got {content_type:?}"));
+    }
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return Err("the scrape was chunked; this checker reads whole bodies only".to_owned());
+    }
+    std::fs::write(&path, &body).map_err(|e| e.to_string())?;
+    eprintln!("scraped {} bytes as {content_type} -> {}", body.len(), path.display());
+    Ok(path)
+}
