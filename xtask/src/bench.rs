@@ -1,0 +1,131 @@
+//! `cargo xtask bench`: runs `crates/cortex-bench` and writes
+//! `docs/benchmarks.md` from criterion's estimates of that same run.
+//!
+//! Extra arguments go to criterion (`cargo xtask bench --quick`).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::{cargo, root, run};
+
+/// Benchmark groups and, for each, the implementation ids criterion knows
+/// them by. The first id of a comparison group is ours; ratios are
+/// ours / peer (below 1.0 means Cortex is faster).
+const COMPARISONS: &[(&str, &str, &[&str])] = &[
+    ("counter_inc", "Counter inc", &["cortex", "prometheus-client", "prometheus"]),
+    (
+        "family_2_labels_lookup_inc",
+        "Labelled family lookup + inc (2 labels, 50 series)",
+        &["cortex", "prometheus-client", "prometheus"],
+    ),
+    ("histogram_observe", "Histogram observe (14 buckets)", &["cortex", "prometheus-client", "prometheus"]),
+    (
+        "encode_200_families_x_20_series",
+        "Encode 200 families x 20 series (OpenMetrics; prometheus: 0.0.4)",
+        &["cortex", "prometheus-client", "prometheus"],
+    ),
+];
+
+pub(crate) fn run(criterion_args: &[String]) -> Result<(), String> {
+    let manifest = root().join("crates/cortex-bench/Cargo.toml");
+    let manifest = manifest.to_string_lossy().into_owned();
+    let mut args = vec!["bench", "--manifest-path", manifest.as_str(), "--benches", "--"];
+    args.extend(criterion_args.iter().map(String::as_str));
+    run(&cargo(), &args)?;
+    let report = report(&root().join("crates/cortex-bench/target/criterion"))?;
+    let path = root().join("docs/benchmarks.md");
+    std::fs::write(&path, report).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// The mean point estimate of one benchmark, in nanoseconds.
+fn mean_ns(criterion: &Path, group: &str, id: &str) -> Option<f64> {
+    let path: PathBuf = criterion.join(group).join(id).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn format_ns(ns: Option<f64>) -> String {
+    match ns {
+        None => "n/a".to_owned(),
+        Some(ns) if ns >= 1_000_000.0 => format!("{:.2} ms", ns / 1_000_000.0),
+        Some(ns) if ns >= 1_000.0 => format!("{:.2} µs", ns / 1_000.0),
+        Some(ns) => format!("{ns:.2} ns"),
+    }
+}
+
+fn ratio(ours: Option<f64>, peer: Option<f64>) -> String {
+    match (ours, peer) {
+        (Some(ours), Some(peer)) if peer > 0.0 => format!("{:.2}x", ours / peer),
+        _ => "n/a".to_owned(),
+    }
+}
+
+fn report(criterion: &Path) -> Result<String, String> {
+    if !criterion.exists() {
+        return Err(format!("no criterion output at {}", criterion.display()));
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Benchmarks\n\n\
+         Written by `cargo xtask bench` from one run of `crates/cortex-bench` \
+         (criterion mean per iteration). Every row compares implementations \
+         measured in the same run on the same machine; ratios are \
+         ours / peer, so **below 1.00x means Cortex is faster**.\n\n\
+         Machine: {} logical CPUs, `{}`.\n",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        std::env::consts::ARCH,
+    );
+    let _ = writeln!(out, "## cortex-metrics\n");
+    let _ = writeln!(
+        out,
+        "| operation | cortex | prometheus-client | prometheus | vs prometheus-client | vs prometheus |\n\
+         |---|---:|---:|---:|---:|---:|"
+    );
+    for (group, title, ids) in COMPARISONS {
+        let ours = mean_ns(criterion, group, ids[0]);
+        let pc = mean_ns(criterion, group, ids[1]);
+        let prom = mean_ns(criterion, group, ids[2]);
+        let _ = writeln!(
+            out,
+            "| {title} | {} | {} | {} | {} | {} |",
+            format_ns(ours),
+            format_ns(pc),
+            format_ns(prom),
+            ratio(ours, pc),
+            ratio(ours, prom),
+        );
+    }
+    let text = mean_ns(criterion, "encode_200_families_x_20_series", "cortex-text-0.0.4");
+    let prom = mean_ns(criterion, "encode_200_families_x_20_series", "prometheus");
+    let _ = writeln!(
+        out,
+        "| Encode 200 x 20 as Prometheus text 0.0.4 | {} | (no 0.0.4 encoder) | {} | | {} |",
+        format_ns(text),
+        format_ns(prom),
+        ratio(text, prom),
+    );
+
+    let bare = mean_ns(criterion, "http_request", "bare-axum");
+    let layered = mean_ns(criterion, "http_request", "cortex-metrics-layer");
+    let overhead = match (bare, layered) {
+        (Some(bare), Some(layered)) => Some(layered - bare),
+        _ => None,
+    };
+    let _ = writeln!(
+        out,
+        "\n## HttpMetricsLayer per-request overhead\n\n\
+         One `GET /api/users/{{id}}` through an axum router (in-process \
+         `oneshot`, body collected), with and without the layer.\n\n\
+         | bare axum | with HttpMetricsLayer | overhead per request |\n\
+         |---:|---:|---:|\n\
+         | {} | {} | {} |",
+        format_ns(bare),
+        format_ns(layered),
+        format_ns(overhead),
+    );
+    Ok(out)
+}
