@@ -6,19 +6,27 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::{cargo, root, run};
+use crate::{cargo, exec, root};
 
 /// Benchmark groups and, for each, the implementation ids criterion knows
 /// them by. The first id of a comparison group is ours; ratios are
 /// ours / peer (below 1.0 means Cortex is faster).
 const COMPARISONS: &[(&str, &str, &[&str])] = &[
-    ("counter_inc", "Counter inc", &["cortex", "prometheus-client", "prometheus"]),
+    (
+        "counter_inc",
+        "Counter inc",
+        &["cortex", "prometheus-client", "prometheus"],
+    ),
     (
         "family_2_labels_lookup_inc",
         "Labelled family lookup + inc (2 labels, 50 series)",
         &["cortex", "prometheus-client", "prometheus"],
     ),
-    ("histogram_observe", "Histogram observe (14 buckets)", &["cortex", "prometheus-client", "prometheus"]),
+    (
+        "histogram_observe",
+        "Histogram observe (14 buckets)",
+        &["cortex", "prometheus-client", "prometheus"],
+    ),
     (
         "encode_200_families_x_20_series",
         "Encode 200 families x 20 series (OpenMetrics; prometheus: 0.0.4)",
@@ -29,9 +37,15 @@ const COMPARISONS: &[(&str, &str, &[&str])] = &[
 pub(crate) fn run(criterion_args: &[String]) -> Result<(), String> {
     let manifest = root().join("crates/cortex-bench/Cargo.toml");
     let manifest = manifest.to_string_lossy().into_owned();
-    let mut args = vec!["bench", "--manifest-path", manifest.as_str(), "--benches", "--"];
+    let mut args = vec![
+        "bench",
+        "--manifest-path",
+        manifest.as_str(),
+        "--benches",
+        "--",
+    ];
     args.extend(criterion_args.iter().map(String::as_str));
-    run(&cargo(), &args)?;
+    exec(&cargo(), &args)?;
     let report = report(&root().join("crates/cortex-bench/target/criterion"))?;
     let path = root().join("docs/benchmarks.md");
     std::fs::write(&path, report).map_err(|e| format!("writing {}: {e}", path.display()))?;
@@ -99,7 +113,11 @@ fn report(criterion: &Path) -> Result<String, String> {
             ratio(ours, prom),
         );
     }
-    let text = mean_ns(criterion, "encode_200_families_x_20_series", "cortex-text-0.0.4");
+    let text = mean_ns(
+        criterion,
+        "encode_200_families_x_20_series",
+        "cortex-text-0.0.4",
+    );
     let prom = mean_ns(criterion, "encode_200_families_x_20_series", "prometheus");
     let _ = writeln!(
         out,

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{cargo, root, run};
+use crate::{cargo, exec, root};
 
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -59,7 +59,7 @@ sys.exit(1 if failed else 0)
 pub(crate) fn run() -> Result<(), String> {
     ensure_promtool()?;
     ensure_python_client()?;
-    run(&cargo(), &["build", "--quiet", "-p", "cortex-hub"])?;
+    exec(&cargo(), &["build", "--quiet", "-p", "cortex-hub"])?;
 
     let addr = free_loopback_addr()?;
     let mut hub = HubProcess::start(addr)?;
@@ -97,7 +97,10 @@ pub(crate) fn run() -> Result<(), String> {
         String::from_utf8_lossy(&promtool.stderr)
     );
     if !promtool.status.success() || !findings.trim().is_empty() {
-        return Err(format!("promtool check metrics failed ({}):\n{findings}", promtool.status));
+        return Err(format!(
+            "promtool check metrics failed ({}):\n{findings}",
+            promtool.status
+        ));
     }
     eprintln!("promtool check metrics: no problems");
 
@@ -119,12 +122,25 @@ pub(crate) fn run() -> Result<(), String> {
 }
 
 fn ensure_promtool() -> Result<(), String> {
-    if Command::new("promtool").arg("--version").output().is_ok_and(|o| o.status.success()) {
+    if Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         return Ok(());
     }
     eprintln!("promtool not found; installing Debian package `prometheus`");
-    run("apt-get", &["update", "-qq"])?;
-    run("apt-get", &["install", "-y", "-qq", "--no-install-recommends", "prometheus"])
+    exec("apt-get", &["update", "-qq"])?;
+    exec(
+        "apt-get",
+        &[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "prometheus",
+        ],
+    )
 }
 
 fn ensure_python_client() -> Result<(), String> {
@@ -135,7 +151,10 @@ fn ensure_python_client() -> Result<(), String> {
     if present {
         return Ok(());
     }
-    run("python3", &["-m", "pip", "install", "--quiet", "prometheus_client"])
+    exec(
+        "python3",
+        &["-m", "pip", "install", "--quiet", "prometheus_client"],
+    )
 }
 
 fn free_loopback_addr() -> Result<SocketAddr, String> {
@@ -200,17 +219,26 @@ fn wait_until_listening(addr: SocketAddr, timeout: Duration) -> Result<(), Strin
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(format!("the hub did not listen on {addr} within {timeout:?}"))
+    Err(format!(
+        "the hub did not listen on {addr} within {timeout:?}"
+    ))
 }
 
 /// One HTTP/1.1 exchange with `Connection: close`: (head, body).
 fn http(addr: SocketAddr, head: &str) -> Result<(String, String), String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    write!(stream, "{head}\r\nHost: conformance\r\nConnection: close\r\n\r\n")
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "{head}\r\nHost: conformance\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
     let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(|e| e.to_string())?;
+    stream
+        .read_to_end(&mut response)
+        .map_err(|e| e.to_string())?;
     let response = String::from_utf8(response).map_err(|e| format!("non-UTF-8 response: {e}"))?;
     let (head, body) = response
         .split_once("\r\n\r\n")
@@ -236,16 +264,26 @@ fn scrape(
         .lines()
         .find_map(|line| {
             let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-type").then(|| value.trim().to_owned())
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_owned())
         })
         .unwrap_or_default();
     if content_type != expected_type {
-        return Err(format!("expected Content-Type {expected_type:?}, got {content_type:?}"));
+        return Err(format!(
+            "expected Content-Type {expected_type:?}, got {content_type:?}"
+        ));
     }
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         return Err("the scrape was chunked; this checker reads whole bodies only".to_owned());
     }
     std::fs::write(&path, &body).map_err(|e| e.to_string())?;
-    eprintln!("scraped {} bytes as {content_type} -> {}", body.len(), path.display());
+    eprintln!(
+        "scraped {} bytes as {content_type} -> {}",
+        body.len(),
+        path.display()
+    );
     Ok(path)
 }

@@ -45,7 +45,7 @@ pub(crate) fn root() -> PathBuf {
 
 /// Runs `program args` from the root, streaming its output; fails on a
 /// non-zero exit.
-pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn exec(program: &str, args: &[&str]) -> Result<(), String> {
     let started = Instant::now();
     eprintln!("$ {program} {}", args.join(" "));
     let status = Command::new(program)
@@ -57,7 +57,10 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`{program} {}` failed with {status}", args.join(" ")))
+        Err(format!(
+            "`{program} {}` failed with {status}",
+            args.join(" ")
+        ))
     }
 }
 
@@ -67,10 +70,20 @@ pub(crate) fn cargo() -> String {
 
 fn ci() -> Result<(), String> {
     let cargo = cargo();
-    run(&cargo, &["fmt", "--all", "--check"])?;
-    run(&cargo, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    exec(&cargo, &["fmt", "--all", "--check"])?;
+    exec(
+        &cargo,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     // The README's test command, verbatim.
-    run(&cargo, &["test", "--workspace"])?;
+    exec(&cargo, &["test", "--workspace"])?;
     conformance::run()
 }
 
@@ -81,7 +94,7 @@ fn deny() -> Result<(), String> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !installed {
-        run(&cargo, &["install", "--locked", "cargo-deny"])?;
+        exec(&cargo, &["install", "--locked", "cargo-deny"])?;
     }
-    run(&cargo, &["deny", "--workspace", "check"])
+    exec(&cargo, &["deny", "--workspace", "check"])
 }

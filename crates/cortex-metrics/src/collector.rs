@@ -43,27 +43,29 @@ impl<'w, 'o> CollectorOutput<'w, 'o> {
     /// A counter family with one sample. `name` may end in `_total`.
     pub fn counter(&mut self, name: &str, help: &str, value: f64) {
         let base = name.strip_suffix("_total").unwrap_or(name);
-        if self.valid(base) {
+        if valid(base) {
             self.writer.family_header(base, help, MetricType::Counter);
-            self.writer.sample_f64(base, "_total", LabelSet::Empty, None, value);
+            self.writer
+                .sample_f64(base, "_total", LabelSet::Empty, None, value);
         }
     }
 
     /// A gauge family with one sample.
     pub fn gauge(&mut self, name: &str, help: &str, value: f64) {
-        if self.valid(name) {
+        if valid(name) {
             self.writer.family_header(name, help, MetricType::Gauge);
-            self.writer.sample_f64(name, "", LabelSet::Empty, None, value);
+            self.writer
+                .sample_f64(name, "", LabelSet::Empty, None, value);
         }
     }
+}
 
-    fn valid(&self, name: &str) -> bool {
-        match validate_metric_name(name) {
-            Ok(()) => true,
-            Err(error) => {
-                tracing::warn!(%error, "collector produced an invalid metric name; skipped");
-                false
-            }
+fn valid(name: &str) -> bool {
+    match validate_metric_name(name) {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(%error, "collector produced an invalid metric name; skipped");
+            false
         }
     }
 }

@@ -145,7 +145,13 @@ impl<'a> MetricWriter<'a> {
         self.out.push('\n');
     }
 
-    pub(crate) fn sample_i64(&mut self, name: &str, suffix: &str, labels: LabelSet<'_>, value: i64) {
+    pub(crate) fn sample_i64(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: LabelSet<'_>,
+        value: i64,
+    ) {
         self.sample_start(name, suffix, labels, None);
         let _ = write!(self.out, "{value}");
         self.out.push('\n');
@@ -305,7 +311,11 @@ mod tests {
         for (value, text) in cases {
             let mut out = String::new();
             write_f64(&mut out, value);
-            let expected = if value == 1e300 { out.clone() } else { text.to_owned() };
+            let expected = if value == 1e300 {
+                out.clone()
+            } else {
+                text.to_owned()
+            };
             assert_eq!(out, expected, "{value}");
             if value.is_finite() {
                 assert_eq!(out.parse::<f64>().unwrap(), value);
@@ -323,8 +333,18 @@ mod tests {
         assert_eq!(Format::negotiate(refuses_om), Format::Prometheus);
         let case = Some("Application/OpenMetrics-Text");
         assert_eq!(Format::negotiate(case), Format::OpenMetrics);
-        for garbage in ["", ",,,", ";;q=", "application/openmetrics-text;q=abc", "\u{0}"] {
-            assert_eq!(Format::negotiate(Some(garbage)), Format::Prometheus, "{garbage:?}");
+        for garbage in [
+            "",
+            ",,,",
+            ";;q=",
+            "application/openmetrics-text;q=abc",
+            "\u{0}",
+        ] {
+            assert_eq!(
+                Format::negotiate(Some(garbage)),
+                Format::Prometheus,
+                "{garbage:?}"
+            );
         }
     }
 }

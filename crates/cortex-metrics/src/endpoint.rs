@@ -92,22 +92,25 @@ impl MetricsEndpoint {
 
     /// The response to a scrape with these request headers.
     pub fn respond(&self, headers: &HeaderMap) -> Response {
-        if let Some(token) = &self.bearer_token {
-            if !bearer_matches(headers, token) {
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
-                    "unauthorized\n",
-                )
-                    .into_response();
-            }
+        if let Some(token) = &self.bearer_token
+            && !bearer_matches(headers, token)
+        {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+                "unauthorized\n",
+            )
+                .into_response();
         }
         let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
         let format = Format::negotiate(accept);
         let body = self.registry.encode(format);
         (
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static(format.content_type())),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(format.content_type()),
+                ),
                 (header::VARY, HeaderValue::from_static("Accept")),
             ],
             body,
@@ -146,12 +149,30 @@ mod tests {
 
     #[test]
     fn bearer_token_is_checked() {
-        assert!(bearer_matches(&headers(&[("authorization", "Bearer abc")]), "abc"));
-        assert!(bearer_matches(&headers(&[("authorization", "bearer abc")]), "abc"));
-        assert!(!bearer_matches(&headers(&[("authorization", "Bearer abd")]), "abc"));
-        assert!(!bearer_matches(&headers(&[("authorization", "Bearer ab")]), "abc"));
-        assert!(!bearer_matches(&headers(&[("authorization", "Basic abc")]), "abc"));
-        assert!(!bearer_matches(&headers(&[("authorization", "Bear")]), "abc"));
+        assert!(bearer_matches(
+            &headers(&[("authorization", "Bearer abc")]),
+            "abc"
+        ));
+        assert!(bearer_matches(
+            &headers(&[("authorization", "bearer abc")]),
+            "abc"
+        ));
+        assert!(!bearer_matches(
+            &headers(&[("authorization", "Bearer abd")]),
+            "abc"
+        ));
+        assert!(!bearer_matches(
+            &headers(&[("authorization", "Bearer ab")]),
+            "abc"
+        ));
+        assert!(!bearer_matches(
+            &headers(&[("authorization", "Basic abc")]),
+            "abc"
+        ));
+        assert!(!bearer_matches(
+            &headers(&[("authorization", "Bear")]),
+            "abc"
+        ));
         assert!(!bearer_matches(&headers(&[]), "abc"));
     }
 
@@ -169,7 +190,10 @@ mod tests {
             "application/openmetrics-text; version=1.0.0; charset=utf-8"
         );
         let locked = endpoint.bearer_token("t");
-        assert_eq!(locked.respond(&headers(&[])).status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            locked.respond(&headers(&[])).status(),
+            StatusCode::UNAUTHORIZED
+        );
         let ok = locked.respond(&headers(&[("authorization", "Bearer t")]));
         assert_eq!(ok.status(), StatusCode::OK);
     }

@@ -138,7 +138,10 @@ impl<M: Metric, const N: usize> Family<M, N> {
         let hash = inner.hasher.hash_one(values);
         {
             let table = inner.table.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(&slot) = table.index.find(hash, |&slot| table.series[slot].matches(&values)) {
+            if let Some(&slot) = table
+                .index
+                .find(hash, |&slot| table.series[slot].matches(&values))
+            {
                 return table.series[slot].metric.clone();
             }
             if table.series.len() >= inner.max_series {
@@ -192,7 +195,11 @@ impl<M: Metric, const N: usize> Family<M, N> {
 
     /// Removes every series (the overflow series included).
     pub fn clear(&self) {
-        let mut table = self.inner.table.write().unwrap_or_else(PoisonError::into_inner);
+        let mut table = self
+            .inner
+            .table
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         table.index.clear();
         table.series.clear();
     }
@@ -286,7 +293,10 @@ impl<M: Metric, const N: usize> ErasedFamily for Family<M, N> {
     }
 
     fn describe(&self) -> String {
-        describe::<M>(&self.inner.label_names.each_ref().map(|n| &**n), self.layout())
+        describe::<M>(
+            &self.inner.label_names.each_ref().map(|n| &**n),
+            self.layout(),
+        )
     }
 }
 
@@ -328,7 +338,10 @@ mod tests {
         family.with_labels(["0"]).inc();
         assert_eq!(family.with_labels(["0"]).get(), 2);
         let text = registry.encode(crate::Format::Prometheus);
-        assert!(text.contains("capped_total{otel_metric_overflow=\"true\"} 997\n"), "{text}");
+        assert!(
+            text.contains("capped_total{otel_metric_overflow=\"true\"} 997\n"),
+            "{text}"
+        );
         assert!(
             text.contains("cortex_metrics_overflow_total{metric=\"capped\"} 997\n"),
             "{text}"
@@ -366,7 +379,9 @@ mod tests {
             }
         });
         assert_eq!(family.len(), 500);
-        let total: u64 = (0..500).map(|i| family.with_labels([&i.to_string()]).get()).sum();
+        let total: u64 = (0..500)
+            .map(|i| family.with_labels([&i.to_string()]).get())
+            .sum();
         assert_eq!(total, 8_000);
     }
 }

@@ -59,7 +59,7 @@ impl Buckets {
 
     /// `count` bounds: `start`, `start * factor`, `start * factor^2`...
     pub fn exponential(start: f64, factor: f64, count: usize) -> Result<Self, MetricsError> {
-        if !(start > 0.0 && factor > 1.0) {
+        if start.is_nan() || factor.is_nan() || start <= 0.0 || factor <= 1.0 {
             return Err(MetricsError::InvalidBuckets {
                 reason: "exponential buckets need start > 0 and factor > 1",
             });
@@ -69,7 +69,7 @@ impl Buckets {
 
     /// `count` bounds: `start`, `start + width`, `start + 2 * width`...
     pub fn linear(start: f64, width: f64, count: usize) -> Result<Self, MetricsError> {
-        if !(width > 0.0) {
+        if width.is_nan() || width <= 0.0 {
             return Err(MetricsError::InvalidBuckets {
                 reason: "linear buckets need width > 0",
             });
@@ -127,7 +127,9 @@ struct HistogramCore {
 impl Histogram {
     /// A standalone histogram (not registered anywhere) with `buckets`.
     pub fn new(buckets: Buckets) -> Self {
-        let counts = (0..=buckets.bounds.len()).map(|_| AtomicU64::new(0)).collect();
+        let counts = (0..=buckets.bounds.len())
+            .map(|_| AtomicU64::new(0))
+            .collect();
         Self {
             core: Arc::new(HistogramCore {
                 buckets,
@@ -175,7 +177,11 @@ impl Histogram {
 
     /// The number of observations so far.
     pub fn count(&self) -> u64 {
-        self.core.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.core
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The sum of observations so far.
@@ -284,11 +290,11 @@ mod tests {
         assert!(Buckets::new([2.0, 1.0]).is_err());
         assert!(Buckets::exponential(0.0, 2.0, 3).is_err());
         assert!(Buckets::linear(0.0, 0.0, 3).is_err());
+        assert_eq!(Buckets::new([1.0, f64::INFINITY]).unwrap().bounds(), &[1.0]);
         assert_eq!(
-            Buckets::new([1.0, f64::INFINITY]).unwrap().bounds(),
-            &[1.0]
+            Buckets::linear(1.0, 2.0, 3).unwrap().bounds(),
+            &[1.0, 3.0, 5.0]
         );
-        assert_eq!(Buckets::linear(1.0, 2.0, 3).unwrap().bounds(), &[1.0, 3.0, 5.0]);
     }
 
     #[test]

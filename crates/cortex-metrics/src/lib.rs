@@ -69,9 +69,9 @@ mod registry;
 
 pub use collector::{Collector, CollectorOutput};
 pub use counter::Counter;
+pub use encoding::Format;
 #[doc(hidden)]
 pub use encoding::{LabelSet, MetricWriter};
-pub use encoding::Format;
 pub use endpoint::{MetricsEndpoint, metrics_router};
 pub use error::MetricsError;
 pub use family::{

@@ -42,7 +42,9 @@ pub(crate) fn validate_label_name(name: &str) -> Result<(), MetricsError> {
         return Err(invalid("label names starting with `__` are reserved"));
     }
     if name == crate::family::OVERFLOW_LABEL {
-        return Err(invalid("`otel_metric_overflow` is reserved for the cardinality guard"));
+        return Err(invalid(
+            "`otel_metric_overflow` is reserved for the cardinality guard",
+        ));
     }
     Ok(())
 }
@@ -65,13 +67,19 @@ mod tests {
     fn rejects_bad_names_with_a_reason() {
         for name in ["", "1abc", "a-b", "a b", "é", "__reserved", "a\n"] {
             assert!(
-                matches!(validate_metric_name(name), Err(MetricsError::InvalidName { .. })),
+                matches!(
+                    validate_metric_name(name),
+                    Err(MetricsError::InvalidName { .. })
+                ),
                 "{name:?}"
             );
         }
         for name in ["", "a:b", "9", "__name__", "x-y", "otel_metric_overflow"] {
             assert!(
-                matches!(validate_label_name(name), Err(MetricsError::InvalidName { .. })),
+                matches!(
+                    validate_label_name(name),
+                    Err(MetricsError::InvalidName { .. })
+                ),
                 "{name:?}"
             );
         }

@@ -72,20 +72,32 @@ impl Collector for ProcessCollector {
                 );
             }
             if let Some(threads) = status_field(&status, "Threads:") {
-                out.gauge("process_threads", "Number of OS threads in the process.", threads as f64);
+                out.gauge(
+                    "process_threads",
+                    "Number of OS threads in the process.",
+                    threads as f64,
+                );
             }
         }
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
             // The read_dir handle itself is one of the entries.
             let open = dir.count().saturating_sub(1);
-            out.gauge("process_open_fds", "Number of open file descriptors.", open as f64);
+            out.gauge(
+                "process_open_fds",
+                "Number of open file descriptors.",
+                open as f64,
+            );
         }
         if let Some(max) = std::fs::read_to_string("/proc/self/limits")
             .ok()
             .as_deref()
             .and_then(parse_max_fds)
         {
-            out.gauge("process_max_fds", "Maximum number of open file descriptors.", max);
+            out.gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                max,
+            );
         }
         let boot = std::fs::read_to_string("/proc/stat")
             .ok()
@@ -128,7 +140,9 @@ fn status_field(status: &str, key: &str) -> Option<u64> {
 }
 
 fn parse_max_fds(limits: &str) -> Option<f64> {
-    let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
     let soft = line["Max open files".len()..].split_whitespace().next()?;
     if soft == "unlimited" {
         Some(f64::INFINITY)
@@ -166,9 +180,15 @@ mod tests {
         let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
                       Max open files            1024                 524288               files\n";
         assert_eq!(parse_max_fds(limits), Some(1024.0));
-        assert_eq!(status_field("VmRSS:\t  5120 kB\nThreads:\t4\n", "VmRSS:"), Some(5120));
+        assert_eq!(
+            status_field("VmRSS:\t  5120 kB\nThreads:\t4\n", "VmRSS:"),
+            Some(5120)
+        );
         assert_eq!(status_field("Threads:\t4\n", "Threads:"), Some(4));
-        assert_eq!(parse_boot_time("cpu 1 2\nbtime 1700000000\n"), Some(1_700_000_000));
+        assert_eq!(
+            parse_boot_time("cpu 1 2\nbtime 1700000000\n"),
+            Some(1_700_000_000)
+        );
     }
 
     #[cfg(target_os = "linux")]
@@ -186,7 +206,10 @@ mod tests {
             "process_start_time_seconds",
             "process_threads",
         ] {
-            assert!(text.contains(&format!("\n{name} ")), "{name} missing:\n{text}");
+            assert!(
+                text.contains(&format!("\n{name} ")),
+                "{name} missing:\n{text}"
+            );
         }
     }
 }

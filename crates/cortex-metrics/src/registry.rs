@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::MetricsError;
 use crate::collector::{Collector, CollectorOutput};
 use crate::counter::Counter;
 use crate::encoding::{Format, MetricWriter};
@@ -11,7 +12,6 @@ use crate::gauge::{Gauge, GaugeF64};
 use crate::histogram::{Buckets, Histogram};
 use crate::metric::Metric;
 use crate::name::{validate_label_name, validate_metric_name};
-use crate::MetricsError;
 
 const OVERFLOW_TOTAL: &str = "cortex_metrics_overflow";
 
@@ -70,7 +70,11 @@ struct Families {
 
 impl std::fmt::Debug for MetricsRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let families = self.inner.families.read().unwrap_or_else(PoisonError::into_inner);
+        let families = self
+            .inner
+            .families
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("MetricsRegistry")
             .field("families", &families.ordered.len())
             .field("max_series_per_family", &self.inner.max_series_per_family)
@@ -162,7 +166,9 @@ impl MetricsRegistry {
         help: &str,
         buckets: &[f64],
     ) -> Result<Histogram, MetricsError> {
-        Ok(self.histogram_family(name, help, [], buckets)?.with_labels([]))
+        Ok(self
+            .histogram_family(name, help, [], buckets)?
+            .with_labels([]))
     }
 
     /// Gets or creates a counter family with `N` labels.
@@ -278,7 +284,11 @@ impl MetricsRegistry {
         if let Some(found) = self.lookup::<M, N>(name, &label_names, &layout) {
             return found;
         }
-        let mut families = self.inner.families.write().unwrap_or_else(PoisonError::into_inner);
+        let mut families = self
+            .inner
+            .families
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(&index) = families.by_name.get(name) {
             let existing = Arc::clone(&families.ordered[index]);
             drop(families);
@@ -304,7 +314,11 @@ impl MetricsRegistry {
         label_names: &[&str; N],
         layout: &M::Layout,
     ) -> Option<Result<Family<M, N>, MetricsError>> {
-        let families = self.inner.families.read().unwrap_or_else(PoisonError::into_inner);
+        let families = self
+            .inner
+            .families
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let existing = &families.ordered[*families.by_name.get(name)?];
         Some(downcast(&**existing, name, label_names, layout))
     }
@@ -325,7 +339,11 @@ fn downcast<M: Metric, const N: usize>(
         .as_any()
         .downcast_ref::<Family<M, N>>()
         .ok_or_else(conflict)?;
-    let same_labels = family.label_names().iter().zip(label_names).all(|(a, b)| **a == **b);
+    let same_labels = family
+        .label_names()
+        .iter()
+        .zip(label_names)
+        .all(|(a, b)| **a == **b);
     if !same_labels || family.layout() != layout {
         return Err(conflict());
     }
@@ -364,7 +382,10 @@ mod tests {
             Err(MetricsError::Conflict { .. })
         ));
         registry.gauge("g", "").unwrap();
-        assert!(matches!(registry.gauge_f64("g", ""), Err(MetricsError::Conflict { .. })));
+        assert!(matches!(
+            registry.gauge_f64("g", ""),
+            Err(MetricsError::Conflict { .. })
+        ));
         registry.histogram("h", "", &[1.0, 2.0]).unwrap();
         assert!(matches!(
             registry.histogram("h", "", &[1.0, 3.0]),
@@ -376,7 +397,10 @@ mod tests {
     #[test]
     fn invalid_names_and_buckets_are_typed_errors() {
         let registry = MetricsRegistry::new();
-        assert!(matches!(registry.counter("bad-name", ""), Err(MetricsError::InvalidName { .. })));
+        assert!(matches!(
+            registry.counter("bad-name", ""),
+            Err(MetricsError::InvalidName { .. })
+        ));
         assert!(matches!(
             registry.counter_family("ok", "", ["bad label"]),
             Err(MetricsError::InvalidName { .. })

@@ -33,10 +33,7 @@ fn app(registry: &MetricsRegistry) -> Router {
                 "never"
             }),
         )
-        .route(
-            "/stream",
-            get(|| async { Body::new(Chunks(4)) }),
-        )
+        .route("/stream", get(|| async { Body::new(Chunks(4)) }))
         .merge(metrics_router(registry.clone()))
         .layer(HttpMetricsLayer::new(registry).unwrap())
 }
@@ -56,7 +53,9 @@ impl http_body::Body for Chunks {
             return std::task::Poll::Ready(None);
         }
         self.0 -= 1;
-        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from(vec![b'x'; 1000])))))
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes::Bytes::from(
+            vec![b'x'; 1000],
+        )))))
     }
 }
 
@@ -78,9 +77,19 @@ async fn records_route_templates_methods_and_statuses() {
     let app = app(&registry);
     assert_eq!(get_status(&app, "/users/1").await, StatusCode::OK);
     assert_eq!(get_status(&app, "/users/2").await, StatusCode::OK);
-    assert_eq!(get_status(&app, "/fail").await, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(get_status(&app, "/no/such/path").await, StatusCode::NOT_FOUND);
-    let purge = Request::builder().method("PURGE").uri("/users/1").body(Body::empty()).unwrap();
+    assert_eq!(
+        get_status(&app, "/fail").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        get_status(&app, "/no/such/path").await,
+        StatusCode::NOT_FOUND
+    );
+    let purge = Request::builder()
+        .method("PURGE")
+        .uri("/users/1")
+        .body(Body::empty())
+        .unwrap();
     app.clone().oneshot(purge).await.unwrap();
 
     let text = registry.encode(Format::Prometheus);
@@ -91,9 +100,15 @@ async fn records_route_templates_methods_and_statuses() {
         r#"{http_request_method="GET",http_route="unmatched",http_response_status_code="404"} 1"#,
         r#"{http_request_method="_OTHER",http_route="/users/{id}",http_response_status_code="405"} 1"#,
     ] {
-        assert!(text.contains(&format!("{count}{expected}\n")), "missing {expected}\n{text}");
+        assert!(
+            text.contains(&format!("{count}{expected}\n")),
+            "missing {expected}\n{text}"
+        );
     }
-    assert!(!text.contains("/users/1"), "raw paths must never become labels");
+    assert!(
+        !text.contains("/users/1"),
+        "raw paths must never become labels"
+    );
     assert!(text.contains("http_server_active_requests{http_request_method=\"GET\"} 0\n"));
 }
 
@@ -131,7 +146,10 @@ async fn a_panicking_handler_is_counted_as_500_and_leaves_no_active_request() {
     assert!(joined.unwrap_err().is_panic());
     let text = registry.encode(Format::Prometheus);
     assert!(text.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/panic",http_response_status_code="500"} 1"#), "{text}");
-    assert!(text.contains("http_server_active_requests{http_request_method=\"GET\"} 0\n"), "{text}");
+    assert!(
+        text.contains("http_server_active_requests{http_request_method=\"GET\"} 0\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -143,7 +161,10 @@ async fn a_dropped_request_is_counted_as_499_and_leaves_no_active_request() {
     assert!(pending.is_err(), "the handler never finishes");
     let text = registry.encode(Format::Prometheus);
     assert!(text.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/hang",http_response_status_code="499"} 1"#), "{text}");
-    assert!(text.contains("http_server_active_requests{http_request_method=\"GET\"} 0\n"), "{text}");
+    assert!(
+        text.contains("http_server_active_requests{http_request_method=\"GET\"} 0\n"),
+        "{text}"
+    );
 }
 
 /// One HTTP/1.1 request over a fresh connection; returns the raw response.
@@ -159,28 +180,52 @@ async fn raw_request(addr: std::net::SocketAddr, head: &str) -> String {
 #[tokio::test]
 async fn scrapes_over_a_real_socket_in_both_formats_with_auth() {
     let registry = MetricsRegistry::new();
-    let label = registry.counter_family("tricky", "Help with \"quotes\" and \\ backslash.", ["v"]).unwrap();
+    let label = registry
+        .counter_family("tricky", "Help with \"quotes\" and \\ backslash.", ["v"])
+        .unwrap();
     label.with_labels(["a\"b\\c\nd"]).inc();
     let app = Router::new()
         .route("/ok", get(|| async { "ok" }))
-        .merge(MetricsEndpoint::new(registry.clone()).bearer_token("t0ken").into_router())
+        .merge(
+            MetricsEndpoint::new(registry.clone())
+                .bearer_token("t0ken")
+                .into_router(),
+        )
         .layer(HttpMetricsLayer::new(&registry).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    assert!(raw_request(addr, "GET /ok HTTP/1.1").await.starts_with("HTTP/1.1 200"));
+    assert!(
+        raw_request(addr, "GET /ok HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
     let denied = raw_request(addr, "GET /metrics HTTP/1.1").await;
     assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
-    assert!(denied.to_ascii_lowercase().contains("www-authenticate: bearer"), "{denied}");
+    assert!(
+        denied
+            .to_ascii_lowercase()
+            .contains("www-authenticate: bearer"),
+        "{denied}"
+    );
     let wrong = raw_request(addr, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer nope").await;
     assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
 
     let text = raw_request(addr, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer t0ken").await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    assert!(text.contains("content-type: text/plain; version=0.0.4; charset=utf-8\r\n"), "{text}");
-    assert!(text.contains("tricky_total{v=\"a\\\"b\\\\c\\nd\"} 1\n"), "{text}");
-    assert!(text.contains("# HELP tricky_total Help with \"quotes\" and \\\\ backslash.\n"), "{text}");
+    assert!(
+        text.contains("content-type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tricky_total{v=\"a\\\"b\\\\c\\nd\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# HELP tricky_total Help with \"quotes\" and \\\\ backslash.\n"),
+        "{text}"
+    );
     assert!(text.contains("http_route=\"/ok\""), "{text}");
 
     let om = raw_request(
@@ -188,9 +233,15 @@ async fn scrapes_over_a_real_socket_in_both_formats_with_auth() {
         "GET /metrics HTTP/1.1\r\nAuthorization: Bearer t0ken\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
     )
     .await;
-    assert!(om.contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"), "{om}");
+    assert!(
+        om.contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"),
+        "{om}"
+    );
     assert!(om.contains("# TYPE tricky counter\n"), "{om}");
-    assert!(om.contains("# HELP tricky Help with \\\"quotes\\\" and \\\\ backslash.\n"), "{om}");
+    assert!(
+        om.contains("# HELP tricky Help with \\\"quotes\\\" and \\\\ backslash.\n"),
+        "{om}"
+    );
     assert!(om.ends_with("# EOF\n"), "{om}");
     server.abort();
 }

@@ -60,7 +60,11 @@ struct HubState {
 pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
     let registry = &config.registry;
     let echoes = registry
-        .counter_family("hub_echo_requests", "Echo requests by kind of id.", ["kind"])
+        .counter_family(
+            "hub_echo_requests",
+            "Echo requests by kind of id.",
+            ["kind"],
+        )
         .map_err(cortex::Error::from)?;
     let routes = Router::new()
         .route("/", get(index))
@@ -84,7 +88,11 @@ async fn index() -> Json<Value> {
 
 async fn echo(State(state): State<HubState>, Path(id): Path<String>) -> Json<Value> {
     // A bounded label: the *kind* of id, never the id itself.
-    let kind = if id.parse::<u64>().is_ok() { "numeric" } else { "text" };
+    let kind = if id.parse::<u64>().is_ok() {
+        "numeric"
+    } else {
+        "text"
+    };
     state.echoes.with_labels([kind]).inc();
     Json(json!({ "id": id }))
 }

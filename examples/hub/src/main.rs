@@ -15,7 +15,9 @@ const USAGE: &str = "usage: cortex-hub [--addr HOST:PORT]\n\
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -31,7 +33,9 @@ async fn run() -> Result<(), String> {
     let addr = listen_addr(std::env::args().skip(1), std::env::var("CORTEX_ADDR").ok())?;
     let config = HubConfig {
         addr,
-        metrics_token: std::env::var("CORTEX_METRICS_TOKEN").ok().filter(|t| !t.is_empty()),
+        metrics_token: std::env::var("CORTEX_METRICS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
         ..HubConfig::default()
     };
     let router = app(&config).map_err(|e| format!("building the app: {e}"))?;
@@ -56,7 +60,10 @@ fn listen_addr(
     let mut addr = env.filter(|a| !a.is_empty());
     while let Some(arg) = args.next() {
         if arg == "--addr" {
-            addr = Some(args.next().ok_or_else(|| format!("--addr needs a value\n{USAGE}"))?);
+            addr = Some(
+                args.next()
+                    .ok_or_else(|| format!("--addr needs a value\n{USAGE}"))?,
+            );
         } else if let Some(value) = arg.strip_prefix("--addr=") {
             addr = Some(value.to_owned());
         } else if arg == "--help" || arg == "-h" {
@@ -67,7 +74,8 @@ fn listen_addr(
         }
     }
     let addr = addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-    addr.parse().map_err(|e| format!("invalid address {addr:?}: {e}"))
+    addr.parse()
+        .map_err(|e| format!("invalid address {addr:?}: {e}"))
 }
 
 /// Resolves on Ctrl-C or SIGTERM, starting a graceful shutdown: the server
@@ -105,16 +113,32 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> impl Iterator<Item = String> {
-        list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>().into_iter()
+        list.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     #[test]
     fn addr_flag_beats_env_which_beats_default() {
-        assert_eq!(listen_addr(args(&[]), None).unwrap().to_string(), DEFAULT_ADDR);
+        assert_eq!(
+            listen_addr(args(&[]), None).unwrap().to_string(),
+            DEFAULT_ADDR
+        );
         let env = Some("127.0.0.1:4000".to_owned());
         assert_eq!(listen_addr(args(&[]), env.clone()).unwrap().port(), 4000);
-        assert_eq!(listen_addr(args(&["--addr", "127.0.0.1:5000"]), env).unwrap().port(), 5000);
-        assert_eq!(listen_addr(args(&["--addr=127.0.0.1:0"]), None).unwrap().port(), 0);
+        assert_eq!(
+            listen_addr(args(&["--addr", "127.0.0.1:5000"]), env)
+                .unwrap()
+                .port(),
+            5000
+        );
+        assert_eq!(
+            listen_addr(args(&["--addr=127.0.0.1:0"]), None)
+                .unwrap()
+                .port(),
+            0
+        );
     }
 
     #[test]

@@ -25,16 +25,30 @@ async fn request(addr: SocketAddr, head: &str) -> String {
 #[tokio::test]
 async fn serves_demo_routes_and_their_metrics() {
     let addr = serve(HubConfig::default()).await;
-    assert!(request(addr, "GET / HTTP/1.1").await.contains("\"cortex-hub\""));
+    assert!(
+        request(addr, "GET / HTTP/1.1")
+            .await
+            .contains("\"cortex-hub\"")
+    );
     let echo = request(addr, "GET /api/echo/42 HTTP/1.1").await;
-    assert!(echo.starts_with("HTTP/1.1 200") && echo.contains(r#"{"id":"42"}"#), "{echo}");
+    assert!(
+        echo.starts_with("HTTP/1.1 200") && echo.contains(r#"{"id":"42"}"#),
+        "{echo}"
+    );
     request(addr, "GET /api/echo/hello HTTP/1.1").await;
     let work = request(addr, "GET /api/work?ms=1 HTTP/1.1").await;
     assert!(work.contains(r#""slept_ms":1"#), "{work}");
-    assert!(request(addr, "GET /nope HTTP/1.1").await.starts_with("HTTP/1.1 404"));
+    assert!(
+        request(addr, "GET /nope HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 404")
+    );
 
     let metrics = request(addr, "GET /metrics HTTP/1.1").await;
-    assert!(metrics.contains("text/plain; version=0.0.4; charset=utf-8"), "{metrics}");
+    assert!(
+        metrics.contains("text/plain; version=0.0.4; charset=utf-8"),
+        "{metrics}"
+    );
     for expected in [
         r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/api/echo/{id}",http_response_status_code="200"} 2"#,
         r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="unmatched",http_response_status_code="404"} 1"#,
@@ -44,8 +58,15 @@ async fn serves_demo_routes_and_their_metrics() {
     ] {
         assert!(metrics.contains(expected), "missing {expected}\n{metrics}");
     }
-    let om = request(addr, "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text").await;
-    assert!(om.contains("application/openmetrics-text; version=1.0.0; charset=utf-8"), "{om}");
+    let om = request(
+        addr,
+        "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text",
+    )
+    .await;
+    assert!(
+        om.contains("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "{om}"
+    );
     assert!(om.ends_with("# EOF\n"), "{om}");
 }
 
@@ -56,7 +77,15 @@ async fn metrics_token_protects_the_endpoint() {
         ..HubConfig::default()
     })
     .await;
-    assert!(request(addr, "GET /metrics HTTP/1.1").await.starts_with("HTTP/1.1 401"));
-    let ok = request(addr, "GET /metrics HTTP/1.1\r\nAuthorization: Bearer hub-secret").await;
+    assert!(
+        request(addr, "GET /metrics HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 401")
+    );
+    let ok = request(
+        addr,
+        "GET /metrics HTTP/1.1\r\nAuthorization: Bearer hub-secret",
+    )
+    .await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 }

@@ -33,7 +33,9 @@ impl<F> ResponseFuture<F> {
 
 impl<F: std::fmt::Debug> std::fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("ResponseFuture")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,14 +96,20 @@ impl Drop for RequestGuard {
             };
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         });
-        let route = self.route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let route = self
+            .route
+            .as_ref()
+            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
         let labels = [self.method, route, status.as_str()];
         let state = &*self.state;
         state
             .duration
             .with_labels(labels)
             .observe(self.start.elapsed().as_secs_f64());
-        state.response_size.with_labels(labels).observe(self.response_bytes as f64);
+        state
+            .response_size
+            .with_labels(labels)
+            .observe(self.response_bytes as f64);
         if let Some(bytes) = self.request_bytes {
             state.request_size.with_labels(labels).observe(bytes as f64);
         }

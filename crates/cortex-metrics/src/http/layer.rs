@@ -24,7 +24,11 @@ pub(crate) struct HttpMetricsState {
     pub(crate) response_size: HistogramFamily<3>,
 }
 
-const LABELS: [&str; 3] = ["http_request_method", "http_route", "http_response_status_code"];
+const LABELS: [&str; 3] = [
+    "http_request_method",
+    "http_route",
+    "http_response_status_code",
+];
 
 impl HttpMetricsLayer {
     /// Registers (or finds) the HTTP families in `registry`, with the

@@ -52,6 +52,15 @@ pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// Bucket bounds, in bytes, for the body size histograms: 64 B to 64 MiB
 /// in powers of four.
 pub const BODY_SIZE_BUCKETS: &[f64] = &[
-    64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262_144.0, 1_048_576.0, 4_194_304.0,
-    16_777_216.0, 67_108_864.0,
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262_144.0,
+    1_048_576.0,
+    4_194_304.0,
+    16_777_216.0,
+    67_108_864.0,
 ];

@@ -108,11 +108,20 @@ mod tests {
 
     #[test]
     fn request_size_comes_from_content_length() {
-        let with_length = Request::builder().header("content-length", "42").body(()).unwrap();
+        let with_length = Request::builder()
+            .header("content-length", "42")
+            .body(())
+            .unwrap();
         assert_eq!(request_body_size(&with_length), Some(42));
-        let bogus = Request::builder().header("content-length", "-1").body(()).unwrap();
+        let bogus = Request::builder()
+            .header("content-length", "-1")
+            .body(())
+            .unwrap();
         assert_eq!(request_body_size(&bogus), None);
-        let chunked = Request::builder().header("transfer-encoding", "chunked").body(()).unwrap();
+        let chunked = Request::builder()
+            .header("transfer-encoding", "chunked")
+            .body(())
+            .unwrap();
         assert_eq!(request_body_size(&chunked), None);
         assert_eq!(request_body_size(&Request::new(())), Some(0));
     }
