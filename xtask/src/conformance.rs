@@ -8,10 +8,14 @@
 //! 3. Checks the `Content-Type` of each, runs `promtool check metrics` on the
 //!    0.0.4 text and Python's OpenMetrics (and classic text) parser on the
 //!    rest, then stops the Hub with SIGTERM and expects a clean exit.
+//!
+//! Before the Hub, the same tools check `cortex-metrics`' `exposition`
+//! example, which holds what the Hub does not: escaped label values, NaN
+//! and infinities, negative gauges and an overflow series.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -56,9 +60,28 @@ for label, parse, path in (("openmetrics", parse_om, om_path), ("prometheus-text
 sys.exit(1 if failed else 0)
 "#;
 
+/// Checks the `exposition` example: every metric type, special values,
+/// the overflow series, and a label value that must survive escaping.
+const PYTHON_EXAMPLE_CHECK: &str = r#"
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+om_path, text_path = sys.argv[1], sys.argv[2]
+tricky = 'say "hi" \\ C:\\path\nnext line \u2713'
+failed = False
+for label, parse, path in (("openmetrics", parse_om, om_path), ("prometheus-text", parse_text, text_path)):
+    families = list(parse(open(path, encoding="utf-8").read()))
+    values = [s.labels.get("value") for f in families for s in f.samples]
+    overflow = [s for f in families for s in f.samples if s.labels.get("otel_metric_overflow") == "true"]
+    print(f"python {label} (example): {len(families)} families; tricky label round-trips: {tricky in values}; overflow series: {len(overflow)}")
+    if tricky not in values or not overflow:
+        failed = True
+sys.exit(1 if failed else 0)
+"#;
+
 pub(crate) fn run() -> Result<(), String> {
-    ensure_promtool()?;
-    ensure_python_client()?;
+    check_example()?;
     exec(&cargo(), &["build", "--quiet", "-p", "cortex-hub"])?;
 
     let addr = free_loopback_addr()?;
@@ -86,23 +109,7 @@ pub(crate) fn run() -> Result<(), String> {
         out_dir.join("metrics.om"),
     )?;
 
-    let promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&text_path).map_err(|e| e.to_string())?)
-        .output()
-        .map_err(|e| format!("cannot run promtool: {e}"))?;
-    let findings = format!(
-        "{}{}",
-        String::from_utf8_lossy(&promtool.stdout),
-        String::from_utf8_lossy(&promtool.stderr)
-    );
-    if !promtool.status.success() || !findings.trim().is_empty() {
-        return Err(format!(
-            "promtool check metrics failed ({}):\n{findings}",
-            promtool.status
-        ));
-    }
-    eprintln!("promtool check metrics: no problems");
+    promtool_check(&text_path)?;
 
     let required = REQUIRED_FAMILIES.join(",");
     let python = Command::new("python3")
@@ -118,6 +125,64 @@ pub(crate) fn run() -> Result<(), String> {
 
     hub.stop_gracefully()?;
     eprintln!("conformance: all checks passed");
+    Ok(())
+}
+
+/// The `exposition` example in both formats, through promtool and Python.
+fn check_example() -> Result<(), String> {
+    ensure_promtool()?;
+    ensure_python_client()?;
+    let out_dir = root().join("target").join("conformance");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let mut paths = Vec::new();
+    for (format, file) in [("text", "example.txt"), ("openmetrics", "example.om")] {
+        let output = Command::new(cargo())
+            .args(["run", "--quiet", "-p", "cortex-metrics", "--example", "exposition", "--", format])
+            .current_dir(root())
+            .output()
+            .map_err(|e| format!("cannot run the exposition example: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "the exposition example failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        let path = out_dir.join(file);
+        std::fs::write(&path, &output.stdout).map_err(|e| e.to_string())?;
+        paths.push(path);
+    }
+    promtool_check(&paths[0])?;
+    let python = Command::new("python3")
+        .args(["-c", PYTHON_EXAMPLE_CHECK])
+        .arg(&paths[1])
+        .arg(&paths[0])
+        .status()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !python.success() {
+        return Err("the Python parsers rejected the example exposition".to_owned());
+    }
+    Ok(())
+}
+
+fn promtool_check(path: &Path) -> Result<(), String> {
+    let promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(path).map_err(|e| e.to_string())?)
+        .output()
+        .map_err(|e| format!("cannot run promtool: {e}"))?;
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&promtool.stdout),
+        String::from_utf8_lossy(&promtool.stderr)
+    );
+    if !promtool.status.success() || !findings.trim().is_empty() {
+        return Err(format!(
+            "promtool check metrics {} failed ({}):\n{findings}",
+            path.display(),
+            promtool.status
+        ));
+    }
+    eprintln!("promtool check metrics {}: no problems", path.display());
     Ok(())
 }
 

@@ -48,6 +48,7 @@ impl sealed::Sealed for Counter {}
 impl Metric for Counter {
     const TYPE: MetricType = MetricType::Counter;
     const KIND: &'static str = "counter";
+    const SUFFIXES: &'static [&'static str] = &["_total", "_created"];
     type Layout = ();
 
     fn new_series((): &()) -> Self {

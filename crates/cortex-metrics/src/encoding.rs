@@ -109,6 +109,11 @@ impl<'a> MetricWriter<'a> {
         Self { out, format }
     }
 
+    /// The format being written.
+    pub(crate) fn format(&self) -> Format {
+        self.format
+    }
+
     /// `# HELP` and `# TYPE` for a family. `name` is the base name (a
     /// counter's without `_total`).
     pub(crate) fn family_header(&mut self, name: &str, help: &str, metric_type: MetricType) {

@@ -68,6 +68,7 @@ impl sealed::Sealed for Gauge {}
 impl Metric for Gauge {
     const TYPE: MetricType = MetricType::Gauge;
     const KIND: &'static str = "gauge (i64)";
+    const SUFFIXES: &'static [&'static str] = &[];
     type Layout = ();
 
     fn new_series((): &()) -> Self {
@@ -136,6 +137,7 @@ impl sealed::Sealed for GaugeF64 {}
 impl Metric for GaugeF64 {
     const TYPE: MetricType = MetricType::Gauge;
     const KIND: &'static str = "gauge (f64)";
+    const SUFFIXES: &'static [&'static str] = &[];
     type Layout = ();
 
     fn new_series((): &()) -> Self {

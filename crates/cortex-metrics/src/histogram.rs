@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::MetricsError;
-use crate::encoding::{LabelSet, MetricWriter};
+use crate::encoding::{Format, LabelSet, MetricWriter};
 use crate::metric::{Metric, MetricType, sealed};
 
 /// The OpenTelemetry HTTP duration buckets, in seconds: the default layout.
@@ -139,15 +139,19 @@ impl Histogram {
         }
     }
 
-    /// Records one observation. `NaN` lands in the `+Inf` bucket only.
+    /// Records one observation.
+    ///
+    /// `NaN` is counted in the `+Inf` bucket (so `_count` still says it
+    /// happened) but kept out of `_sum`, which would otherwise stay `NaN`
+    /// forever and be rejected by OpenMetrics parsers.
     #[inline]
     pub fn observe(&self, value: f64) {
         let bounds = self.core.buckets.bounds();
-        let index = if value.is_nan() {
-            bounds.len()
-        } else {
-            bounds.partition_point(|bound| *bound < value)
-        };
+        if value.is_nan() {
+            self.core.counts[bounds.len()].fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let index = bounds.partition_point(|bound| *bound < value);
         self.core.counts[index].fetch_add(1, Ordering::Relaxed);
         // A CAS loop: std has no atomic f64 add. Contention only delays
         // concurrent observers of the same series by a retry.
@@ -213,6 +217,7 @@ impl sealed::Sealed for Histogram {}
 impl Metric for Histogram {
     const TYPE: MetricType = MetricType::Histogram;
     const KIND: &'static str = "histogram";
+    const SUFFIXES: &'static [&'static str] = &["_bucket", "_sum", "_count", "_created"];
     type Layout = Buckets;
 
     fn new_series(layout: &Buckets) -> Self {
@@ -227,7 +232,13 @@ impl Metric for Histogram {
             let le = bounds.get(index).copied().unwrap_or(f64::INFINITY);
             writer.sample_u64(name, "_bucket", labels, Some(("le", le)), cumulative);
         }
-        writer.sample_f64(name, "_sum", labels, None, self.sum());
+        // OpenMetrics treats `_sum` as a counter: it must not be NaN or
+        // negative, and must be left out when buckets can be negative.
+        let sum = self.sum();
+        let sum_is_counter_like = sum >= 0.0 && bounds.first().is_none_or(|b| *b >= 0.0);
+        if writer.format() == Format::Prometheus || sum_is_counter_like {
+            writer.sample_f64(name, "_sum", labels, None, sum);
+        }
         writer.sample_u64(name, "_count", labels, None, cumulative);
     }
 }
@@ -279,6 +290,12 @@ mod tests {
         // le=1: 0.5, 1.0, -3.0 | le=2: +1.5, 2.0 | le=5: nothing | +Inf: 7, NaN, inf
         assert_eq!(h.cumulative_counts(), vec![3, 5, 5, 8]);
         assert_eq!(h.count(), 8);
+        // NaN is counted but kept out of the sum.
+        let finite = Histogram::new(Buckets::new([1.0]).unwrap());
+        finite.observe(0.5);
+        finite.observe(f64::NAN);
+        assert_eq!(finite.count(), 2);
+        assert_eq!(finite.sum(), 0.5);
     }
 
     #[test]
@@ -295,6 +312,18 @@ mod tests {
             Buckets::linear(1.0, 2.0, 3).unwrap().bounds(),
             &[1.0, 3.0, 5.0]
         );
+    }
+
+    #[test]
+    fn openmetrics_leaves_out_a_sum_that_is_not_counter_like() {
+        let registry = crate::MetricsRegistry::new();
+        let h = registry.histogram("temp", "", &[-10.0, 0.0, 10.0]).unwrap();
+        h.observe(-5.0);
+        let om = registry.encode(Format::OpenMetrics);
+        assert!(!om.contains("temp_sum"), "{om}");
+        assert!(om.contains("temp_count 1\n"), "{om}");
+        let text = registry.encode(Format::Prometheus);
+        assert!(text.contains("temp_sum -5.0\n"), "{text}");
     }
 
     #[test]

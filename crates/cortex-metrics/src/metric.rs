@@ -50,6 +50,11 @@ pub trait Metric: sealed::Sealed + Clone + Send + Sync + 'static {
     /// A short description for conflict errors (`"gauge (f64)"`).
     #[doc(hidden)]
     const KIND: &'static str;
+    /// Suffixes this type appends to the family name in samples (or
+    /// reserves, like OpenMetrics' `_created`); used to refuse families whose
+    /// sample names would collide.
+    #[doc(hidden)]
+    const SUFFIXES: &'static [&'static str];
     /// What every series of a family shares (histogram buckets), or `()`.
     #[doc(hidden)]
     type Layout: Clone + PartialEq + Send + Sync + std::fmt::Debug + 'static;

@@ -63,9 +63,36 @@ struct RegistryInner {
 
 #[derive(Default)]
 struct Families {
+    /// Family name -> index into `ordered`.
     by_name: HashMap<Box<str>, usize>,
+    /// Every name a family's exposition uses (its name plus its type's
+    /// suffixes: `x_total`, `x_bucket`...) -> the family's index, so that
+    /// a gauge `x_count` cannot shadow histogram `x`'s samples.
+    taken: HashMap<Box<str>, usize>,
     /// Registration order, which is exposition order.
     ordered: Vec<Arc<dyn ErasedFamily>>,
+}
+
+impl Families {
+    fn insert<M: Metric>(&mut self, name: &str, family: Arc<dyn ErasedFamily>) {
+        let index = self.ordered.len();
+        self.ordered.push(family);
+        self.by_name.insert(name.into(), index);
+        for reserved in reserved_names::<M>(name) {
+            self.taken.insert(reserved.into(), index);
+        }
+    }
+
+    /// The family whose exposition already uses one of `name`'s names.
+    fn collision<M: Metric>(&self, name: &str) -> Option<&Arc<dyn ErasedFamily>> {
+        reserved_names::<M>(name)
+            .find_map(|reserved| self.taken.get(reserved.as_str()))
+            .map(|&index| &self.ordered[index])
+    }
+}
+
+fn reserved_names<M: Metric>(name: &str) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(name.to_owned()).chain(M::SUFFIXES.iter().map(move |s| format!("{name}{s}")))
 }
 
 impl std::fmt::Debug for MetricsRegistry {
@@ -116,8 +143,7 @@ impl MetricsRegistryBuilder {
             None,
         );
         let mut families = Families::default();
-        families.by_name.insert(OVERFLOW_TOTAL.into(), 0);
-        families.ordered.push(Arc::new(overflow_total.clone()));
+        families.insert::<Counter>(OVERFLOW_TOTAL, Arc::new(overflow_total.clone()));
         MetricsRegistry {
             inner: Arc::new(RegistryInner {
                 max_series_per_family: self.max_series_per_family,
@@ -294,6 +320,13 @@ impl MetricsRegistry {
             drop(families);
             return downcast(&*existing, name, &label_names, &layout);
         }
+        if let Some(existing) = families.collision::<M>(name) {
+            return Err(MetricsError::Conflict {
+                name: name.to_owned(),
+                existing: format!("a sample name of {}", existing.describe()),
+                requested: describe::<M>(&label_names, &layout),
+            });
+        }
         let family = Family::<M, N>::new(
             name,
             help,
@@ -302,9 +335,7 @@ impl MetricsRegistry {
             self.inner.max_series_per_family,
             Some(self.inner.overflow_total.with_labels([name])),
         );
-        let index = families.ordered.len();
-        families.ordered.push(Arc::new(family.clone()));
-        families.by_name.insert(name.into(), index);
+        families.insert::<M>(name, Arc::new(family.clone()));
         Ok(family)
     }
 
@@ -392,6 +423,29 @@ mod tests {
             Err(MetricsError::Conflict { .. })
         ));
         assert!(registry.histogram("h", "", &[1.0, 2.0]).is_ok());
+    }
+
+    #[test]
+    fn families_whose_sample_names_would_collide_are_conflicts() {
+        let registry = MetricsRegistry::new();
+        registry.histogram("latency", "", &[1.0]).unwrap();
+        for taken in ["latency_count", "latency_sum", "latency_bucket"] {
+            let err = registry.gauge(taken, "").unwrap_err();
+            assert!(matches!(err, MetricsError::Conflict { .. }), "{taken}: {err}");
+        }
+        registry.counter("jobs", "").unwrap();
+        assert!(matches!(registry.gauge("jobs_total", ""), Err(MetricsError::Conflict { .. })));
+        // The other direction: a gauge first, then a histogram that would
+        // emit its name as a sample.
+        registry.gauge("size_sum", "").unwrap();
+        assert!(matches!(
+            registry.histogram("size", "", &[1.0]),
+            Err(MetricsError::Conflict { .. })
+        ));
+        assert!(matches!(
+            registry.counter("cortex_metrics_overflow", ""),
+            Err(MetricsError::Conflict { .. })
+        ));
     }
 
     #[test]
