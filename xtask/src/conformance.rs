@@ -137,7 +137,16 @@ fn check_example() -> Result<(), String> {
     let mut paths = Vec::new();
     for (format, file) in [("text", "example.txt"), ("openmetrics", "example.om")] {
         let output = Command::new(cargo())
-            .args(["run", "--quiet", "-p", "cortex-metrics", "--example", "exposition", "--", format])
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "cortex-metrics",
+                "--example",
+                "exposition",
+                "--",
+                format,
+            ])
             .current_dir(root())
             .output()
             .map_err(|e| format!("cannot run the exposition example: {e}"))?;

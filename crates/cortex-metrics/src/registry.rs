@@ -431,10 +431,16 @@ mod tests {
         registry.histogram("latency", "", &[1.0]).unwrap();
         for taken in ["latency_count", "latency_sum", "latency_bucket"] {
             let err = registry.gauge(taken, "").unwrap_err();
-            assert!(matches!(err, MetricsError::Conflict { .. }), "{taken}: {err}");
+            assert!(
+                matches!(err, MetricsError::Conflict { .. }),
+                "{taken}: {err}"
+            );
         }
         registry.counter("jobs", "").unwrap();
-        assert!(matches!(registry.gauge("jobs_total", ""), Err(MetricsError::Conflict { .. })));
+        assert!(matches!(
+            registry.gauge("jobs_total", ""),
+            Err(MetricsError::Conflict { .. })
+        ));
         // The other direction: a gauge first, then a histogram that would
         // emit its name as a sample.
         registry.gauge("size_sum", "").unwrap();
