@@ -24,10 +24,19 @@ fn request_cost(c: &mut Criterion) {
     let mut group = c.benchmark_group("http_request");
 
     let bare = routes();
+    // What axum charges for *any* `Router::layer` (an extra boxed route
+    // per endpoint), so the report can separate it from our own cost.
+    let noop = routes().layer(tower::util::MapResponseLayer::new(
+        |response: axum::response::Response| response,
+    ));
     let registry = MetricsRegistry::new();
     let measured = routes().layer(HttpMetricsLayer::new(&registry).unwrap());
 
-    for (name, app) in [("bare-axum", bare), ("cortex-metrics-layer", measured)] {
+    for (name, app) in [
+        ("bare-axum", bare),
+        ("noop-layer", noop),
+        ("cortex-metrics-layer", measured),
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 runtime.block_on(async {

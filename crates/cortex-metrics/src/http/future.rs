@@ -10,8 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::UNMATCHED_ROUTE;
 use super::body::ResponseBody;
-use super::layer::HttpMetricsState;
-use crate::Gauge;
+use super::layer::{HttpMetricsState, METHOD_LABELS};
 
 pin_project! {
     /// The response future of [`HttpMetrics`](super::HttpMetrics).
@@ -73,13 +72,13 @@ where
 /// through the handler all end in exactly one observation.
 pub(crate) struct RequestGuard {
     pub(crate) state: Arc<HttpMetricsState>,
-    pub(crate) method: &'static str,
+    /// Index into `METHOD_LABELS`.
+    pub(crate) method: usize,
     pub(crate) route: Option<MatchedPath>,
     pub(crate) start: Instant,
     pub(crate) status: Option<StatusCode>,
     pub(crate) request_bytes: Option<u64>,
     pub(crate) response_bytes: u64,
-    pub(crate) active: Gauge,
 }
 
 /// nginx's "client closed request": the client left before a response.
@@ -87,7 +86,7 @@ const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        self.active.dec();
+        self.state.active(self.method).dec();
         let status = self.status.unwrap_or_else(|| {
             let code = if std::thread::panicking() {
                 StatusCode::INTERNAL_SERVER_ERROR.as_u16()
@@ -100,7 +99,7 @@ impl Drop for RequestGuard {
             .route
             .as_ref()
             .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-        let labels = [self.method, route, status.as_str()];
+        let labels = [METHOD_LABELS[self.method], route, status.as_str()];
         let state = &*self.state;
         state
             .duration

@@ -1,10 +1,10 @@
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tower_layer::Layer;
 
 use super::BODY_SIZE_BUCKETS;
 use super::service::HttpMetrics;
-use crate::{Buckets, GaugeFamily, HistogramFamily, MetricsError, MetricsRegistry};
+use crate::{Buckets, Gauge, GaugeFamily, HistogramFamily, MetricsError, MetricsRegistry};
 
 /// Records OpenTelemetry HTTP server metrics for the wrapped service. See the
 /// [module docs](crate::http) for the metrics.
@@ -22,6 +22,23 @@ pub(crate) struct HttpMetricsState {
     pub(crate) active: GaugeFamily<1>,
     pub(crate) request_size: HistogramFamily<3>,
     pub(crate) response_size: HistogramFamily<3>,
+    /// The active-requests gauge per method label, resolved once: the
+    /// method set is fixed, so the hot path skips a family lookup.
+    active_by_method: [OnceLock<Gauge>; METHOD_LABELS.len()],
+}
+
+/// Every value `http_request_method` can take.
+pub(crate) const METHOD_LABELS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
+];
+
+impl HttpMetricsState {
+    /// The in-flight gauge for `METHOD_LABELS[method]`.
+    pub(crate) fn active(&self, method: usize) -> &Gauge {
+        let method = method.min(METHOD_LABELS.len() - 1);
+        self.active_by_method[method]
+            .get_or_init(|| self.active.with_labels([METHOD_LABELS[method]]))
+    }
 }
 
 const LABELS: [&str; 3] = [
@@ -74,6 +91,7 @@ impl HttpMetricsLayer {
                 active,
                 request_size,
                 response_size,
+                active_by_method: Default::default(),
             }),
         })
     }

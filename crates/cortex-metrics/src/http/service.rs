@@ -7,7 +7,7 @@ use http::{Method, Request, Response, header};
 use tower_service::Service;
 
 use super::future::{RequestGuard, ResponseFuture};
-use super::layer::HttpMetricsState;
+use super::layer::{HttpMetricsState, METHOD_LABELS};
 
 /// The service made by [`HttpMetricsLayer`](super::HttpMetricsLayer).
 #[derive(Debug, Clone)]
@@ -45,11 +45,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let method = method_label(request.method());
+        let method = method_index(request.method());
         let route = request.extensions().get::<MatchedPath>().cloned();
         let request_bytes = request_body_size(&request);
-        let active = self.state.active.with_labels([method]);
-        active.inc();
+        self.state.active(method).inc();
         let guard = RequestGuard {
             state: Arc::clone(&self.state),
             method,
@@ -58,28 +57,21 @@ where
             status: None,
             request_bytes,
             response_bytes: 0,
-            active,
         };
         ResponseFuture::new(self.inner.call(request), guard)
     }
 }
 
-/// The nine methods of RFC 9110 and PATCH keep their name; anything else
-/// (which a client can invent freely) becomes `_OTHER`, as the OpenTelemetry
-/// conventions require, so methods cannot blow up cardinality.
-fn method_label(method: &Method) -> &'static str {
-    match method.as_str() {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "CONNECT" => "CONNECT",
-        "OPTIONS" => "OPTIONS",
-        "TRACE" => "TRACE",
-        "PATCH" => "PATCH",
-        _ => "_OTHER",
-    }
+/// The index into [`METHOD_LABELS`]. The eight methods of RFC 9110 and
+/// PATCH keep their name; anything else (which a client can invent freely)
+/// becomes `_OTHER`, as the OpenTelemetry conventions require, so methods
+/// cannot blow up cardinality.
+fn method_index(method: &Method) -> usize {
+    let name = method.as_str();
+    METHOD_LABELS[..METHOD_LABELS.len() - 1]
+        .iter()
+        .position(|known| *known == name)
+        .unwrap_or(METHOD_LABELS.len() - 1)
 }
 
 /// `Content-Length` when valid; zero for a request that declares no body
@@ -98,12 +90,12 @@ mod tests {
 
     #[test]
     fn non_standard_methods_become_other() {
-        assert_eq!(method_label(&Method::GET), "GET");
-        assert_eq!(method_label(&Method::PATCH), "PATCH");
-        let custom = Method::from_bytes(b"PURGE").unwrap();
-        assert_eq!(method_label(&custom), "_OTHER");
-        let lowercase = Method::from_bytes(b"get").unwrap();
-        assert_eq!(method_label(&lowercase), "_OTHER");
+        let label = |m: &Method| METHOD_LABELS[method_index(m)];
+        assert_eq!(label(&Method::GET), "GET");
+        assert_eq!(label(&Method::PATCH), "PATCH");
+        assert_eq!(label(&Method::from_bytes(b"PURGE").unwrap()), "_OTHER");
+        assert_eq!(label(&Method::from_bytes(b"get").unwrap()), "_OTHER");
+        assert_eq!(label(&Method::from_bytes(b"_OTHER").unwrap()), "_OTHER");
     }
 
     #[test]
