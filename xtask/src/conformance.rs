@@ -32,6 +32,8 @@ const REQUIRED_FAMILIES: &[&str] = &[
     "http_server_response_body_size_bytes",
     "cortex_metrics_overflow",
     "hub_echo_requests",
+    "hub_work_duration_seconds",
+    "hub_work_in_progress",
     "process_cpu_seconds",
     "process_resident_memory_bytes",
     "process_virtual_memory_bytes",

@@ -61,6 +61,40 @@ impl Gauge {
     pub fn get(&self) -> i64 {
         self.raw.get()
     }
+
+    /// Adds one now and subtracts it when the returned guard is dropped:
+    /// an in-flight count that stays right when a future is cancelled or a
+    /// handler panics.
+    ///
+    /// ```
+    /// let registry = cortex_metrics::MetricsRegistry::new();
+    /// let in_flight = registry.gauge("jobs_in_flight", "Jobs running.")?;
+    /// {
+    ///     let _job = in_flight.inc_guard();
+    ///     assert_eq!(in_flight.get(), 1);
+    /// }
+    /// assert_eq!(in_flight.get(), 0);
+    /// # Ok::<(), cortex_metrics::MetricsError>(())
+    /// ```
+    pub fn inc_guard(&self) -> GaugeGuard {
+        self.inc();
+        GaugeGuard {
+            gauge: self.clone(),
+        }
+    }
+}
+
+/// Decrements its [`Gauge`] when dropped. Made by [`Gauge::inc_guard`].
+#[derive(Debug)]
+#[must_use = "the guard decrements when dropped; binding it to `_` drops it at once"]
+pub struct GaugeGuard {
+    gauge: Gauge,
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
 }
 
 impl sealed::Sealed for Gauge {}

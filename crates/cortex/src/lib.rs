@@ -40,11 +40,16 @@ pub mod prelude {
     pub use crate::{Cortex, CortexBuilder};
     #[cfg(feature = "metrics")]
     pub use cortex_metrics::{
-        Buckets, Counter, CounterFamily, DEFAULT_BUCKETS, Format, Gauge, GaugeF64, Histogram,
-        HistogramFamily, MetricsEndpoint, MetricsRegistry, ProcessCollector,
-        http::HttpMetricsLayer, metrics_router,
+        Buckets, Counter, CounterFamily, DEFAULT_BUCKETS, Format, Gauge, GaugeF64, GaugeFamily,
+        Histogram, HistogramFamily, MetricsEndpoint, MetricsError, MetricsRegistry,
+        ProcessCollector, http::HttpMetricsLayer, metrics_router,
     };
 }
+
+/// Compiles the README's examples as doctests, so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Why [`CortexBuilder::mount`] failed.
 #[derive(Debug, thiserror::Error)]

@@ -38,13 +38,13 @@ pub struct HubConfig {
     pub metrics_token: Option<String>,
 }
 
-/// The default listen address.
+/// The default listen address (what `HubConfig::default().addr` holds).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
 impl Default for HubConfig {
     fn default() -> Self {
         Self {
-            addr: DEFAULT_ADDR.parse().expect("the default address is valid"),
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             registry: MetricsRegistry::new(),
             metrics_token: None,
         }
@@ -54,6 +54,8 @@ impl Default for HubConfig {
 #[derive(Clone)]
 struct HubState {
     echoes: CounterFamily<1>,
+    work_in_progress: Gauge,
+    work_duration: Histogram,
 }
 
 /// Builds the Hub's router.
@@ -104,8 +106,12 @@ struct WorkParams {
 
 const MAX_WORK_MS: u64 = 5_000;
 
-async fn work(Query(params): Query<WorkParams>) -> Json<Value> {
+async fn work(State(state): State<HubState>, Query(params): Query<WorkParams>) -> Json<Value> {
     let ms = params.ms.unwrap_or(10).min(MAX_WORK_MS);
+    // Both guards act on drop, so a client that disconnects mid-work still
+    // gets its time observed and the in-progress gauge comes back down.
+    let _in_progress = state.work_in_progress.inc_guard();
+    let _timer = state.work_duration.start_timer();
     tokio::time::sleep(Duration::from_millis(ms)).await;
     Json(json!({ "slept_ms": ms }))
 }

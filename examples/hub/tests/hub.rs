@@ -55,6 +55,8 @@ async fn serves_demo_routes_and_their_metrics() {
         r#"hub_echo_requests_total{kind="numeric"} 1"#,
         r#"hub_echo_requests_total{kind="text"} 1"#,
         "process_resident_memory_bytes ",
+        "hub_work_duration_seconds_count 1\n",
+        "hub_work_in_progress 0\n",
     ] {
         assert!(metrics.contains(expected), "missing {expected}\n{metrics}");
     }
