@@ -1,7 +1,7 @@
 //! Labelled families with a cardinality guard.
 
 use std::any::Any;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use hashbrown::HashTable;
@@ -135,7 +135,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
     #[inline]
     pub fn with_labels(&self, values: [&str; N]) -> M {
         let inner = &*self.inner;
-        let hash = inner.hasher.hash_one(values);
+        let hash = hash_values(&inner.hasher, &values);
         {
             let table = inner.table.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(&slot) = table
@@ -164,7 +164,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
             metric: metric.clone(),
         });
         index.insert_unique(hash, series.len() - 1, |&slot| {
-            inner.hasher.hash_one(&series[slot].values)
+            hash_values(&inner.hasher, &series[slot].values)
         });
         metric
     }
@@ -174,7 +174,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
     /// Handles to it keep working but are no longer exported.
     pub fn remove(&self, values: [&str; N]) -> bool {
         let inner = &*self.inner;
-        let hash = inner.hasher.hash_one(values);
+        let hash = hash_values(&inner.hasher, &values);
         let mut table = inner.table.write().unwrap_or_else(PoisonError::into_inner);
         let SeriesTable { index, series } = &mut *table;
         let Ok(entry) = index.find_entry(hash, |&slot| series[slot].matches(&values)) else {
@@ -184,7 +184,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
         let last = series.len() - 1;
         if removed != last {
             // `swap_remove` moves the last series into the hole: repoint it.
-            let moved_hash = inner.hasher.hash_one(&series[last].values);
+            let moved_hash = hash_values(&inner.hasher, &series[last].values);
             if let Some(slot) = index.find_mut(moved_hash, |&slot| slot == last) {
                 *slot = removed;
             }
@@ -260,8 +260,44 @@ impl<M: Metric, const N: usize> Family<M, N> {
 impl<M, const N: usize> Series<M, N> {
     #[inline]
     fn matches(&self, values: &[&str; N]) -> bool {
-        self.values.iter().zip(values).all(|(a, b)| **a == **b)
+        self.values.iter().zip(values).all(|(a, b)| short_str_eq(a, b))
     }
+}
+
+/// String equality that stays inline for the short values labels usually
+/// hold; a `memcmp` call costs more than the comparison itself there.
+#[inline]
+fn short_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 64 {
+        return a == b;
+    }
+    let word = |chunk: &[u8]| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        u64::from_ne_bytes(bytes)
+    };
+    let (mut words_a, mut words_b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let words_equal = (&mut words_a)
+        .zip(&mut words_b)
+        .fold(true, |equal, (x, y)| equal & (word(x) == word(y)));
+    let tail = words_a.remainder().iter().zip(words_b.remainder());
+    words_equal & tail.fold(true, |equal, (x, y)| equal & (x == y))
+}
+
+/// Hashes label values the same way for borrowed and stored values: each
+/// value's bytes and a terminator, so `["ab", "c"]` and `["a", "bc"]` differ.
+#[inline]
+fn hash_values<S: AsRef<str>>(state: &foldhash::fast::RandomState, values: &[S]) -> u64 {
+    let mut hasher = state.build_hasher();
+    for value in values {
+        hasher.write(value.as_ref().as_bytes());
+        hasher.write_u8(0xff);
+    }
+    hasher.finish()
 }
 
 /// What the registry needs from a family without knowing `M` and `N`.
@@ -314,6 +350,21 @@ pub(crate) fn describe<M: Metric>(label_names: &[&str], layout: &M::Layout) -> S
 mod tests {
     use super::*;
     use crate::MetricsRegistry;
+
+    #[test]
+    fn short_str_eq_agrees_with_str_eq() {
+        let samples = [
+            "", "a", "b", "ab", "abcdefgh", "abcdefgi", "abcdefghi", "abcdefghj",
+            "/api/users/{id}", "/api/users/{ix}", "ü", "u\u{308}",
+        ];
+        let long_a = "x".repeat(100);
+        let long_b = format!("{}y", "x".repeat(99));
+        for a in samples.iter().copied().chain([long_a.as_str(), long_b.as_str()]) {
+            for b in samples.iter().copied().chain([long_a.as_str(), long_b.as_str()]) {
+                assert_eq!(short_str_eq(a, b), a == b, "{a:?} vs {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn distinct_label_sets_get_distinct_series() {
