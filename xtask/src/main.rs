@@ -96,7 +96,17 @@ fn deny() -> Result<(), String> {
     if !installed {
         exec(&cargo, &["install", "--locked", "cargo-deny"])?;
     }
-    exec(&cargo, &["deny", "--workspace", "check", "bans", "licenses", "sources"])?;
+    exec(
+        &cargo,
+        &[
+            "deny",
+            "--workspace",
+            "check",
+            "bans",
+            "licenses",
+            "sources",
+        ],
+    )?;
     // The advisory database is cloned from GitHub; where that is out of
     // reach (an offline builder), say so instead of failing the policy run.
     let advisories = Command::new(&cargo)

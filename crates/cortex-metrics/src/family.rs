@@ -1,13 +1,11 @@
 //! Labelled families with a cardinality guard.
 
 use std::any::Any;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
-
-use hashbrown::HashTable;
+use std::sync::{Arc, OnceLock};
 
 use crate::counter::Counter;
 use crate::encoding::{LabelSet, MetricWriter};
+use crate::label_table::LabelTable;
 use crate::metric::Metric;
 
 /// The label that marks the cardinality guard's overflow series, as the
@@ -61,23 +59,9 @@ struct FamilyInner<M: Metric, const N: usize> {
     help: Box<str>,
     label_names: [Box<str>; N],
     layout: M::Layout,
-    max_series: usize,
-    hasher: foldhash::fast::RandomState,
-    table: RwLock<SeriesTable<M, N>>,
+    table: LabelTable<M, N>,
     overflow_series: OnceLock<M>,
     overflow_total: Option<Counter>,
-}
-
-/// Series in insertion order (stable exposition), plus a hash index into
-/// them that is probed with borrowed `&str`s, so a hit allocates nothing.
-struct SeriesTable<M, const N: usize> {
-    index: HashTable<usize>,
-    series: Vec<Series<M, N>>,
-}
-
-struct Series<M, const N: usize> {
-    values: [Box<str>; N],
-    metric: M,
 }
 
 impl<M: Metric, const N: usize> Clone for Family<M, N> {
@@ -95,7 +79,7 @@ impl<M: Metric, const N: usize> std::fmt::Debug for Family<M, N> {
             .field("type", &M::KIND)
             .field("label_names", &self.inner.label_names)
             .field("series", &self.len())
-            .field("max_series", &self.inner.max_series)
+            .field("max_series", &self.max_series())
             .finish()
     }
 }
@@ -115,12 +99,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
                 help: help.into(),
                 label_names: label_names.map(Box::from),
                 layout,
-                max_series,
-                hasher: foldhash::fast::RandomState::default(),
-                table: RwLock::new(SeriesTable {
-                    index: HashTable::new(),
-                    series: Vec::new(),
-                }),
+                table: LabelTable::new(max_series),
                 overflow_series: OnceLock::new(),
                 overflow_total,
             }),
@@ -135,83 +114,27 @@ impl<M: Metric, const N: usize> Family<M, N> {
     #[inline]
     pub fn with_labels(&self, values: [&str; N]) -> M {
         let inner = &*self.inner;
-        let hash = hash_values(&inner.hasher, &values);
-        {
-            let table = inner.table.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(&slot) = table
-                .index
-                .find(hash, |&slot| table.series[slot].matches(&values))
-            {
-                return table.series[slot].metric.clone();
-            }
-            if table.series.len() >= inner.max_series {
-                drop(table);
-                return self.overflow();
-            }
-        }
-        let mut table = inner.table.write().unwrap_or_else(PoisonError::into_inner);
-        let SeriesTable { index, series } = &mut *table;
-        if let Some(&slot) = index.find(hash, |&slot| series[slot].matches(&values)) {
-            return series[slot].metric.clone();
-        }
-        if series.len() >= inner.max_series {
-            drop(table);
-            return self.overflow();
-        }
-        let metric = M::new_series(&inner.layout);
-        series.push(Series {
-            values: values.map(Box::from),
-            metric: metric.clone(),
-        });
-        index.insert_unique(hash, series.len() - 1, |&slot| {
-            hash_values(&inner.hasher, &series[slot].values)
-        });
-        metric
+        inner
+            .table
+            .with(values, || M::new_series(&inner.layout), M::clone)
+            .unwrap_or_else(|| self.overflow())
     }
 
     /// Removes the series for these label values; returns whether it existed.
     ///
     /// Handles to it keep working but are no longer exported.
     pub fn remove(&self, values: [&str; N]) -> bool {
-        let inner = &*self.inner;
-        let hash = hash_values(&inner.hasher, &values);
-        let mut table = inner.table.write().unwrap_or_else(PoisonError::into_inner);
-        let SeriesTable { index, series } = &mut *table;
-        let Ok(entry) = index.find_entry(hash, |&slot| series[slot].matches(&values)) else {
-            return false;
-        };
-        let (removed, _) = entry.remove();
-        let last = series.len() - 1;
-        if removed != last {
-            // `swap_remove` moves the last series into the hole: repoint it.
-            let moved_hash = hash_values(&inner.hasher, &series[last].values);
-            if let Some(slot) = index.find_mut(moved_hash, |&slot| slot == last) {
-                *slot = removed;
-            }
-        }
-        series.swap_remove(removed);
-        true
+        self.inner.table.remove(values)
     }
 
-    /// Removes every series (the overflow series included).
+    /// Removes every series (the overflow series stays).
     pub fn clear(&self) {
-        let mut table = self
-            .inner
-            .table
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        table.index.clear();
-        table.series.clear();
+        self.inner.table.clear();
     }
 
     /// The number of distinct label sets held (the overflow series excluded).
     pub fn len(&self) -> usize {
-        self.inner
-            .table
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .series
-            .len()
+        self.inner.table.len()
     }
 
     /// Whether no series exists yet.
@@ -231,7 +154,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
 
     /// The series cap of the cardinality guard.
     pub fn max_series(&self) -> usize {
-        self.inner.max_series
+        self.inner.table.max_entries()
     }
 
     #[cold]
@@ -244,7 +167,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
             .get_or_init(|| {
                 tracing::warn!(
                     metric = &*self.inner.name,
-                    max_series = self.inner.max_series,
+                    max_series = self.max_series(),
                     "metric family reached its series cap; new label sets go to the overflow series"
                 );
                 M::new_series(&self.inner.layout)
@@ -255,49 +178,6 @@ impl<M: Metric, const N: usize> Family<M, N> {
     pub(crate) fn layout(&self) -> &M::Layout {
         &self.inner.layout
     }
-}
-
-impl<M, const N: usize> Series<M, N> {
-    #[inline]
-    fn matches(&self, values: &[&str; N]) -> bool {
-        self.values.iter().zip(values).all(|(a, b)| short_str_eq(a, b))
-    }
-}
-
-/// String equality that stays inline for the short values labels usually
-/// hold; a `memcmp` call costs more than the comparison itself there.
-#[inline]
-fn short_str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    if a.len() > 64 {
-        return a == b;
-    }
-    let word = |chunk: &[u8]| {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(chunk);
-        u64::from_ne_bytes(bytes)
-    };
-    let (mut words_a, mut words_b) = (a.chunks_exact(8), b.chunks_exact(8));
-    let words_equal = (&mut words_a)
-        .zip(&mut words_b)
-        .fold(true, |equal, (x, y)| equal & (word(x) == word(y)));
-    let tail = words_a.remainder().iter().zip(words_b.remainder());
-    words_equal & tail.fold(true, |equal, (x, y)| equal & (x == y))
-}
-
-/// Hashes label values the same way for borrowed and stored values: each
-/// value's bytes and a terminator, so `["ab", "c"]` and `["a", "bc"]` differ.
-#[inline]
-fn hash_values<S: AsRef<str>>(state: &foldhash::fast::RandomState, values: &[S]) -> u64 {
-    let mut hasher = state.build_hasher();
-    for value in values {
-        hasher.write(value.as_ref().as_bytes());
-        hasher.write_u8(0xff);
-    }
-    hasher.finish()
 }
 
 /// What the registry needs from a family without knowing `M` and `N`.
@@ -311,14 +191,13 @@ impl<M: Metric, const N: usize> ErasedFamily for Family<M, N> {
     fn encode(&self, writer: &mut MetricWriter<'_>) {
         let inner = &*self.inner;
         writer.family_header(&inner.name, &inner.help, M::TYPE);
-        let table = inner.table.read().unwrap_or_else(PoisonError::into_inner);
-        for series in &table.series {
+        inner.table.for_each(|values, metric| {
             let labels = LabelSet::Pairs {
                 names: &inner.label_names,
-                values: &series.values,
+                values,
             };
-            series.metric.encode(&inner.name, labels, writer);
-        }
+            metric.encode(&inner.name, labels, writer);
+        });
         if let Some(overflow) = inner.overflow_series.get() {
             overflow.encode(&inner.name, LabelSet::Overflow, writer);
         }
@@ -350,21 +229,6 @@ pub(crate) fn describe<M: Metric>(label_names: &[&str], layout: &M::Layout) -> S
 mod tests {
     use super::*;
     use crate::MetricsRegistry;
-
-    #[test]
-    fn short_str_eq_agrees_with_str_eq() {
-        let samples = [
-            "", "a", "b", "ab", "abcdefgh", "abcdefgi", "abcdefghi", "abcdefghj",
-            "/api/users/{id}", "/api/users/{ix}", "ü", "u\u{308}",
-        ];
-        let long_a = "x".repeat(100);
-        let long_b = format!("{}y", "x".repeat(99));
-        for a in samples.iter().copied().chain([long_a.as_str(), long_b.as_str()]) {
-            for b in samples.iter().copied().chain([long_a.as_str(), long_b.as_str()]) {
-                assert_eq!(short_str_eq(a, b), a == b, "{a:?} vs {b:?}");
-            }
-        }
-    }
 
     #[test]
     fn distinct_label_sets_get_distinct_series() {

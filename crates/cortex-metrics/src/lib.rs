@@ -62,6 +62,7 @@ mod family;
 mod gauge;
 mod histogram;
 pub mod http;
+mod label_table;
 mod metric;
 mod name;
 mod process;

@@ -245,3 +245,37 @@ async fn scrapes_over_a_real_socket_in_both_formats_with_auth() {
     assert!(om.ends_with("# EOF\n"), "{om}");
     server.abort();
 }
+
+#[tokio::test]
+async fn the_series_cap_also_bounds_http_metrics() {
+    let registry = MetricsRegistry::builder().max_series_per_family(2).build();
+    let app = Router::new()
+        .route(
+            "/status/{code}",
+            get(
+                |axum::extract::Path(code): axum::extract::Path<u16>| async move {
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+                },
+            ),
+        )
+        .layer(HttpMetricsLayer::new(&registry).unwrap());
+    for code in [200, 201, 202, 203, 200, 204] {
+        get_status(&app, &format!("/status/{code}")).await;
+    }
+    let text = registry.encode(Format::Prometheus);
+    let counts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("http_server_request_duration_seconds_count"))
+        .collect();
+    assert_eq!(counts.len(), 3, "two series and the overflow:\n{text}");
+    assert!(
+        text.contains(
+            "http_server_request_duration_seconds_count{otel_metric_overflow=\"true\"} 3\n"
+        )
+    );
+    let total: u64 = counts
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 6, "no request is lost");
+}

@@ -61,18 +61,24 @@ struct HubState {
 /// Builds the Hub's router.
 pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
     let registry = &config.registry;
-    let echoes = registry
-        .counter_family(
+    let state = HubState {
+        echoes: registry.counter_family(
             "hub_echo_requests",
             "Echo requests by kind of id.",
             ["kind"],
-        )
-        .map_err(cortex::Error::from)?;
+        )?,
+        work_in_progress: registry.gauge("hub_work_in_progress", "Work requests in progress.")?,
+        work_duration: registry.histogram(
+            "hub_work_duration_seconds",
+            "Time spent doing simulated work.",
+            DEFAULT_BUCKETS,
+        )?,
+    };
     let routes = Router::new()
         .route("/", get(index))
         .route("/api/echo/{id}", get(echo))
         .route("/api/work", get(work))
-        .with_state(HubState { echoes });
+        .with_state(state);
     let mut cortex = Cortex::builder().metrics(registry.clone());
     if let Some(token) = &config.metrics_token {
         cortex = cortex.metrics_bearer_token(token.clone());

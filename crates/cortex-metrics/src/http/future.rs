@@ -100,17 +100,11 @@ impl Drop for RequestGuard {
             .as_ref()
             .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
         let labels = [METHOD_LABELS[self.method], route, status.as_str()];
-        let state = &*self.state;
-        state
-            .duration
-            .with_labels(labels)
-            .observe(self.start.elapsed().as_secs_f64());
-        state
-            .response_size
-            .with_labels(labels)
-            .observe(self.response_bytes as f64);
-        if let Some(bytes) = self.request_bytes {
-            state.request_size.with_labels(labels).observe(bytes as f64);
-        }
+        self.state.record(
+            labels,
+            self.start.elapsed().as_secs_f64(),
+            self.request_bytes,
+            self.response_bytes,
+        );
     }
 }

@@ -4,7 +4,10 @@ use tower_layer::Layer;
 
 use super::BODY_SIZE_BUCKETS;
 use super::service::HttpMetrics;
-use crate::{Buckets, Gauge, GaugeFamily, HistogramFamily, MetricsError, MetricsRegistry};
+use crate::label_table::LabelTable;
+use crate::{
+    Buckets, Gauge, GaugeFamily, Histogram, HistogramFamily, MetricsError, MetricsRegistry,
+};
 
 /// Records OpenTelemetry HTTP server metrics for the wrapped service. See the
 /// [module docs](crate::http) for the metrics.
@@ -25,6 +28,22 @@ pub(crate) struct HttpMetricsState {
     /// The active-requests gauge per method label, resolved once: the
     /// method set is fixed, so the hot path skips a family lookup.
     active_by_method: [OnceLock<Gauge>; METHOD_LABELS.len()],
+    /// The three histograms of each (method, route, status), found with one
+    /// lookup instead of three. Capped like the families it caches.
+    by_labels: LabelTable<RequestSeries, 3>,
+}
+
+/// The per-request histograms sharing one label set.
+struct RequestSeries {
+    duration: Histogram,
+    request_size: Histogram,
+    response_size: Histogram,
+}
+
+impl std::fmt::Debug for RequestSeries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestSeries").finish_non_exhaustive()
+    }
 }
 
 /// Every value `http_request_method` can take.
@@ -32,7 +51,41 @@ pub(crate) const METHOD_LABELS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
 ];
 
+impl std::fmt::Debug for LabelTable<RequestSeries, 3> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabelTable")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl HttpMetricsState {
+    /// Records one finished request.
+    pub(crate) fn record(
+        &self,
+        labels: [&str; 3],
+        seconds: f64,
+        request_bytes: Option<u64>,
+        response_bytes: u64,
+    ) {
+        let observe = |series: &RequestSeries| {
+            series.duration.observe(seconds);
+            series.response_size.observe(response_bytes as f64);
+            if let Some(bytes) = request_bytes {
+                series.request_size.observe(bytes as f64);
+            }
+        };
+        let lookup = || RequestSeries {
+            duration: self.duration.with_labels(labels),
+            request_size: self.request_size.with_labels(labels),
+            response_size: self.response_size.with_labels(labels),
+        };
+        if self.by_labels.with(labels, lookup, observe).is_none() {
+            // The cache is full: the families' own guards take it from here.
+            observe(&lookup());
+        }
+    }
+
     /// The in-flight gauge for `METHOD_LABELS[method]`.
     pub(crate) fn active(&self, method: usize) -> &Gauge {
         let method = method.min(METHOD_LABELS.len() - 1);
@@ -85,6 +138,7 @@ impl HttpMetricsLayer {
             LABELS,
             BODY_SIZE_BUCKETS,
         )?;
+        let duration_cap = duration.max_series();
         Ok(Self {
             state: Arc::new(HttpMetricsState {
                 duration,
@@ -92,6 +146,7 @@ impl HttpMetricsLayer {
                 request_size,
                 response_size,
                 active_by_method: Default::default(),
+                by_labels: LabelTable::new(duration_cap),
             }),
         })
     }
