@@ -206,17 +206,26 @@ fn ensure_promtool() -> Result<(), String> {
         return Ok(());
     }
     eprintln!("promtool not found; installing Debian package `prometheus`");
-    exec("apt-get", &["update", "-qq"])?;
-    exec(
-        "apt-get",
+    for args in [
+        &["update", "-qq"][..],
         &[
             "install",
             "-y",
             "-qq",
             "--no-install-recommends",
             "prometheus",
-        ],
-    )
+        ][..],
+    ] {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| format!("cannot run apt-get: {e}"))?;
+        if !status.success() {
+            return Err(format!("`apt-get {}` failed with {status}", args.join(" ")));
+        }
+    }
+    Ok(())
 }
 
 fn ensure_python_client() -> Result<(), String> {
@@ -227,10 +236,14 @@ fn ensure_python_client() -> Result<(), String> {
     if present {
         return Ok(());
     }
-    exec(
-        "python3",
-        &["-m", "pip", "install", "--quiet", "prometheus_client"],
-    )
+    let install = ["-m", "pip", "install", "--quiet", "prometheus_client"];
+    exec("python3", &install).or_else(|_| {
+        // A Debian-managed Python refuses plain installs (PEP 668).
+        exec(
+            "python3",
+            &[&install[..], &["--break-system-packages"]].concat(),
+        )
+    })
 }
 
 fn free_loopback_addr() -> Result<SocketAddr, String> {

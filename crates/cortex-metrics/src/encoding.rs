@@ -175,6 +175,17 @@ impl<'a> MetricWriter<'a> {
         self.out.push('\n');
     }
 
+    /// A float sample without extra labels (the shape gauges need).
+    pub(crate) fn sample_f64_plain(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: LabelSet<'_>,
+        value: f64,
+    ) {
+        self.sample_f64(name, suffix, labels, None, value);
+    }
+
     /// The OpenMetrics terminator; nothing for Prometheus text.
     pub(crate) fn finish(&mut self) {
         if self.format == Format::OpenMetrics {
