@@ -26,6 +26,8 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// Families the Hub must expose; checked by the Python parsers.
 const REQUIRED_FAMILIES: &[&str] = &[
+    "cortex_health_check_status",
+    "cortex_health_check_duration_seconds",
     "http_server_request_duration_seconds",
     "http_server_active_requests",
     "http_server_request_body_size_bytes",
@@ -92,6 +94,7 @@ pub(crate) fn run() -> Result<(), String> {
 
     for head in [
         "GET / HTTP/1.1",
+        "GET /health HTTP/1.1",
         "GET /api/echo/42 HTTP/1.1",
         "GET /api/echo/hello%20world HTTP/1.1",
         "GET /api/work?ms=5 HTTP/1.1",
@@ -125,6 +128,7 @@ pub(crate) fn run() -> Result<(), String> {
         return Err("the Python parsers rejected the exposition".to_owned());
     }
 
+    check_health_endpoints(addr)?;
     hub.stop_gracefully()?;
     eprintln!("conformance: all checks passed");
     Ok(())
@@ -244,6 +248,44 @@ fn ensure_python_client() -> Result<(), String> {
             &[&install[..], &["--break-system-packages"]].concat(),
         )
     })
+}
+
+/// Every probe answers `application/health+json` with an IETF status word
+/// that agrees with the HTTP status.
+fn check_health_endpoints(addr: SocketAddr) -> Result<(), String> {
+    for path in [
+        "/health",
+        "/health?verbose",
+        "/health/live",
+        "/health/ready",
+        "/health/startup",
+        "/livez",
+        "/readyz",
+    ] {
+        let (head, body) = http(addr, &format!("GET {path} HTTP/1.1"))?;
+        if !head
+            .to_ascii_lowercase()
+            .contains("content-type: application/health+json")
+        {
+            return Err(format!("{path}: not application/health+json:\n{head}"));
+        }
+        let json: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| format!("{path}: invalid JSON ({e}): {body}"))?;
+        let status = json["status"].as_str().unwrap_or_default();
+        let expected_http = match status {
+            "pass" | "warn" => "HTTP/1.1 200",
+            "fail" => "HTTP/1.1 503",
+            other => return Err(format!("{path}: status {other:?} is not pass/warn/fail")),
+        };
+        if !head.starts_with(expected_http) {
+            return Err(format!("{path}: status {status} but {head}"));
+        }
+        if !json["checks"].is_object() || !json["time"].is_string() {
+            return Err(format!("{path}: missing checks or time: {body}"));
+        }
+    }
+    eprintln!("health probes: all answer valid application/health+json");
+    Ok(())
 }
 
 fn free_loopback_addr() -> Result<SocketAddr, String> {

@@ -9,10 +9,14 @@
 //! use cortex::prelude::*;
 //!
 //! # fn main() -> Result<(), cortex::Error> {
-//! let registry = MetricsRegistry::new();
+//! let metrics = MetricsRegistry::new();
+//! let health = HealthRegistry::builder().metrics(&metrics)?.build();
+//! health.register("memory", cortex::health::checks::MemoryCheck::new())?;
+//!
 //! let app: Router = Router::new().route("/", get(|| async { "hello" }));
-//! // Adds HTTP metrics to every route, process metrics, and GET /metrics.
-//! let app = Cortex::builder().metrics(registry).mount(app)?;
+//! // HTTP metrics on every route, process metrics, GET /metrics, and the
+//! // /health, /health/{live,ready,startup}, /livez, /readyz probes.
+//! let app = Cortex::builder().metrics(metrics).health(health).mount(app)?;
 //! # let _ = app;
 //! # Ok(())
 //! # }
@@ -23,6 +27,7 @@
 //! | feature | default | enables |
 //! |---|---|---|
 //! | `metrics` | yes | [`metrics`]: Prometheus/OpenMetrics metrics (`cortex-metrics`) |
+//! | `health` | yes | [`health`]: health probes (`cortex-health`), with check metrics when `metrics` is on |
 //! | `full` | no | every crate above |
 //!
 //! # Minimum supported Rust version
@@ -31,6 +36,9 @@
 
 use axum::Router;
 
+#[cfg(feature = "health")]
+#[doc(inline)]
+pub use cortex_health as health;
 #[cfg(feature = "metrics")]
 #[doc(inline)]
 pub use cortex_metrics as metrics;
@@ -38,6 +46,11 @@ pub use cortex_metrics as metrics;
 /// The names most services need, for `use cortex::prelude::*`.
 pub mod prelude {
     pub use crate::{Cortex, CortexBuilder};
+    #[cfg(feature = "health")]
+    pub use cortex_health::{
+        CheckOptions, HealthCheck, HealthCheckResult, HealthRegistry, HealthStatus, Probe,
+        ShowDetails, health_fn, health_router,
+    };
     #[cfg(feature = "metrics")]
     pub use cortex_metrics::{
         Buckets, Counter, CounterFamily, DEFAULT_BUCKETS, Format, Gauge, GaugeF64, GaugeFamily,
@@ -59,6 +72,10 @@ pub enum Error {
     #[cfg(feature = "metrics")]
     #[error(transparent)]
     Metrics(#[from] cortex_metrics::MetricsError),
+    /// A health check could not be registered.
+    #[cfg(feature = "health")]
+    #[error(transparent)]
+    Health(#[from] cortex_health::HealthError),
 }
 
 /// The entry point of the facade: see [`Cortex::builder`].
@@ -78,6 +95,8 @@ impl Cortex {
 pub struct CortexBuilder {
     #[cfg(feature = "metrics")]
     metrics: Option<MetricsOptions>,
+    #[cfg(feature = "health")]
+    health: Option<cortex_health::HealthRegistry>,
 }
 
 #[cfg(feature = "metrics")]
@@ -130,6 +149,14 @@ impl CortexBuilder {
         self
     }
 
+    /// Serves `registry`'s probes: `/health`, `/health/live`,
+    /// `/health/ready`, `/health/startup`, `/livez`, `/readyz`.
+    #[cfg(feature = "health")]
+    pub fn health(mut self, registry: cortex_health::HealthRegistry) -> Self {
+        self.health = Some(registry);
+        self
+    }
+
     /// Applies the configured layers to `router`'s routes and merges the
     /// configured endpoints into it.
     pub fn mount<S>(self, router: Router<S>) -> Result<Router<S>, Error>
@@ -138,6 +165,10 @@ impl CortexBuilder {
     {
         #[allow(unused_mut)]
         let mut router = router;
+        #[cfg(feature = "health")]
+        if let Some(health) = self.health {
+            router = router.merge(cortex_health::health_router(health));
+        }
         #[cfg(feature = "metrics")]
         if let Some(options) = self.metrics {
             use cortex_metrics::{MetricsEndpoint, ProcessCollector, http::HttpMetricsLayer};

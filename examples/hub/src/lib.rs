@@ -10,6 +10,7 @@
 //! | `GET /api/echo/{id}` | a templated route: its metrics use `/api/echo/{id}`, never the raw path |
 //! | `GET /api/work?ms=N` | a handler that takes N ms (at most 5 000), for latency histograms |
 //! | `GET /metrics` | Prometheus 0.0.4 or OpenMetrics 1.0.0, by `Accept` |
+//! | `GET /health`, `/health/live`, `/health/ready`, `/health/startup`, `/livez`, `/readyz` | health probes (`?verbose` shows details) |
 //!
 //! ```
 //! let app = cortex_hub::app(&cortex_hub::HubConfig::default())?;
@@ -34,6 +35,9 @@ pub struct HubConfig {
     pub addr: SocketAddr,
     /// The registry every metric goes to.
     pub registry: MetricsRegistry,
+    /// The health checks behind the probes; `main` sets it draining on
+    /// shutdown so readiness fails before connections close.
+    pub health: HealthRegistry,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
 }
@@ -43,9 +47,18 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
 impl Default for HubConfig {
     fn default() -> Self {
+        let registry = MetricsRegistry::new();
+        // A fresh registry has no conflicting names, so this cannot fail;
+        // falling back keeps `Default` panic-free all the same.
+        let health = HealthRegistry::builder()
+            .show_details(ShowDetails::WhenVerbose)
+            .metrics(&registry)
+            .map(|builder| builder.build())
+            .unwrap_or_default();
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            registry: MetricsRegistry::new(),
+            registry,
+            health,
             metrics_token: None,
         }
     }
@@ -74,23 +87,85 @@ pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
             DEFAULT_BUCKETS,
         )?,
     };
+    register_health_checks(&config.health, &state)?;
     let routes = Router::new()
         .route("/", get(index))
         .route("/api/echo/{id}", get(echo))
         .route("/api/work", get(work))
         .with_state(state);
-    let mut cortex = Cortex::builder().metrics(registry.clone());
+    let mut cortex = Cortex::builder()
+        .metrics(registry.clone())
+        .health(config.health.clone());
     if let Some(token) = &config.metrics_token {
         cortex = cortex.metrics_bearer_token(token.clone());
     }
     cortex.mount(routes)
 }
 
+/// Work requests in progress above which the Hub reports itself Degraded.
+const WORK_QUEUE_DEGRADED: i64 = 100;
+
+/// The standard checks plus one of the Hub's own. Memory and disk are
+/// non-critical (they warn, they do not take the Hub out of rotation);
+/// uptime answers liveness because it calls nothing outside the process.
+fn register_health_checks(health: &HealthRegistry, state: &HubState) -> Result<(), cortex::Error> {
+    use cortex::health::checks::{DiskSpaceCheck, MemoryCheck, UptimeCheck};
+    if !health.names().is_empty() {
+        return Ok(()); // already set up by an earlier `app` call
+    }
+    health.register_with(
+        "uptime",
+        UptimeCheck::new(),
+        CheckOptions::new().probes([Probe::Liveness, Probe::Readiness]),
+    )?;
+    health.register_with(
+        "memory",
+        MemoryCheck::new(),
+        CheckOptions::new().critical(false),
+    )?;
+    health.register_with(
+        "disk",
+        DiskSpaceCheck::new(std::env::temp_dir()),
+        CheckOptions::new()
+            .critical(false)
+            .cache_ttl(Duration::from_secs(10)),
+    )?;
+    let in_progress = state.work_in_progress.clone();
+    health.register(
+        "work_queue",
+        health_fn(move || {
+            let depth = in_progress.get();
+            async move {
+                let result = if depth > WORK_QUEUE_DEGRADED {
+                    HealthCheckResult::degraded(format!("{depth} work requests in progress"))
+                } else {
+                    HealthCheckResult::up()
+                };
+                result.with_details(
+                    json!({ "in_progress": depth, "degraded_above": WORK_QUEUE_DEGRADED }),
+                )
+            }
+        }),
+    )?;
+    Ok(())
+}
+
 async fn index() -> Json<Value> {
     Json(json!({
         "service": "cortex-hub",
         "version": env!("CARGO_PKG_VERSION"),
-        "routes": ["/", "/api/echo/{id}", "/api/work?ms=N", "/metrics"],
+        "routes": [
+            "/",
+            "/api/echo/{id}",
+            "/api/work?ms=N",
+            "/metrics",
+            "/health",
+            "/health/live",
+            "/health/ready",
+            "/health/startup",
+            "/livez",
+            "/readyz",
+        ],
     }))
 }
 

@@ -44,8 +44,14 @@ async fn run() -> Result<(), String> {
         .map_err(|e| format!("binding {}: {e}", config.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("cortex-hub listening on http://{local}");
+    let health = config.health.clone();
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Fail readiness first so load balancers stop routing here
+            // while in-flight requests finish.
+            health.set_draining();
+        })
         .await
         .map_err(|e| format!("serving: {e}"))?;
     tracing::info!("cortex-hub stopped");

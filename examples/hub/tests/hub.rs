@@ -73,6 +73,53 @@ async fn serves_demo_routes_and_their_metrics() {
 }
 
 #[tokio::test]
+async fn serves_health_probes_with_details_on_request() {
+    let config = HubConfig::default();
+    let health = config.health.clone();
+    let addr = serve(config).await;
+    let all = request(addr, "GET /health HTTP/1.1").await;
+    assert!(all.contains("application/health+json"), "{all}");
+    for check in ["uptime", "memory", "disk", "work_queue"] {
+        assert!(
+            all.contains(&format!("\"{check}\"")),
+            "missing {check}: {all}"
+        );
+    }
+    assert!(
+        !all.contains("in_progress"),
+        "details are hidden by default: {all}"
+    );
+    let verbose = request(addr, "GET /health?verbose HTTP/1.1").await;
+    assert!(verbose.contains("\"in_progress\":0"), "{verbose}");
+    for probe in [
+        "/livez",
+        "/readyz",
+        "/health/live",
+        "/health/ready",
+        "/health/startup",
+    ] {
+        let response = request(addr, &format!("GET {probe} HTTP/1.1")).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{probe}: {response}");
+    }
+    health.set_draining();
+    assert!(
+        request(addr, "GET /readyz HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 503")
+    );
+    assert!(
+        request(addr, "GET /livez HTTP/1.1")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let metrics = request(addr, "GET /metrics HTTP/1.1").await;
+    assert!(
+        metrics.contains("cortex_health_check_status{check=\"uptime\"} 1.0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_token_protects_the_endpoint() {
     let addr = serve(HubConfig {
         metrics_token: Some("hub-secret".to_owned()),

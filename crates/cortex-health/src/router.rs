@@ -1,0 +1,103 @@
+//! The probe endpoints for axum.
+
+use axum::Router;
+use axum::extract::RawQuery;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderValue, header};
+
+use crate::registry::{HealthRegistry, Probe, ShowDetails};
+use crate::report::HealthReport;
+
+/// The media type of the IETF health-check draft.
+pub const HEALTH_JSON: &str = "application/health+json";
+
+/// A router with the health endpoints:
+///
+/// | route | runs |
+/// |---|---|
+/// | `GET /health` | every check |
+/// | `GET /health/live`, `GET /livez` | liveness checks |
+/// | `GET /health/ready`, `GET /readyz` | readiness (see [`HealthRegistry::check_probe`]) |
+/// | `GET /health/startup` | startup checks |
+///
+/// Up and Degraded answer 200, Down 503, with an `application/health+json`
+/// body and `Cache-Control: no-store`. Messages and details appear only as
+/// the registry's [`ShowDetails`] allows; `?verbose` asks for them.
+///
+/// ```
+/// use axum::Router;
+/// use cortex_health::{HealthRegistry, health_router};
+///
+/// let health = HealthRegistry::new();
+/// let app: Router = Router::new().merge(health_router(health));
+/// ```
+pub fn health_router<S>(registry: HealthRegistry) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let route = |probe: Option<Probe>| {
+        let registry = registry.clone();
+        get(move |RawQuery(query): RawQuery| {
+            let registry = registry.clone();
+            async move { respond(&registry, probe, query.as_deref()).await }
+        })
+    };
+    Router::new()
+        .route("/health", route(None))
+        .route("/health/live", route(Some(Probe::Liveness)))
+        .route("/livez", route(Some(Probe::Liveness)))
+        .route("/health/ready", route(Some(Probe::Readiness)))
+        .route("/readyz", route(Some(Probe::Readiness)))
+        .route("/health/startup", route(Some(Probe::Startup)))
+}
+
+async fn respond(registry: &HealthRegistry, probe: Option<Probe>, query: Option<&str>) -> Response {
+    let report: HealthReport = match probe {
+        None => registry.check_all().await,
+        Some(probe) => registry.check_probe(probe).await,
+    };
+    let with_details = match registry.show_details() {
+        ShowDetails::Never => false,
+        ShowDetails::WhenVerbose => asks_verbose(query),
+        ShowDetails::Always => true,
+    };
+    let body = report.to_json(with_details).to_string();
+    (
+        report.http_status(),
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(HEALTH_JSON)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `?verbose`, `?verbose=1`, `?a=b&verbose=true`; not `?verbose=0` or
+/// `?verbose=false`. Parsed by hand so malformed queries cannot fail the
+/// probe.
+fn asks_verbose(query: Option<&str>) -> bool {
+    query.is_some_and(|query| {
+        query.split('&').any(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            key == "verbose" && !matches!(value, "0" | "false")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbose_flag_parsing() {
+        assert!(asks_verbose(Some("verbose")));
+        assert!(asks_verbose(Some("verbose=1")));
+        assert!(asks_verbose(Some("x=%ZZ&verbose=true")));
+        assert!(!asks_verbose(Some("verbose=0")));
+        assert!(!asks_verbose(Some("verbose=false")));
+        assert!(!asks_verbose(Some("verbosity=1")));
+        assert!(!asks_verbose(None));
+    }
+}
