@@ -17,7 +17,7 @@ fn hot_paths(c: &mut Criterion) {
     c.bench_function("family_lookup_inc_2_labels", |b| {
         b.iter(|| {
             family
-                .with_labels([black_box("GET"), black_box("/users/{id}")])
+                .with_labels([black_box("GET"), black_box("/api/users/{id}")])
                 .inc()
         })
     });

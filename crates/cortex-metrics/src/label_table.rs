@@ -151,17 +151,22 @@ fn short_str_eq(a: &str, b: &str) -> bool {
     if a.len() > 64 {
         return a == b;
     }
+    let len = a.len();
+    if len < 8 {
+        return a.iter().zip(b).fold(true, |equal, (x, y)| equal & (x == y));
+    }
+    // Whole words, then the last eight bytes (overlapping the final word
+    // when the length is not a multiple of eight) instead of a byte loop.
     let word = |chunk: &[u8]| {
         let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(chunk);
+        bytes.copy_from_slice(&chunk[..8]);
         u64::from_ne_bytes(bytes)
     };
-    let (mut words_a, mut words_b) = (a.chunks_exact(8), b.chunks_exact(8));
-    let words_equal = (&mut words_a)
-        .zip(&mut words_b)
+    let words_equal = a
+        .chunks_exact(8)
+        .zip(b.chunks_exact(8))
         .fold(true, |equal, (x, y)| equal & (word(x) == word(y)));
-    let tail = words_a.remainder().iter().zip(words_b.remainder());
-    words_equal & tail.fold(true, |equal, (x, y)| equal & (x == y))
+    words_equal & (word(&a[len - 8..]) == word(&b[len - 8..]))
 }
 
 /// Hashes label values the same way for borrowed and stored values: each
