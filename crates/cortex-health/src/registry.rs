@@ -1,7 +1,10 @@
 //! The registry: checks, their options, and how they are run.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -426,31 +429,20 @@ impl HealthRegistry {
     }
 
     async fn run_many(&self, entries: Vec<Arc<Entry>>) -> HealthReport {
-        // One task per check: they run in parallel, and each run is
-        // isolated by its own timeout.
-        let mut tasks = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let registry = self.clone();
-            let handle = tokio::spawn(async move {
-                let (result, checked_at) = registry.run(Arc::clone(&entry)).await;
-                CheckReport {
-                    name: entry.name.to_string(),
-                    critical: entry.options.critical,
-                    result,
-                    checked_at,
-                }
-            });
-            tasks.push(AbortOnDrop(handle));
-        }
-        let mut checks = Vec::with_capacity(tasks.len());
-        for mut task in tasks {
-            match (&mut task.0).await {
-                Ok(report) => checks.push(report),
-                // `run` isolates the check itself; this is a bug guard.
-                Err(error) => tracing::error!(%error, "health check runner failed"),
+        // Polled together in this task: they run concurrently, a cached
+        // result costs no task spawn, and dropping the caller cancels
+        // every run. Each actual check still runs in its own task
+        // (`execute`), which is what isolates panics and blocking code.
+        let runs = entries.into_iter().map(|entry| async move {
+            let (result, checked_at) = self.run(Arc::clone(&entry)).await;
+            CheckReport {
+                name: entry.name.to_string(),
+                critical: entry.options.critical,
+                result,
+                checked_at,
             }
-        }
-        HealthReport::from_checks(checks)
+        });
+        HealthReport::from_checks(join_all(runs).await)
     }
 
     /// Returns the cached result when it is fresh or was produced after
@@ -506,6 +498,31 @@ impl HealthRegistry {
         }
         result
     }
+}
+
+/// Drives every future to completion concurrently within one task and
+/// returns their outputs in order.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all_done = true;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// Aborts the task when dropped: a caller that goes away (a probe request
