@@ -1,0 +1,50 @@
+//! W3C-correct distributed tracing for tower and axum services, on
+//! OpenTelemetry.
+//!
+//! This first part of the crate is the propagation core:
+//!
+//! - [`TraceContextPropagator`]: W3C Trace Context Level 2 as an
+//!   OpenTelemetry `TextMapPropagator` that reads *every* value of a header
+//!   (duplicated `traceparent` → new trace; several `tracestate` headers →
+//!   one list), preserves the `sampled` and `random` flags, and never
+//!   panics on any input.
+//! - [`Traceparent`] and [`parse_tracestate`]: the two headers' grammars
+//!   with typed errors ([`TraceparentError`], [`TracestateError`]).
+//! - [`HeaderExtractor`] / [`HeaderInjector`]: `http::HeaderMap` carriers.
+//!
+//! # Example
+//!
+//! ```
+//! use cortex_trace::{HeaderExtractor, TraceContextPropagator};
+//! use opentelemetry::propagation::TextMapPropagator;
+//! use opentelemetry::trace::TraceContextExt;
+//!
+//! let mut headers = http::HeaderMap::new();
+//! headers.insert(
+//!     "traceparent",
+//!     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+//! );
+//! let cx = TraceContextPropagator::new().extract(&HeaderExtractor(&headers));
+//! assert_eq!(
+//!     cx.span().span_context().trace_id().to_string(),
+//!     "4bf92f3577b34da6a3ce929d0e0e4736"
+//! );
+//! ```
+//!
+//! # Feature flags
+//!
+//! None yet.
+//!
+//! # Minimum supported Rust version
+//!
+//! The workspace's `rust-version` (1.88).
+
+mod propagation;
+mod traceparent;
+mod tracestate;
+
+pub use propagation::{
+    HeaderExtractor, HeaderInjector, TRACEPARENT, TRACESTATE, TraceContextPropagator,
+};
+pub use traceparent::{RANDOM_FLAG, Traceparent, TraceparentError};
+pub use tracestate::{MAX_MEMBERS, TracestateError, parse_tracestate};
