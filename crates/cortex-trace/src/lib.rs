@@ -1,7 +1,7 @@
 //! W3C-correct distributed tracing for tower and axum services, on
 //! OpenTelemetry.
 //!
-//! This first part of the crate is the propagation core:
+//! What is here so far:
 //!
 //! - [`TraceContextPropagator`]: W3C Trace Context Level 2 as an
 //!   OpenTelemetry `TextMapPropagator` that reads *every* value of a header
@@ -11,6 +11,9 @@
 //! - [`Traceparent`] and [`parse_tracestate`]: the two headers' grammars
 //!   with typed errors ([`TraceparentError`], [`TracestateError`]).
 //! - [`HeaderExtractor`] / [`HeaderInjector`]: `http::HeaderMap` carriers.
+//! - [`http::HttpTraceLayer`] (server) and [`http::PropagateLayer`]
+//!   (client): SERVER/CLIENT spans with OpenTelemetry HTTP semantic
+//!   conventions, on an explicitly passed tracer provider.
 //!
 //! # Example
 //!
@@ -39,6 +42,7 @@
 //!
 //! The workspace's `rust-version` (1.88).
 
+pub mod http;
 mod propagation;
 mod traceparent;
 mod tracestate;
