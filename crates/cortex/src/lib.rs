@@ -28,6 +28,7 @@
 //! |---|---|---|
 //! | `metrics` | yes | [`metrics`]: Prometheus/OpenMetrics metrics (`cortex-metrics`) |
 //! | `health` | yes | [`health`]: health probes (`cortex-health`), with check metrics when `metrics` is on |
+//! | `trace` | yes | [`trace`]: W3C propagation and HTTP trace layers (`cortex-trace`) |
 //! | `full` | no | every crate above |
 //!
 //! # Minimum supported Rust version
@@ -42,6 +43,9 @@ pub use cortex_health as health;
 #[cfg(feature = "metrics")]
 #[doc(inline)]
 pub use cortex_metrics as metrics;
+#[cfg(feature = "trace")]
+#[doc(inline)]
+pub use cortex_trace as trace;
 
 /// The names most services need, for `use cortex::prelude::*`.
 pub mod prelude {
@@ -57,6 +61,10 @@ pub mod prelude {
         Histogram, HistogramFamily, MetricsEndpoint, MetricsError, MetricsRegistry,
         ProcessCollector, http::HttpMetricsLayer, metrics_router,
     };
+    #[cfg(feature = "trace")]
+    pub use cortex_trace::TraceContextPropagator;
+    #[cfg(feature = "trace")]
+    pub use cortex_trace::http::{HttpTraceLayer, PropagateLayer};
 }
 
 /// Compiles the README's examples as doctests, so the README stays true.
@@ -97,6 +105,8 @@ pub struct CortexBuilder {
     metrics: Option<MetricsOptions>,
     #[cfg(feature = "health")]
     health: Option<cortex_health::HealthRegistry>,
+    #[cfg(feature = "trace")]
+    trace: Option<cortex_trace::http::HttpTraceLayer>,
 }
 
 #[cfg(feature = "metrics")]
@@ -157,6 +167,14 @@ impl CortexBuilder {
         self
     }
 
+    /// Traces every route with `layer` (a SERVER span per request that
+    /// continues the caller's W3C trace context).
+    #[cfg(feature = "trace")]
+    pub fn trace(mut self, layer: cortex_trace::http::HttpTraceLayer) -> Self {
+        self.trace = Some(layer);
+        self
+    }
+
     /// Applies the configured layers to `router`'s routes and merges the
     /// configured endpoints into it.
     pub fn mount<S>(self, router: Router<S>) -> Result<Router<S>, Error>
@@ -185,6 +203,12 @@ impl CortexBuilder {
             router = router
                 .merge(endpoint.into_router())
                 .layer(HttpMetricsLayer::new(&options.registry)?);
+        }
+        // Outermost, so the metrics layer and the handlers run inside the
+        // request's span.
+        #[cfg(feature = "trace")]
+        if let Some(layer) = self.trace {
+            router = router.layer(layer);
         }
         Ok(router)
     }

@@ -11,6 +11,7 @@
 //! | `GET /api/work?ms=N` | a handler that takes N ms (at most 5 000), for latency histograms |
 //! | `GET /metrics` | Prometheus 0.0.4 or OpenMetrics 1.0.0, by `Accept` |
 //! | `GET /health`, `/health/live`, `/health/ready`, `/health/startup`, `/livez`, `/readyz` | health probes (`?verbose` shows details) |
+//! | `GET /api/trace` | the request's trace context: send a `traceparent` and see the trace continue |
 //!
 //! ```
 //! let app = cortex_hub::app(&cortex_hub::HubConfig::default())?;
@@ -25,6 +26,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use cortex::prelude::*;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,6 +42,10 @@ pub struct HubConfig {
     pub health: HealthRegistry,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
+    /// Where request spans go. The default has no exporter yet (spans are
+    /// sampled and propagated, then dropped); exporters arrive with the
+    /// tracer setup of cortex-trace.
+    pub tracer_provider: SdkTracerProvider,
 }
 
 /// The default listen address (what `HubConfig::default().addr` holds).
@@ -60,6 +66,7 @@ impl Default for HubConfig {
             registry,
             health,
             metrics_token: None,
+            tracer_provider: SdkTracerProvider::builder().build(),
         }
     }
 }
@@ -92,10 +99,12 @@ pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
         .route("/", get(index))
         .route("/api/echo/{id}", get(echo))
         .route("/api/work", get(work))
+        .route("/api/trace", get(current_trace))
         .with_state(state);
     let mut cortex = Cortex::builder()
         .metrics(registry.clone())
-        .health(config.health.clone());
+        .health(config.health.clone())
+        .trace(HttpTraceLayer::new(&config.tracer_provider));
     if let Some(token) = &config.metrics_token {
         cortex = cortex.metrics_bearer_token(token.clone());
     }
@@ -158,6 +167,7 @@ async fn index() -> Json<Value> {
             "/",
             "/api/echo/{id}",
             "/api/work?ms=N",
+            "/api/trace",
             "/metrics",
             "/health",
             "/health/live",
@@ -178,6 +188,21 @@ async fn echo(State(state): State<HubState>, Path(id): Path<String>) -> Json<Val
     };
     state.echoes.with_labels([kind]).inc();
     Json(json!({ "id": id }))
+}
+
+/// The span the Hub's trace layer opened for this request: with an
+/// incoming `traceparent`, the same trace id and a fresh span id.
+async fn current_trace() -> Json<Value> {
+    use opentelemetry::trace::TraceContextExt;
+    let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    let context = span.span_context();
+    Json(json!({
+        "trace_id": context.trace_id().to_string(),
+        "span_id": context.span_id().to_string(),
+        "sampled": context.is_sampled(),
+        "tracestate": context.trace_state().header(),
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -54,6 +54,9 @@ async fn run() -> Result<(), String> {
         })
         .await
         .map_err(|e| format!("serving: {e}"))?;
+    if let Err(error) = config.tracer_provider.shutdown() {
+        tracing::warn!(%error, "tracer provider did not shut down cleanly");
+    }
     tracing::info!("cortex-hub stopped");
     Ok(())
 }

@@ -120,6 +120,34 @@ async fn serves_health_probes_with_details_on_request() {
 }
 
 #[tokio::test]
+async fn continues_an_incoming_trace() {
+    let addr = serve(HubConfig::default()).await;
+    let response = request(
+        addr,
+        "GET /api/trace HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\ntracestate: congo=t61rcWkgMzE",
+    )
+    .await;
+    assert!(
+        response.contains("\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\""),
+        "{response}"
+    );
+    assert!(
+        !response.contains("00f067aa0ba902b7"),
+        "a fresh span id: {response}"
+    );
+    assert!(
+        response.contains("\"tracestate\":\"congo=t61rcWkgMzE\""),
+        "{response}"
+    );
+    let fresh = request(addr, "GET /api/trace HTTP/1.1\r\ntraceparent: garbage").await;
+    assert!(
+        !fresh.contains("4bf92f3577b34da6a3ce929d0e0e4736"),
+        "{fresh}"
+    );
+    assert!(fresh.contains("\"trace_id\":\""), "{fresh}");
+}
+
+#[tokio::test]
 async fn metrics_token_protects_the_endpoint() {
     let addr = serve(HubConfig {
         metrics_token: Some("hub-secret".to_owned()),
