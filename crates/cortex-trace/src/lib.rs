@@ -14,6 +14,9 @@
 //! - [`http::HttpTraceLayer`] (server) and [`http::PropagateLayer`]
 //!   (client): SERVER/CLIENT spans with OpenTelemetry HTTP semantic
 //!   conventions, on an explicitly passed tracer provider.
+//! - [`TailSamplingProcessor`]: the adaptive policy — keep every trace that
+//!   failed or was slow plus a probability sample of the rest, decided when
+//!   the local root ends, in bounded memory, with an optional rate cap.
 //!
 //! # Example
 //!
@@ -44,11 +47,13 @@
 
 pub mod http;
 mod propagation;
+mod tail;
 mod traceparent;
 mod tracestate;
 
 pub use propagation::{
     HeaderExtractor, HeaderInjector, TRACEPARENT, TRACESTATE, TraceContextPropagator,
 };
+pub use tail::{TailSampling, TailSamplingProcessor, TailStats};
 pub use traceparent::{RANDOM_FLAG, Traceparent, TraceparentError};
 pub use tracestate::{MAX_MEMBERS, TracestateError, parse_tracestate};
