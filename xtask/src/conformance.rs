@@ -115,6 +115,10 @@ pub(crate) fn run() -> Result<(), String> {
     )?;
 
     promtool_check(&text_path)?;
+    let om_text = std::fs::read_to_string(&om_path).map_err(|e| e.to_string())?;
+    if !om_text.contains(" # {trace_id=\"") {
+        return Err("the OpenMetrics scrape carries no trace exemplar".to_owned());
+    }
 
     let required = REQUIRED_FAMILIES.join(",");
     let python = Command::new("python3")

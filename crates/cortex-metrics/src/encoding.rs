@@ -150,6 +150,32 @@ impl<'a> MetricWriter<'a> {
         self.out.push('\n');
     }
 
+    /// A bucket sample with an OpenMetrics exemplar
+    /// (`... 3 # {trace_id="...",span_id="..."} 0.042 1700000000.123`).
+    /// Prometheus text has no exemplars, so there it is a plain sample.
+    pub(crate) fn bucket_sample(
+        &mut self,
+        name: &str,
+        labels: LabelSet<'_>,
+        le: f64,
+        value: u64,
+        exemplar: Option<&crate::histogram::StoredExemplar>,
+    ) {
+        self.sample_start(name, "_bucket", labels, Some(("le", le)));
+        let _ = write!(self.out, "{value}");
+        if let (Format::OpenMetrics, Some(exemplar)) = (self.format, exemplar) {
+            let _ = write!(
+                self.out,
+                " # {{trace_id=\"{:032x}\",span_id=\"{:016x}\"}} ",
+                exemplar.trace_id, exemplar.span_id
+            );
+            write_f64(self.out, exemplar.value);
+            self.out.push(' ');
+            write_f64(self.out, exemplar.timestamp);
+        }
+        self.out.push('\n');
+    }
+
     pub(crate) fn sample_i64(
         &mut self,
         name: &str,

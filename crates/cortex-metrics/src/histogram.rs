@@ -1,8 +1,8 @@
 //! Histograms: observations counted into cumulative buckets.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::MetricsError;
 use crate::encoding::{Format, LabelSet, MetricWriter};
@@ -122,6 +122,27 @@ struct HistogramCore {
     counts: Box<[AtomicU64]>,
     /// The sum of observations, as `f64` bits.
     sum_bits: AtomicU64,
+    /// The latest exemplar per bucket, allocated on the first exemplar.
+    exemplars: OnceLock<Box<[Mutex<Option<StoredExemplar>>]>>,
+}
+
+/// The trace behind an observation, exposed as an OpenMetrics exemplar on
+/// the observation's bucket so a latency spike links to its trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exemplar {
+    /// The W3C trace id.
+    pub trace_id: u128,
+    /// The span id.
+    pub span_id: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredExemplar {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    pub(crate) value: f64,
+    /// Seconds since the Unix epoch.
+    pub(crate) timestamp: f64,
 }
 
 impl Histogram {
@@ -135,6 +156,7 @@ impl Histogram {
                 buckets,
                 counts,
                 sum_bits: AtomicU64::new(0f64.to_bits()),
+                exemplars: OnceLock::new(),
             }),
         }
     }
@@ -146,10 +168,51 @@ impl Histogram {
     /// forever and be rejected by OpenMetrics parsers.
     #[inline]
     pub fn observe(&self, value: f64) {
+        self.observe_at(value);
+    }
+
+    /// Records one observation and remembers `exemplar` as the latest one
+    /// of its bucket (shown in OpenMetrics output only). Exemplars are best
+    /// effort: under contention on the same bucket one may be skipped, the
+    /// observation never is.
+    ///
+    /// ```
+    /// use cortex_metrics::{Exemplar, Format, MetricsRegistry};
+    ///
+    /// let registry = MetricsRegistry::new();
+    /// let latency = registry.histogram("rpc_seconds", "RPC latency.", &[0.1, 1.0])?;
+    /// latency.observe_with_exemplar(0.042, Exemplar { trace_id: 0x4bf9, span_id: 0xf0 });
+    /// let text = registry.encode(Format::OpenMetrics);
+    /// assert!(text.contains(r#"rpc_seconds_bucket{le="0.1"} 1 # {trace_id="00000000000000000000000000004bf9",span_id="00000000000000f0"} 0.042 "#));
+    /// # Ok::<(), cortex_metrics::MetricsError>(())
+    /// ```
+    pub fn observe_with_exemplar(&self, value: f64, exemplar: Exemplar) {
+        let index = self.observe_at(value);
+        let slots = self.core.exemplars.get_or_init(|| {
+            (0..self.core.counts.len())
+                .map(|_| Mutex::new(None))
+                .collect()
+        });
+        if let Ok(mut slot) = slots[index].try_lock() {
+            let timestamp = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            *slot = Some(StoredExemplar {
+                trace_id: exemplar.trace_id,
+                span_id: exemplar.span_id,
+                value,
+                timestamp,
+            });
+        }
+    }
+
+    /// Counts `value` and returns its bucket index.
+    #[inline]
+    fn observe_at(&self, value: f64) -> usize {
         let bounds = self.core.buckets.bounds();
         if value.is_nan() {
             self.core.counts[bounds.len()].fetch_add(1, Ordering::Relaxed);
-            return;
+            return bounds.len();
         }
         let index = bounds.partition_point(|bound| *bound < value);
         self.core.counts[index].fetch_add(1, Ordering::Relaxed);
@@ -168,6 +231,7 @@ impl Histogram {
                 Err(actual) => current = actual,
             }
         }
+        index
     }
 
     /// Starts a [`HistogramTimer`] that observes the elapsed seconds when
@@ -227,10 +291,13 @@ impl Metric for Histogram {
     fn encode(&self, name: &str, labels: LabelSet<'_>, writer: &mut MetricWriter<'_>) {
         let bounds = self.core.buckets.bounds();
         let mut cumulative = 0u64;
+        let exemplars = self.core.exemplars.get();
         for (index, count) in self.core.counts.iter().enumerate() {
             cumulative += count.load(Ordering::Relaxed);
             let le = bounds.get(index).copied().unwrap_or(f64::INFINITY);
-            writer.sample_u64(name, "_bucket", labels, Some(("le", le)), cumulative);
+            let exemplar = exemplars
+                .and_then(|slots| *slots[index].lock().unwrap_or_else(PoisonError::into_inner));
+            writer.bucket_sample(name, labels, le, cumulative, exemplar.as_ref());
         }
         // OpenMetrics treats `_sum` as a counter: it must not be NaN or
         // negative, and must be left out when buckets can be negative.

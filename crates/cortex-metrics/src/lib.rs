@@ -79,7 +79,7 @@ pub use family::{
     CounterFamily, DEFAULT_MAX_SERIES, Family, GaugeF64Family, GaugeFamily, HistogramFamily,
 };
 pub use gauge::{Gauge, GaugeF64, GaugeGuard};
-pub use histogram::{Buckets, DEFAULT_BUCKETS, Histogram, HistogramTimer};
+pub use histogram::{Buckets, DEFAULT_BUCKETS, Exemplar, Histogram, HistogramTimer};
 pub use metric::{Metric, MetricType};
 pub use process::ProcessCollector;
 pub use registry::{MetricsRegistry, MetricsRegistryBuilder};

@@ -279,3 +279,36 @@ async fn the_series_cap_also_bounds_http_metrics() {
         .sum();
     assert_eq!(total, 6, "no request is lost");
 }
+
+#[cfg(feature = "trace")]
+#[tokio::test]
+async fn sampled_requests_leave_a_trace_exemplar() {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+
+    let registry = MetricsRegistry::new();
+    let app = app(&registry);
+    let span = SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    );
+    use opentelemetry::context::FutureExt;
+    let cx = opentelemetry::Context::new().with_remote_span_context(span);
+    // As under a trace layer: the request is handled with the span current.
+    let request = Request::get("/users/1").body(Body::empty()).unwrap();
+    let response = app.clone().oneshot(request).with_context(cx).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    let om = registry.encode(Format::OpenMetrics);
+    assert!(
+        om.contains(
+            r#" # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736",span_id="00f067aa0ba902b7"} "#
+        ),
+        "{om}"
+    );
+    // Prometheus text has no exemplar syntax.
+    assert!(!registry.encode(Format::Prometheus).contains("trace_id"));
+}

@@ -79,6 +79,8 @@ pub(crate) struct RequestGuard {
     pub(crate) status: Option<StatusCode>,
     pub(crate) request_bytes: Option<u64>,
     pub(crate) response_bytes: u64,
+    /// The sampled trace this request belongs to, for the duration exemplar.
+    pub(crate) exemplar: Option<crate::Exemplar>,
 }
 
 /// nginx's "client closed request": the client left before a response.
@@ -105,6 +107,7 @@ impl Drop for RequestGuard {
             self.start.elapsed().as_secs_f64(),
             self.request_bytes,
             self.response_bytes,
+            self.exemplar,
         );
     }
 }

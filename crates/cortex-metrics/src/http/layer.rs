@@ -67,9 +67,13 @@ impl HttpMetricsState {
         seconds: f64,
         request_bytes: Option<u64>,
         response_bytes: u64,
+        exemplar: Option<crate::Exemplar>,
     ) {
         let observe = |series: &RequestSeries| {
-            series.duration.observe(seconds);
+            match exemplar {
+                Some(exemplar) => series.duration.observe_with_exemplar(seconds, exemplar),
+                None => series.duration.observe(seconds),
+            }
             series.response_size.observe(response_bytes as f64);
             if let Some(bytes) = request_bytes {
                 series.request_size.observe(bytes as f64);

@@ -16,6 +16,11 @@
 //! nine become `_OTHER`, and status codes are three digits. A scanner
 //! requesting a million random paths adds no series.
 //!
+//! With the `trace` feature, a request handled inside a sampled
+//! OpenTelemetry span (e.g. under cortex-trace's `HttpTraceLayer`, applied
+//! outside this layer) leaves its trace and span id as an exemplar on its
+//! duration bucket, visible in OpenMetrics scrapes.
+//!
 //! A request is measured until its response body ends. If the handler
 //! panics, the request is recorded with status 500; if the client goes away
 //! first (the future or body is dropped), it is recorded with the status

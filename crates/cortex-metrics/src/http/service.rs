@@ -49,6 +49,12 @@ where
         let route = request.extensions().get::<MatchedPath>().cloned();
         let request_bytes = request_body_size(&request);
         self.state.active(method).inc();
+        // Captured now: the trace layer makes the request's span current
+        // while inner services are called, not while the body streams.
+        #[cfg(feature = "trace")]
+        let exemplar = current_exemplar();
+        #[cfg(not(feature = "trace"))]
+        let exemplar = None;
         let guard = RequestGuard {
             state: Arc::clone(&self.state),
             method,
@@ -57,9 +63,24 @@ where
             status: None,
             request_bytes,
             response_bytes: 0,
+            exemplar,
         };
         ResponseFuture::new(self.inner.call(request), guard)
     }
+}
+
+/// The current OpenTelemetry span, if it is sampled (an unsampled trace is
+/// not exported, so an exemplar pointing at it would lead nowhere).
+#[cfg(feature = "trace")]
+fn current_exemplar() -> Option<crate::Exemplar> {
+    use opentelemetry::trace::TraceContextExt;
+    let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    let context = span.span_context();
+    (context.is_valid() && context.is_sampled()).then(|| crate::Exemplar {
+        trace_id: u128::from_be_bytes(context.trace_id().to_bytes()),
+        span_id: u64::from_be_bytes(context.span_id().to_bytes()),
+    })
 }
 
 /// The index into [`METHOD_LABELS`]. The eight methods of RFC 9110 and
