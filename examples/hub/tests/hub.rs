@@ -70,7 +70,10 @@ async fn serves_demo_routes_and_their_metrics() {
         "{om}"
     );
     assert!(om.ends_with("# EOF\n"), "{om}");
-    assert!(om.contains(" # {trace_id=\""), "traced requests leave exemplars: {om}");
+    assert!(
+        om.contains(" # {trace_id=\""),
+        "traced requests leave exemplars: {om}"
+    );
 }
 
 #[tokio::test]
