@@ -167,6 +167,30 @@ fn report(criterion: &Path) -> Result<String, String> {
         format_ns(sdk),
         ratio(ours, sdk),
     );
+    let _ = writeln!(
+        out,
+        "\nOne traced `GET /api/users/{{id}}` carrying a `traceparent` (span start \
+         + end, attributes, context propagation into the handler), through an \
+         axum router, with an SDK provider that has no exporter. The peer is \
+         tower-http's `TraceLayer` bridged by tracing-opentelemetry, which \
+         does less (it does not extract the incoming context).\n\n\
+         | sampling | cortex-trace HttpTraceLayer | tower-http TraceLayer + tracing-opentelemetry | ratio |\n\
+         |---|---:|---:|---:|"
+    );
+    for (group, label) in [
+        ("http_trace_sampled", "always on"),
+        ("http_trace_unsampled", "always off"),
+    ] {
+        let ours = mean_ns(criterion, group, "cortex");
+        let peer = mean_ns(criterion, group, "tower-http+tracing-opentelemetry");
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} |",
+            format_ns(ours),
+            format_ns(peer),
+            ratio(ours, peer)
+        );
+    }
     let cached = mean_ns(criterion, "health_check_all_10", "cached");
     let uncached = mean_ns(criterion, "health_check_all_10", "uncached");
     let _ = writeln!(
