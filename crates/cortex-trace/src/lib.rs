@@ -14,6 +14,10 @@
 //! - [`http::HttpTraceLayer`] (server) and [`http::PropagateLayer`]
 //!   (client): SERVER/CLIENT spans with OpenTelemetry HTTP semantic
 //!   conventions, on an explicitly passed tracer provider.
+//! - [`Tracing::builder`]: service name, sampler, exporter (OTLP gRPC or
+//!   HTTP/protobuf, stdout, in-memory), optional tail sampling, from code
+//!   or the standard `OTEL_*` variables; a guard that flushes on drop; an
+//!   opt-in log subscriber with `trace_id`/`span_id` on every line.
 //! - [`TailSamplingProcessor`]: the adaptive policy — keep every trace that
 //!   failed or was slow plus a probability sample of the rest, decided when
 //!   the local root ends, in bounded memory, with an optional rate cap.
@@ -39,21 +43,29 @@
 //!
 //! # Feature flags
 //!
-//! None yet.
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `otlp` | yes | OTLP exporters (gRPC via tonic, HTTP/protobuf via blocking reqwest; plain HTTP, no TLS stack) |
 //!
 //! # Minimum supported Rust version
 //!
 //! The workspace's `rust-version` (1.88).
 
+mod export;
 pub mod http;
+mod logs;
 mod propagation;
+mod setup;
 mod tail;
 mod traceparent;
 mod tracestate;
 
+pub use export::MemoryExporter;
+pub use logs::{LogFormat, TraceIdFormat};
 pub use propagation::{
     HeaderExtractor, HeaderInjector, TRACEPARENT, TRACESTATE, TraceContextPropagator,
 };
+pub use setup::{Exporter, Sampling, SetupError, Tracing, TracingBuilder, TracingGuard};
 pub use tail::{TailSampling, TailSamplingProcessor, TailStats};
 pub use traceparent::{RANDOM_FLAG, Traceparent, TraceparentError};
 pub use tracestate::{MAX_MEMBERS, TracestateError, parse_tracestate};

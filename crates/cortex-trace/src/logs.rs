@@ -1,0 +1,239 @@
+//! Log lines that carry the current trace: `trace_id` and `span_id` on
+//! every event written inside a traced request.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::TraceContextExt;
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `2026-11-22T09:30:00.123Z  INFO target: message k=v trace_id=… span_id=…`
+    #[default]
+    Pretty,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `message`,
+    /// the event's fields, `trace_id`, `span_id`.
+    Json,
+}
+
+/// The event formatter behind [`LogFormat`]; reads the trace from the
+/// current OpenTelemetry context, which `HttpTraceLayer` makes current while
+/// a request is handled.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceIdFormat {
+    format: LogFormat,
+}
+
+impl TraceIdFormat {
+    /// A formatter in `format`.
+    pub fn new(format: LogFormat) -> Self {
+        Self { format }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for TraceIdFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let cx = opentelemetry::Context::current();
+        let span = cx.span();
+        let context = span.span_context();
+        let ids = context.is_valid().then(|| {
+            (
+                context.trace_id().to_string(),
+                context.span_id().to_string(),
+            )
+        });
+        let metadata = event.metadata();
+        let timestamp = timestamp_millis(SystemTime::now());
+        match self.format {
+            LogFormat::Pretty => {
+                write!(
+                    writer,
+                    "{timestamp} {:>5} {}: ",
+                    metadata.level(),
+                    metadata.target()
+                )?;
+                ctx.format_fields(writer.by_ref(), event)?;
+                if let Some((trace_id, span_id)) = ids {
+                    write!(writer, " trace_id={trace_id} span_id={span_id}")?;
+                }
+                writeln!(writer)
+            }
+            LogFormat::Json => {
+                let mut fields = JsonFields(Map::new());
+                event.record(&mut fields);
+                let mut line = Map::new();
+                line.insert("timestamp".into(), timestamp.into());
+                line.insert("level".into(), metadata.level().as_str().into());
+                line.insert("target".into(), metadata.target().into());
+                for (key, value) in fields.0 {
+                    line.insert(key, value);
+                }
+                if let Some((trace_id, span_id)) = ids {
+                    line.insert("trace_id".into(), trace_id.into());
+                    line.insert("span_id".into(), span_id.into());
+                }
+                writeln!(writer, "{}", Value::Object(line))
+            }
+        }
+    }
+}
+
+struct JsonFields(Map<String, Value>);
+
+impl Visit for JsonFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), format!("{value:?}").into());
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), value.into());
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC (civil-from-days, no date crate).
+fn timestamp_millis(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    fn capture(format: LogFormat, f: impl FnOnce()) -> String {
+        let out = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .event_format(TraceIdFormat::new(format))
+            .with_writer(out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    fn traced(f: impl FnOnce()) {
+        let span = SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::NONE,
+        );
+        let _attached = opentelemetry::Context::new()
+            .with_remote_span_context(span)
+            .attach();
+        f();
+    }
+
+    #[test]
+    fn json_lines_carry_the_trace() {
+        let out = capture(LogFormat::Json, || {
+            traced(|| tracing::info!(order = 42, "paid \"in full\""));
+        });
+        let line: Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(line["message"], "paid \"in full\"");
+        assert_eq!(line["order"], 42);
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(line["span_id"], "00f067aa0ba902b7");
+    }
+
+    #[test]
+    fn pretty_lines_carry_the_trace_and_untraced_lines_do_not() {
+        let out = capture(LogFormat::Pretty, || {
+            traced(|| tracing::warn!(retry = 2, "slow upstream"));
+            tracing::info!("outside any request");
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].contains("WARN"), "{out}");
+        assert!(lines[0].contains("slow upstream retry=2"), "{out}");
+        assert!(
+            lines[0]
+                .ends_with("trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7"),
+            "{out}"
+        );
+        assert!(!lines[1].contains("trace_id"), "{out}");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_millis() {
+        let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123);
+        assert_eq!(timestamp_millis(t), "2000-02-29T00:00:00.123Z");
+    }
+}
