@@ -128,7 +128,7 @@ impl Tracing {
 /// | setting | variable | default |
 /// |---|---|---|
 /// | service name | `OTEL_SERVICE_NAME` | `unknown_service` |
-/// | exporter | `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `OTEL_EXPORTER_OTLP_PROTOCOL` = `grpc` / `http/protobuf`) | none |
+/// | exporter | `OTEL_TRACES_EXPORTER` (`otlp`, `console`, `none`), `OTEL_EXPORTER_OTLP_ENDPOINT` (+ `OTEL_EXPORTER_OTLP_PROTOCOL` = `grpc` / `http/protobuf`) | OTLP when an endpoint is set, else none |
 /// | sampler | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on` |
 /// | log filter | `RUST_LOG` | `info` |
 ///
@@ -166,9 +166,24 @@ impl TracingBuilder {
     /// tests can configure without touching the process environment.
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
         let service_name = env("OTEL_SERVICE_NAME").filter(|s| !s.trim().is_empty());
-        let exporter = env("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .filter(|e| !e.trim().is_empty())
-            .and_then(|endpoint| otlp_from_env(endpoint, env("OTEL_EXPORTER_OTLP_PROTOCOL")));
+        let endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|e| !e.trim().is_empty());
+        let protocol = env("OTEL_EXPORTER_OTLP_PROTOCOL");
+        let exporter = match env("OTEL_TRACES_EXPORTER").as_deref().map(str::trim) {
+            Some("none") => Some(Exporter::None),
+            Some("console") => Some(Exporter::Stdout),
+            Some("otlp") => otlp_from_env(
+                endpoint.unwrap_or_else(|| default_otlp_endpoint(protocol.as_deref())),
+                protocol,
+            ),
+            Some(other) => {
+                tracing::warn!(
+                    exporter = other,
+                    "unsupported OTEL_TRACES_EXPORTER; exporting nothing"
+                );
+                None
+            }
+            None => endpoint.and_then(|endpoint| otlp_from_env(endpoint, protocol)),
+        };
         let sampling = env("OTEL_TRACES_SAMPLER").and_then(|name| {
             let arg = env("OTEL_TRACES_SAMPLER_ARG");
             let parsed = Sampling::from_env_values(&name, arg.as_deref());
@@ -292,6 +307,14 @@ impl TracingBuilder {
             log_format: self.log_format,
             log_filter: self.log_filter.unwrap_or_else(|| "info".to_owned()),
         })
+    }
+}
+
+/// The spec's defaults: 4317 for gRPC, 4318 for HTTP.
+fn default_otlp_endpoint(protocol: Option<&str>) -> String {
+    match protocol.map(str::trim) {
+        Some("grpc") => "http://localhost:4317".to_owned(),
+        _ => "http://localhost:4318".to_owned(),
     }
 }
 
@@ -473,6 +496,17 @@ mod tests {
         );
         let builder = TracingBuilder::from_env(env(&[("OTEL_TRACES_SAMPLER", "bogus")]));
         assert_eq!(builder.sampling, None);
+    }
+
+    #[test]
+    fn otel_traces_exporter_picks_console_or_none() {
+        let console = TracingBuilder::from_env(env(&[("OTEL_TRACES_EXPORTER", "console")]));
+        assert!(matches!(console.exporter, Some(Exporter::Stdout)));
+        let none = TracingBuilder::from_env(env(&[
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+        ]));
+        assert!(matches!(none.exporter, Some(Exporter::None)));
     }
 
     #[cfg(feature = "otlp")]

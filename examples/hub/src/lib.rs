@@ -42,9 +42,9 @@ pub struct HubConfig {
     pub health: HealthRegistry,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
-    /// Where request spans go. The default has no exporter yet (spans are
-    /// sampled and propagated, then dropped); exporters arrive with the
-    /// tracer setup of cortex-trace.
+    /// Where request spans go. The default has no exporter (spans are
+    /// sampled and propagated, then dropped); `main` passes the provider of
+    /// `cortex::trace::Tracing`, configured by the `OTEL_*` variables.
     pub tracer_provider: SdkTracerProvider,
 }
 

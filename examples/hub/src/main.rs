@@ -2,24 +2,30 @@
 //!
 //! Configuration: `--addr` or `CORTEX_ADDR` (default `127.0.0.1:3000`);
 //! `CORTEX_METRICS_TOKEN` protects `/metrics` with a bearer token; `RUST_LOG`
-//! sets the log filter (default `info`).
+//! sets the log filter (default `info`); `CORTEX_LOG_FORMAT=json` switches
+//! to JSON log lines. Tracing follows the standard variables:
+//! `OTEL_SERVICE_NAME` (default `cortex-hub`), `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! (+ `OTEL_EXPORTER_OTLP_PROTOCOL`), `OTEL_TRACES_SAMPLER{,_ARG}`.
 
 use std::net::SocketAddr;
 
+use cortex::trace::{LogFormat, Tracing, TracingGuard};
 use cortex_hub::{DEFAULT_ADDR, HubConfig, app};
-use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "usage: cortex-hub [--addr HOST:PORT]\n\
-    env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, RUST_LOG";
+    env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, RUST_LOG, \
+    CORTEX_LOG_FORMAT=json, OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    match run().await {
+    let telemetry = match setup_tracing() {
+        Ok(guard) => guard,
+        Err(message) => {
+            eprintln!("cortex-hub: {message}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match run(&telemetry).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -29,13 +35,29 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<(), String> {
+/// The tracer provider and the log subscriber (trace ids on every line
+/// logged while a request is handled). Dropping the guard flushes spans.
+fn setup_tracing() -> Result<TracingGuard, String> {
+    let mut builder = Tracing::builder();
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        builder = builder.service_name("cortex-hub");
+    }
+    if std::env::var("CORTEX_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder = builder.log_format(LogFormat::Json);
+    }
+    let guard = builder.build().map_err(|e| e.to_string())?;
+    guard.install_subscriber().map_err(|e| e.to_string())?;
+    Ok(guard)
+}
+
+async fn run(telemetry: &TracingGuard) -> Result<(), String> {
     let addr = listen_addr(std::env::args().skip(1), std::env::var("CORTEX_ADDR").ok())?;
     let config = HubConfig {
         addr,
         metrics_token: std::env::var("CORTEX_METRICS_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        tracer_provider: telemetry.provider().clone(),
         ..HubConfig::default()
     };
     let router = app(&config).map_err(|e| format!("building the app: {e}"))?;
@@ -54,9 +76,6 @@ async fn run() -> Result<(), String> {
         })
         .await
         .map_err(|e| format!("serving: {e}"))?;
-    if let Err(error) = config.tracer_provider.shutdown() {
-        tracing::warn!(%error, "tracer provider did not shut down cleanly");
-    }
     tracing::info!("cortex-hub stopped");
     Ok(())
 }
