@@ -83,12 +83,17 @@ fn finished(exporter: &InMemorySpanExporter) -> Vec<SpanData> {
 async fn continues_the_callers_trace_with_a_server_span() {
     let (provider, exporter) = provider();
     let app = app(&provider);
-    let request = Request::get("/users/7")
+    let mut request = Request::get("/users/7")
         .header("traceparent", PARENT)
         .header("tracestate", "congo=t61rcWkgMzE")
         .header("user-agent", "curl/8.5")
         .body(Body::empty())
         .unwrap();
+    // What `into_make_service_with_connect_info` puts on every request.
+    let peer: std::net::SocketAddr = "203.0.113.9:51000".parse().unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
     assert_eq!(call(&app, request).await.0, StatusCode::OK);
 
     let spans = finished(&exporter);
@@ -112,6 +117,8 @@ async fn continues_the_callers_trace_with_a_server_span() {
         ("url.path", Value::from("/users/7")),
         ("http.response.status_code", Value::from(200_i64)),
         ("user_agent.original", Value::from("curl/8.5")),
+        ("client.address", Value::from("203.0.113.9")),
+        ("client.port", Value::from(51_000_i64)),
     ] {
         assert_eq!(attribute(span, key), Some(&value), "{key}");
     }

@@ -67,15 +67,19 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("cortex-hub listening on http://{local}");
     let health = config.health.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Fail readiness first so load balancers stop routing here
-            // while in-flight requests finish.
-            health.set_draining();
-        })
-        .await
-        .map_err(|e| format!("serving: {e}"))?;
+    // With the peer address, traces carry `client.address`.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Fail readiness first so load balancers stop routing here
+        // while in-flight requests finish.
+        health.set_draining();
+    })
+    .await
+    .map_err(|e| format!("serving: {e}"))?;
     tracing::info!("cortex-hub stopped");
     Ok(())
 }
