@@ -1,0 +1,120 @@
+//! One streaming compressor over async-compression's codecs, driven frame
+//! by frame so the body can flush whenever its source waits.
+
+use std::io;
+
+use async_compression::Level;
+use async_compression::codecs::zstd::params::CParameter;
+use async_compression::codecs::{
+    BrotliEncoder, EncodeV2, GzipEncoder, ZlibEncoder, ZstdEncoder, brotli, flate,
+};
+use async_compression::core::util::{PartialBuffer, WriteBuffer};
+use bytes::{Bytes, BytesMut};
+
+use crate::Encoding;
+
+/// Compression levels per coding. Defaults: brotli 4, gzip 6, deflate 6,
+/// zstd 3 (with its window capped at 2^23 bytes so browsers can decode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Levels {
+    /// Brotli quality, 0–11.
+    pub brotli: u32,
+    /// gzip level, 0–9.
+    pub gzip: u32,
+    /// deflate (zlib) level, 0–9.
+    pub deflate: u32,
+    /// zstd level, 1–22.
+    pub zstd: i32,
+}
+
+impl Default for Levels {
+    fn default() -> Self {
+        Self {
+            brotli: 4,
+            gzip: 6,
+            deflate: 6,
+            zstd: 3,
+        }
+    }
+}
+
+/// Browsers refuse zstd frames that need a larger window than 8 MiB.
+const ZSTD_WINDOW_LOG: u32 = 23;
+
+/// Output is produced in chunks of this size.
+const CHUNK: usize = 16 * 1024;
+
+pub(crate) struct Compressor {
+    encoder: Box<dyn EncodeV2 + Send>,
+    buffer: Vec<u8>,
+}
+
+impl Compressor {
+    pub(crate) fn new(encoding: Encoding, levels: Levels) -> Self {
+        let encoder: Box<dyn EncodeV2 + Send> = match encoding {
+            Encoding::Brotli => Box::new(BrotliEncoder::new(
+                brotli::params::EncoderParams::default()
+                    .quality(Level::Precise(levels.brotli.min(11) as i32)),
+            )),
+            Encoding::Gzip => Box::new(GzipEncoder::new(flate::params::FlateEncoderParams::from(
+                Level::Precise(levels.gzip.min(9) as i32),
+            ))),
+            Encoding::Deflate => {
+                Box::new(ZlibEncoder::new(flate::params::FlateEncoderParams::from(
+                    Level::Precise(levels.deflate.min(9) as i32),
+                )))
+            }
+            Encoding::Zstd => Box::new(ZstdEncoder::new_with_params(
+                levels.zstd.clamp(1, 22),
+                &[CParameter::window_log(ZSTD_WINDOW_LOG)],
+            )),
+        };
+        Self {
+            encoder,
+            buffer: vec![0; CHUNK],
+        }
+    }
+
+    /// Compresses `input`; returns whatever output is ready (maybe none).
+    pub(crate) fn encode(&mut self, input: &[u8]) -> io::Result<Bytes> {
+        let mut out = BytesMut::new();
+        let mut input = PartialBuffer::new(input);
+        while !input.unwritten().is_empty() {
+            let mut output = WriteBuffer::new_initialized(&mut self.buffer);
+            self.encoder.encode(&mut input, &mut output)?;
+            out.extend_from_slice(output.written());
+        }
+        Ok(out.freeze())
+    }
+
+    /// Emits everything buffered so far as a decodable prefix.
+    pub(crate) fn flush(&mut self) -> io::Result<Bytes> {
+        self.drain(|encoder, output| encoder.flush(output))
+    }
+
+    /// Ends the stream (trailer, checksum).
+    pub(crate) fn finish(&mut self) -> io::Result<Bytes> {
+        self.drain(|encoder, output| encoder.finish(output))
+    }
+
+    fn drain(
+        &mut self,
+        mut step: impl FnMut(&mut (dyn EncodeV2 + Send), &mut WriteBuffer<'_>) -> io::Result<bool>,
+    ) -> io::Result<Bytes> {
+        let mut out = BytesMut::new();
+        loop {
+            let mut output = WriteBuffer::new_initialized(&mut self.buffer);
+            let done = step(&mut *self.encoder, &mut output)?;
+            out.extend_from_slice(output.written());
+            if done {
+                return Ok(out.freeze());
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Compressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compressor").finish_non_exhaustive()
+    }
+}

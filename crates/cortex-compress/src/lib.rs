@@ -1,0 +1,48 @@
+//! Streaming HTTP response compression as a tower layer, on
+//! async-compression's codecs.
+//!
+//! [`CompressionLayer`] negotiates `Accept-Encoding` per RFC 9110
+//! ([`negotiate`]: q-values, `x-gzip`, `*`, exclusions), then compresses
+//! with br, zstd, gzip or deflate (zlib framing) — brotli 4, gzip 6, zstd 3
+//! with an 8 MiB window by default ([`Levels`]).
+//!
+//! - **Streams.** Chunks are compressed as they arrive and the output is
+//!   flushed whenever the inner body is pending, so server-sent events and
+//!   slow streams reach the client at once; trailers are forwarded. Memory
+//!   is bounded by one output chunk and the codec window, not the body.
+//! - **Skips** HEAD, 1xx/204/304, responses already carrying
+//!   `Content-Encoding`, `Content-Range` responses, `Cache-Control:
+//!   no-transform`, images (except SVG), audio, video, fonts, archives,
+//!   gRPC, and bodies known to be under the threshold (1 KiB).
+//! - **Headers.** When compressing: `Content-Encoding` set,
+//!   `Content-Length` and `Accept-Ranges` removed, a strong `ETag` weakened;
+//!   `Vary: Accept-Encoding` added (once) whenever negotiation could change
+//!   the response.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use cortex_compress::{CompressionLayer, Encoding};
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "hello ".repeat(1000) }))
+//!     .layer(CompressionLayer::new().preference([Encoding::Zstd, Encoding::Gzip]));
+//! ```
+//!
+//! # Minimum supported Rust version
+//!
+//! The workspace's `rust-version` (1.88).
+
+mod body;
+mod codec;
+mod encoding;
+mod future;
+mod layer;
+mod predicate;
+mod service;
+
+pub use body::{BoxError, CompressionBody};
+pub use codec::Levels;
+pub use encoding::{Encoding, Negotiated, negotiate};
+pub use future::ResponseFuture;
+pub use layer::{CompressionLayer, DEFAULT_MIN_SIZE};
+pub use service::Compression;

@@ -1,0 +1,153 @@
+//! Which responses are worth compressing.
+
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode};
+
+/// Why a response was sent uncompressed, or `None` if it may be
+/// compressed.
+pub(crate) fn skip_reason(
+    status: StatusCode,
+    headers: &HeaderMap,
+    exact_size: Option<u64>,
+    min_size: u64,
+) -> Option<&'static str> {
+    if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Some("status");
+    }
+    if headers.contains_key(CONTENT_ENCODING) {
+        return Some("already_encoded");
+    }
+    if headers.contains_key(CONTENT_RANGE) {
+        return Some("range");
+    }
+    if headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|directive| directive.trim().eq_ignore_ascii_case("no-transform"))
+    {
+        return Some("no_transform");
+    }
+    if let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
+        && !compressible_type(content_type)
+    {
+        return Some("content_type");
+    }
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.or(exact_size).is_some_and(|size| size < min_size) {
+        return Some("too_small");
+    }
+    None
+}
+
+/// Already-compressed media and gRPC are not worth (or not allowed) another
+/// pass; SVG is text and compresses well.
+fn compressible_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "image/svg+xml" {
+        return true;
+    }
+    let (kind, subtype) = essence.split_once('/').unwrap_or((&essence, ""));
+    if matches!(kind, "image" | "audio" | "video" | "font") {
+        return false;
+    }
+    !matches!(
+        subtype,
+        "zip"
+            | "gzip"
+            | "x-gzip"
+            | "zstd"
+            | "x-bzip2"
+            | "x-7z-compressed"
+            | "x-rar-compressed"
+            | "vnd.rar"
+            | "x-xz"
+            | "x-tar"
+            | "octet-stream"
+            | "wasm"
+            | "pdf"
+    ) && !subtype.starts_with("grpc")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skip(
+        status: u16,
+        headers: &[(&'static str, &'static str)],
+        size: Option<u64>,
+    ) -> Option<&'static str> {
+        let headers: HeaderMap = headers
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+            .collect();
+        skip_reason(StatusCode::from_u16(status).unwrap(), &headers, size, 1024)
+    }
+
+    #[test]
+    fn skips_what_must_not_or_need_not_be_compressed() {
+        assert_eq!(skip(204, &[], None), Some("status"));
+        assert_eq!(skip(304, &[], None), Some("status"));
+        assert_eq!(
+            skip(200, &[("content-encoding", "gzip")], None),
+            Some("already_encoded")
+        );
+        assert_eq!(
+            skip(206, &[("content-range", "bytes 0-9/100")], None),
+            Some("range")
+        );
+        assert_eq!(
+            skip(200, &[("cache-control", "public, No-Transform")], None),
+            Some("no_transform")
+        );
+        assert_eq!(
+            skip(200, &[("content-type", "image/png")], None),
+            Some("content_type")
+        );
+        assert_eq!(
+            skip(200, &[("content-type", "application/grpc+proto")], None),
+            Some("content_type")
+        );
+        assert_eq!(
+            skip(200, &[("content-type", "application/zip")], None),
+            Some("content_type")
+        );
+        assert_eq!(
+            skip(200, &[("content-length", "10")], None),
+            Some("too_small")
+        );
+        assert_eq!(skip(200, &[], Some(10)), Some("too_small"));
+    }
+
+    #[test]
+    fn compresses_text_svg_json_and_unknown_sizes() {
+        assert_eq!(skip(200, &[("content-type", "image/svg+xml")], None), None);
+        assert_eq!(
+            skip(
+                200,
+                &[("content-type", "application/json; charset=utf-8")],
+                None
+            ),
+            None
+        );
+        assert_eq!(
+            skip(200, &[("content-type", "text/event-stream")], None),
+            None
+        );
+        assert_eq!(skip(200, &[], None), None);
+        assert_eq!(skip(500, &[("content-length", "5000")], None), None);
+    }
+}
