@@ -29,6 +29,7 @@
 //! | `metrics` | yes | [`metrics`]: Prometheus/OpenMetrics metrics (`cortex-metrics`) |
 //! | `health` | yes | [`health`]: health probes (`cortex-health`), with check metrics when `metrics` is on |
 //! | `trace` | yes | [`trace`]: W3C propagation and HTTP trace layers (`cortex-trace`) |
+//! | `compress` | yes | [`compress`]: streaming response compression (`cortex-compress`) |
 //! | `full` | no | every crate above |
 //!
 //! # Minimum supported Rust version
@@ -37,6 +38,9 @@
 
 use axum::Router;
 
+#[cfg(feature = "compress")]
+#[doc(inline)]
+pub use cortex_compress as compress;
 #[cfg(feature = "health")]
 #[doc(inline)]
 pub use cortex_health as health;
@@ -50,6 +54,8 @@ pub use cortex_trace as trace;
 /// The names most services need, for `use cortex::prelude::*`.
 pub mod prelude {
     pub use crate::{Cortex, CortexBuilder};
+    #[cfg(feature = "compress")]
+    pub use cortex_compress::{CompressionLayer, Encoding};
     #[cfg(feature = "health")]
     pub use cortex_health::{
         CheckOptions, HealthCheck, HealthCheckResult, HealthRegistry, HealthStatus, Probe,
@@ -107,6 +113,8 @@ pub struct CortexBuilder {
     health: Option<cortex_health::HealthRegistry>,
     #[cfg(feature = "trace")]
     trace: Option<cortex_trace::http::HttpTraceLayer>,
+    #[cfg(feature = "compress")]
+    compression: Option<cortex_compress::CompressionLayer>,
 }
 
 #[cfg(feature = "metrics")]
@@ -175,12 +183,22 @@ impl CortexBuilder {
         self
     }
 
+    /// Compresses responses of every route with `layer`.
+    #[cfg(feature = "compress")]
+    pub fn compression(mut self, layer: cortex_compress::CompressionLayer) -> Self {
+        self.compression = Some(layer);
+        self
+    }
+
     /// Applies the configured layers to `router`'s routes and merges the
     /// configured endpoints into it.
     pub fn mount<S>(self, router: Router<S>) -> Result<Router<S>, Error>
     where
         S: Clone + Send + Sync + 'static,
     {
+        // Every merge happens before any layer: `Router::merge` keeps the
+        // *other* router's default 404 fallback, which would drop earlier
+        // layers from unmatched requests.
         #[allow(unused_mut)]
         let mut router = router;
         #[cfg(feature = "health")]
@@ -188,24 +206,34 @@ impl CortexBuilder {
             router = router.merge(cortex_health::health_router(health));
         }
         #[cfg(feature = "metrics")]
-        if let Some(options) = self.metrics {
-            use cortex_metrics::{MetricsEndpoint, ProcessCollector, http::HttpMetricsLayer};
-            if options.process_metrics {
-                options.registry.register_collector(ProcessCollector::new());
+        let metrics_layer = match self.metrics {
+            Some(options) => {
+                use cortex_metrics::{MetricsEndpoint, ProcessCollector, http::HttpMetricsLayer};
+                if options.process_metrics {
+                    options.registry.register_collector(ProcessCollector::new());
+                }
+                let mut endpoint =
+                    MetricsEndpoint::new(options.registry.clone()).path(options.path);
+                if let Some(token) = options.bearer_token {
+                    endpoint = endpoint.bearer_token(token);
+                }
+                router = router.merge(endpoint.into_router());
+                Some(HttpMetricsLayer::new(&options.registry)?)
             }
-            let mut endpoint = MetricsEndpoint::new(options.registry.clone()).path(options.path);
-            if let Some(token) = options.bearer_token {
-                endpoint = endpoint.bearer_token(token);
-            }
-            // Merge first, then layer: `Router::merge` keeps the *other*
-            // router's default 404 fallback, which would drop the layer from
-            // unmatched requests if the order were reversed.
-            router = router
-                .merge(endpoint.into_router())
-                .layer(HttpMetricsLayer::new(&options.registry)?);
+            None => None,
+        };
+        // Layers, innermost first. Compression sits inside metrics so the
+        // response-size histogram counts the bytes that actually leave.
+        #[cfg(feature = "compress")]
+        if let Some(layer) = self.compression {
+            router = router.layer(layer);
         }
-        // Outermost, so the metrics layer and the handlers run inside the
-        // request's span.
+        #[cfg(feature = "metrics")]
+        if let Some(layer) = metrics_layer {
+            router = router.layer(layer);
+        }
+        // Outermost, so metrics and handlers run inside the request's span
+        // (which is also what makes exemplars work).
         #[cfg(feature = "trace")]
         if let Some(layer) = self.trace {
             router = router.layer(layer);

@@ -13,6 +13,9 @@
 //! | `GET /health`, `/health/live`, `/health/ready`, `/health/startup`, `/livez`, `/readyz` | health probes (`?verbose` shows details) |
 //! | `GET /api/trace` | the request's trace context: send a `traceparent` and see the trace continue |
 //!
+//! Every response is compressed (br > zstd > gzip > deflate) when the client
+//! accepts it and it is worth it (1 KiB and up, compressible type).
+//!
 //! ```
 //! let app = cortex_hub::app(&cortex_hub::HubConfig::default())?;
 //! # let _ = app;
@@ -104,7 +107,8 @@ pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
     let mut cortex = Cortex::builder()
         .metrics(registry.clone())
         .health(config.health.clone())
-        .trace(HttpTraceLayer::new(&config.tracer_provider));
+        .trace(HttpTraceLayer::new(&config.tracer_provider))
+        .compression(CompressionLayer::new());
     if let Some(token) = &config.metrics_token {
         cortex = cortex.metrics_bearer_token(token.clone());
     }

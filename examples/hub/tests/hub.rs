@@ -152,6 +152,32 @@ async fn continues_an_incoming_trace() {
 }
 
 #[tokio::test]
+async fn large_responses_are_compressed_when_accepted() {
+    let addr = serve(HubConfig::default()).await;
+    let plain = request(addr, "GET /metrics HTTP/1.1").await;
+    assert!(
+        !plain.to_ascii_lowercase().contains("content-encoding"),
+        "identity without Accept-Encoding"
+    );
+    // Read raw bytes: the body is binary.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: hub\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let head =
+        String::from_utf8_lossy(&raw[..raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap()])
+            .to_ascii_lowercase();
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(
+        head.contains("vary: accept") || head.contains("vary: accept-encoding"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_token_protects_the_endpoint() {
     let addr = serve(HubConfig {
         metrics_token: Some("hub-secret".to_owned()),
