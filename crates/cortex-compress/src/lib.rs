@@ -28,12 +28,16 @@
 //!     .layer(CompressionLayer::new().preference([Encoding::Zstd, Encoding::Gzip]));
 //! ```
 //!
+//! [`DecompressionLayer`] is the request side: bounded streaming decoding
+//! of compressed request bodies (see [`decompression`]).
+//!
 //! # Minimum supported Rust version
 //!
 //! The workspace's `rust-version` (1.88).
 
 mod body;
 mod codec;
+pub mod decompression;
 mod encoding;
 mod future;
 mod layer;
@@ -42,6 +46,7 @@ mod service;
 
 pub use body::{BoxError, CompressionBody};
 pub use codec::Levels;
+pub use decompression::DecompressionLayer;
 pub use encoding::{Encoding, Negotiated, negotiate};
 pub use future::ResponseFuture;
 pub use layer::{CompressionLayer, DEFAULT_MIN_SIZE};
