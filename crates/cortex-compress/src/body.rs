@@ -21,8 +21,16 @@ pin_project! {
         #[pin]
         inner: B,
         state: State,
+        counters: Counters,
     }
 }
+
+/// Byte counters when the `metrics` feature is on; nothing otherwise
+/// (`pin_project_lite` does not allow `cfg` on fields).
+#[cfg(feature = "metrics")]
+type Counters = Option<crate::metrics::ByteCounters>;
+#[cfg(not(feature = "metrics"))]
+type Counters = ();
 
 enum State {
     /// Not compressed: frames pass through unchanged.
@@ -38,6 +46,7 @@ impl<B> CompressionBody<B> {
         Self {
             inner,
             state: State::Identity,
+            counters: Counters::default(),
         }
     }
 
@@ -45,7 +54,13 @@ impl<B> CompressionBody<B> {
         Self {
             inner,
             state: State::Compressing(Box::new(compressor)),
+            counters: Counters::default(),
         }
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn count_into(&mut self, counters: crate::metrics::ByteCounters) {
+        self.counters = Some(counters);
     }
 }
 
@@ -105,7 +120,12 @@ where
                         }
                         Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                             Ok(mut data) => {
-                                compressor.encode(&data.copy_to_bytes(data.remaining()))?
+                                let data = data.copy_to_bytes(data.remaining());
+                                #[cfg(feature = "metrics")]
+                                if let Some(counters) = this.counters {
+                                    counters.uncompressed.inc_by(data.len() as u64);
+                                }
+                                compressor.encode(&data)?
                             }
                             Err(frame) => {
                                 let finished = compressor.finish()?;
@@ -120,6 +140,10 @@ where
                         }
                     };
                     if !output.is_empty() {
+                        #[cfg(feature = "metrics")]
+                        if let Some(counters) = this.counters {
+                            counters.compressed.inc_by(output.len() as u64);
+                        }
                         return Poll::Ready(Some(Ok(Frame::data(output))));
                     }
                 }

@@ -53,28 +53,30 @@ where
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
         let (mut parts, body) = response.into_parts();
-        let Some(negotiated) = *this.negotiated else {
-            return Poll::Ready(Ok(Response::from_parts(
+        let config = &**this.config;
+        let identity = |parts, body| {
+            Poll::Ready(Ok(Response::from_parts(
                 parts,
                 CompressionBody::identity(body),
-            )));
+            )))
+        };
+        let Some(negotiated) = *this.negotiated else {
+            record_decision(config, "head");
+            return identity(parts, body);
         };
         let exact = body.size_hint().exact();
-        if skip_reason(parts.status, &parts.headers, exact, this.config.min_size).is_some() {
-            return Poll::Ready(Ok(Response::from_parts(
-                parts,
-                CompressionBody::identity(body),
-            )));
+        if let Some(reason) = skip_reason(parts.status, &parts.headers, exact, config.min_size) {
+            record_decision(config, reason);
+            return identity(parts, body);
         }
         // From here the client's Accept-Encoding decides the bytes, so
         // caches must key on it whether or not we compress this time.
         add_vary_accept_encoding(&mut parts.headers);
         let Negotiated::Encode(encoding) = negotiated else {
-            return Poll::Ready(Ok(Response::from_parts(
-                parts,
-                CompressionBody::identity(body),
-            )));
+            record_decision(config, "identity");
+            return identity(parts, body);
         };
+        record_decision(config, encoding.as_str());
         parts.headers.insert(
             CONTENT_ENCODING,
             HeaderValue::from_static(encoding.as_str()),
@@ -82,11 +84,22 @@ where
         parts.headers.remove(CONTENT_LENGTH);
         parts.headers.remove(ACCEPT_RANGES);
         weaken_etag(&mut parts.headers);
-        let compressor = Compressor::new(encoding, this.config.levels);
-        Poll::Ready(Ok(Response::from_parts(
-            parts,
-            CompressionBody::compressed(body, compressor),
-        )))
+        let compressor = Compressor::new(encoding, config.levels);
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+        let mut body = CompressionBody::compressed(body, compressor);
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &config.metrics {
+            body.count_into(metrics.bytes(encoding));
+        }
+        Poll::Ready(Ok(Response::from_parts(parts, body)))
+    }
+}
+
+#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+fn record_decision(config: &Config, decision: &str) {
+    #[cfg(feature = "metrics")]
+    if let Some(metrics) = &config.metrics {
+        metrics.decision(decision);
     }
 }
 

@@ -19,6 +19,8 @@ pub(crate) struct Config {
     pub(crate) preference: Vec<Encoding>,
     pub(crate) levels: Levels,
     pub(crate) min_size: u64,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<crate::metrics::CompressionMetrics>,
 }
 
 /// The default threshold: bodies known to be smaller stay uncompressed.
@@ -43,6 +45,8 @@ impl CompressionLayer {
                 ],
                 levels: Levels::default(),
                 min_size: DEFAULT_MIN_SIZE,
+                #[cfg(feature = "metrics")]
+                metrics: None,
             }),
         }
     }
@@ -74,6 +78,24 @@ impl CompressionLayer {
     pub fn min_size(mut self, bytes: u64) -> Self {
         Arc::make_mut(&mut self.config).min_size = bytes;
         self
+    }
+}
+
+impl CompressionLayer {
+    /// Counts into `registry`: `cortex_compression_bytes_total{encoding,
+    /// direction}` (bytes in and out of the compressor) and
+    /// `cortex_compression_responses_total{decision}` (the encoding used, or
+    /// `identity` when the client accepts none, or the skip reason:
+    /// `head`, `status`, `already_encoded`, `range`, `no_transform`,
+    /// `content_type`, `too_small`).
+    #[cfg(feature = "metrics")]
+    pub fn metrics(
+        mut self,
+        registry: &cortex_metrics::MetricsRegistry,
+    ) -> Result<Self, cortex_metrics::MetricsError> {
+        Arc::make_mut(&mut self.config).metrics =
+            Some(crate::metrics::CompressionMetrics::new(registry)?);
+        Ok(self)
     }
 }
 

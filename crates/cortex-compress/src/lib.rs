@@ -41,6 +41,8 @@ pub mod decompression;
 mod encoding;
 mod future;
 mod layer;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod predicate;
 mod service;
 

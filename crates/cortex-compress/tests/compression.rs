@@ -280,3 +280,29 @@ proptest! {
         let _ = cortex_compress::negotiate(&headers, &[Encoding::Brotli, Encoding::Gzip]);
     }
 }
+
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn decisions_and_bytes_are_counted() {
+    let registry = cortex_metrics::MetricsRegistry::new();
+    let app = app(CompressionLayer::new().metrics(&registry).unwrap());
+    let (_, body) = fetch(&app, "GET", "/json", Some("gzip")).await;
+    fetch(&app, "GET", "/png", Some("gzip")).await;
+    fetch(&app, "GET", "/json", None).await;
+    let text = registry.encode(cortex_metrics::Format::Prometheus);
+    for expected in [
+        "cortex_compression_responses_total{decision=\"gzip\"} 1\n",
+        "cortex_compression_responses_total{decision=\"content_type\"} 1\n",
+        "cortex_compression_responses_total{decision=\"identity\"} 1\n",
+        &format!(
+            "cortex_compression_bytes_total{{encoding=\"gzip\",direction=\"in\"}} {}\n",
+            json(200_000).len()
+        ),
+        &format!(
+            "cortex_compression_bytes_total{{encoding=\"gzip\",direction=\"out\"}} {}\n",
+            body.len()
+        ),
+    ] {
+        assert!(text.contains(expected), "missing {expected}\n{text}");
+    }
+}

@@ -55,7 +55,7 @@ pub use cortex_trace as trace;
 pub mod prelude {
     pub use crate::{Cortex, CortexBuilder};
     #[cfg(feature = "compress")]
-    pub use cortex_compress::{CompressionLayer, Encoding};
+    pub use cortex_compress::{CompressionLayer, DecompressionLayer, Encoding};
     #[cfg(feature = "health")]
     pub use cortex_health::{
         CheckOptions, HealthCheck, HealthCheckResult, HealthRegistry, HealthStatus, Probe,
@@ -115,6 +115,8 @@ pub struct CortexBuilder {
     trace: Option<cortex_trace::http::HttpTraceLayer>,
     #[cfg(feature = "compress")]
     compression: Option<cortex_compress::CompressionLayer>,
+    #[cfg(feature = "compress")]
+    decompression: Option<cortex_compress::DecompressionLayer>,
 }
 
 #[cfg(feature = "metrics")]
@@ -183,16 +185,25 @@ impl CortexBuilder {
         self
     }
 
-    /// Compresses responses of every route with `layer`.
+    /// Compresses responses of every route with `layer` (counted in the
+    /// metrics registry when metrics are configured too).
     #[cfg(feature = "compress")]
     pub fn compression(mut self, layer: cortex_compress::CompressionLayer) -> Self {
         self.compression = Some(layer);
         self
     }
 
+    /// Decodes compressed request bodies of every route within `layer`'s
+    /// limits (413 past them, 415 for unknown codings).
+    #[cfg(feature = "compress")]
+    pub fn decompression(mut self, layer: cortex_compress::DecompressionLayer) -> Self {
+        self.decompression = Some(layer);
+        self
+    }
+
     /// Applies the configured layers to `router`'s routes and merges the
     /// configured endpoints into it.
-    pub fn mount<S>(self, router: Router<S>) -> Result<Router<S>, Error>
+    pub fn mount<S>(#[allow(unused_mut)] mut self, router: Router<S>) -> Result<Router<S>, Error>
     where
         S: Clone + Send + Sync + 'static,
     {
@@ -204,6 +215,10 @@ impl CortexBuilder {
         #[cfg(feature = "health")]
         if let Some(health) = self.health {
             router = router.merge(cortex_health::health_router(health));
+        }
+        #[cfg(all(feature = "metrics", feature = "compress"))]
+        if let (Some(options), Some(layer)) = (&self.metrics, self.compression.take()) {
+            self.compression = Some(layer.metrics(&options.registry)?);
         }
         #[cfg(feature = "metrics")]
         let metrics_layer = match self.metrics {
@@ -224,6 +239,10 @@ impl CortexBuilder {
         };
         // Layers, innermost first. Compression sits inside metrics so the
         // response-size histogram counts the bytes that actually leave.
+        #[cfg(feature = "compress")]
+        if let Some(layer) = self.decompression {
+            router = router.layer(layer);
+        }
         #[cfg(feature = "compress")]
         if let Some(layer) = self.compression {
             router = router.layer(layer);

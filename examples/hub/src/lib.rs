@@ -13,6 +13,11 @@
 //! | `GET /health`, `/health/live`, `/health/ready`, `/health/startup`, `/livez`, `/readyz` | health probes (`?verbose` shows details) |
 //! | `GET /api/trace` | the request's trace context: send a `traceparent` and see the trace continue |
 //!
+//! | `GET /demo` | a page that fetches `/api/big.json` and `/api/events` and reports PASS/FAIL |
+//! | `GET /api/big.json`, `/api/events` | about 1 MiB of JSON; three server-sent events 200 ms apart |
+//! | `POST /api/upload` | accepts gzip/br/zstd/deflate request bodies (16 MiB decoded at most) |
+//! | `GET /api/empty`, `/api/partial`, `/api/precompressed` | 204, 206 and pre-encoded responses, which must pass uncompressed |
+//!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
 //! accepts it and it is worth it (1 KiB and up, compressible type).
 //!
@@ -24,6 +29,8 @@
 
 use std::net::SocketAddr;
 use std::time::Duration;
+
+pub mod demo;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -103,12 +110,14 @@ pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
         .route("/api/echo/{id}", get(echo))
         .route("/api/work", get(work))
         .route("/api/trace", get(current_trace))
-        .with_state(state);
+        .with_state(state)
+        .merge(demo::routes());
     let mut cortex = Cortex::builder()
         .metrics(registry.clone())
         .health(config.health.clone())
         .trace(HttpTraceLayer::new(&config.tracer_provider))
-        .compression(CompressionLayer::new());
+        .compression(CompressionLayer::new())
+        .decompression(DecompressionLayer::new());
     if let Some(token) = &config.metrics_token {
         cortex = cortex.metrics_bearer_token(token.clone());
     }
@@ -172,6 +181,10 @@ async fn index() -> Json<Value> {
             "/api/echo/{id}",
             "/api/work?ms=N",
             "/api/trace",
+            "/demo",
+            "/api/big.json",
+            "/api/events",
+            "/api/upload",
             "/metrics",
             "/health",
             "/health/live",

@@ -196,3 +196,30 @@ async fn metrics_token_protects_the_endpoint() {
     .await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 }
+
+#[tokio::test]
+async fn compressed_uploads_are_decoded_and_bombs_refused() {
+    use std::io::Write;
+    let addr = serve(HubConfig::default()).await;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&vec![b'a'; 100_000]).unwrap();
+    let small = encoder.finish().unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&vec![0u8; 64 * 1024 * 1024]).unwrap();
+    let bomb = encoder.finish().unwrap();
+    for (body, expected) in [(small, "HTTP/1.1 200"), (bomb, "HTTP/1.1 413")] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /api/upload HTTP/1.1\r\nHost: hub\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with(expected), "{response}");
+        if expected.ends_with("200") {
+            assert!(response.contains("\"bytes\":100000"), "{response}");
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Routes that exercise compression: a large JSON document, a server-sent
+//! event stream, an upload endpoint for compressed request bodies, and a
+//! page a browser loads to check both directions of the stream.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use http_body::Frame;
+use serde_json::{Value, json};
+
+/// How many items `/api/big.json` holds (about 1 MiB of JSON).
+pub const BIG_JSON_ITEMS: usize = 12_000;
+/// The largest decoded upload (the decompression layer's default).
+pub const UPLOAD_LIMIT: usize = 16 * 1024 * 1024;
+/// How many events `/api/events` sends before ending.
+pub const EVENT_COUNT: u32 = 3;
+
+/// The demo routes (state-free, merged into the Hub).
+pub fn routes() -> Router {
+    Router::new()
+        .route("/demo", get(demo_page))
+        .route("/api/big.json", get(big_json))
+        .route("/api/events", get(events))
+        .route(
+            "/api/upload",
+            post(upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
+        )
+        .route("/api/empty", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/api/partial", get(partial))
+        .route("/api/precompressed", get(precompressed))
+}
+
+async fn big_json() -> Json<Value> {
+    let items: Vec<Value> = (0..BIG_JSON_ITEMS)
+        .map(|i| json!({ "id": i, "name": format!("item {i}"), "price": i * 7 % 1000, "tags": ["demo", "cortex"] }))
+        .collect();
+    Json(json!({ "items": items }))
+}
+
+/// Server-sent events, one every 200 ms: through the compression layer they
+/// must still arrive one by one.
+async fn events() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::new(Ticks::new()),
+    )
+        .into_response()
+}
+
+struct Ticks {
+    sent: u32,
+    delay: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Ticks {
+    fn new() -> Self {
+        Self {
+            sent: 0,
+            delay: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        }
+    }
+}
+
+impl http_body::Body for Ticks {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.sent == EVENT_COUNT {
+            return Poll::Ready(None);
+        }
+        if self.delay.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let event = format!("data: tick {}\n\n", self.sent);
+        self.sent += 1;
+        let next = tokio::time::Instant::now() + Duration::from_millis(200);
+        self.delay.as_mut().reset(next);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(event)))))
+    }
+}
+
+/// Echoes what arrived after decompression.
+async fn upload(body: Bytes) -> Json<Value> {
+    let checksum = body.iter().fold(0u64, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(u64::from(*b))
+    });
+    Json(json!({ "bytes": body.len(), "checksum": checksum }))
+}
+
+/// A ranged response: compressing it would corrupt the range.
+async fn partial() -> Response {
+    (
+        StatusCode::PARTIAL_CONTENT,
+        [(header::CONTENT_RANGE, "bytes 0-2047/4096")],
+        "r".repeat(2048),
+    )
+        .into_response()
+}
+
+/// Already gzip-encoded by the handler: must pass through untouched.
+async fn precompressed() -> Response {
+    // "hello\n" gzip-compressed, repeated in a valid multi-member stream.
+    const MEMBER: &[u8] = &[
+        0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xcb, 0x48, 0xcd, 0xc9, 0xc9,
+        0xe7, 0x02, 0x00, 0x20, 0x30, 0x3a, 0x36, 0x06, 0x00, 0x00, 0x00,
+    ];
+    let body: Vec<u8> = MEMBER
+        .iter()
+        .copied()
+        .cycle()
+        .take(MEMBER.len() * 100)
+        .collect();
+    (
+        [
+            (header::CONTENT_ENCODING, "gzip"),
+            (header::CONTENT_TYPE, "text/plain"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn demo_page() -> Html<&'static str> {
+    Html(DEMO_PAGE)
+}
+
+/// Fetches the large JSON and the event stream and writes PASS or FAIL
+/// into `#status`, for a headless browser's `--dump-dom`.
+const DEMO_PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>Cortex compression demo</title></head>
+<body>
+<h1>Cortex compression demo</h1>
+<p id="status">PENDING</p>
+<p id="detail"></p>
+<script>
+(async () => {
+  const status = document.getElementById('status');
+  const detail = document.getElementById('detail');
+  try {
+    const response = await fetch('/api/big.json');
+    const data = await response.json();
+    const jsonOk = Array.isArray(data.items) && data.items.length === 12000;
+    const events = await new Promise((resolve, reject) => {
+      const seen = [];
+      const source = new EventSource('/api/events');
+      const timer = setTimeout(() => { source.close(); reject(new Error('events timed out: ' + seen)); }, 8000);
+      source.onmessage = (event) => {
+        seen.push(event.data);
+        if (seen.length === 3) { clearTimeout(timer); source.close(); resolve(seen); }
+      };
+    });
+    const eventsOk = events.join(',') === 'tick 0,tick 1,tick 2';
+    detail.textContent = 'json=' + jsonOk + ' events=' + eventsOk;
+    status.textContent = (jsonOk && eventsOk) ? 'PASS' : 'FAIL';
+  } catch (error) {
+    status.textContent = 'FAIL';
+    detail.textContent = String(error);
+  }
+})();
+</script>
+</body></html>
+"#;
