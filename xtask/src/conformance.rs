@@ -133,6 +133,7 @@ pub(crate) fn run() -> Result<(), String> {
     }
 
     check_health_endpoints(addr)?;
+    crate::compression::check(addr, &out_dir)?;
     hub.stop_gracefully()?;
     eprintln!("conformance: all checks passed");
     Ok(())
@@ -203,6 +204,46 @@ fn promtool_check(path: &Path) -> Result<(), String> {
     }
     eprintln!("promtool check metrics {}: no problems", path.display());
     Ok(())
+}
+
+/// Installs Debian packages whose commands are missing.
+pub(crate) fn ensure_packages(commands_and_packages: &[(&str, &str)]) -> Result<(), String> {
+    let missing: Vec<&str> = commands_and_packages
+        .iter()
+        .filter(|(command, _)| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {command}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing Debian packages: {}", missing.join(" "));
+    let update = Command::new("apt-get")
+        .args(["update", "-qq"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .map_err(|e| format!("cannot run apt-get: {e}"))?;
+    if !update.success() {
+        return Err(format!("apt-get update failed with {update}"));
+    }
+    let install = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .map_err(|e| format!("cannot run apt-get: {e}"))?;
+    if install.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "apt-get install {} failed with {install}",
+            missing.join(" ")
+        ))
+    }
 }
 
 fn ensure_promtool() -> Result<(), String> {
@@ -360,7 +401,7 @@ fn wait_until_listening(addr: SocketAddr, timeout: Duration) -> Result<(), Strin
 }
 
 /// One HTTP/1.1 exchange with `Connection: close`: (head, body).
-fn http(addr: SocketAddr, head: &str) -> Result<(String, String), String> {
+pub(crate) fn http(addr: SocketAddr, head: &str) -> Result<(String, String), String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))

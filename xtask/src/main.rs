@@ -4,11 +4,12 @@
 //! | task | what it does |
 //! |---|---|
 //! | `ci` | exactly what `.ci/run` does: fmt, clippy, tests, conformance |
-//! | `conformance` | checks the Hub's `/metrics` with promtool and Python's OpenMetrics parser |
+//! | `conformance` | checks the Hub with real tools: promtool and Python's parsers on `/metrics`, curl and the gzip/brotli/zstd CLIs and headless Chromium on compression |
 //! | `bench [args]` | runs `crates/cortex-bench` and writes `docs/benchmarks.md` |
 //! | `deny` | installs and runs cargo-deny against `deny.toml` |
 
 mod bench;
+mod compression;
 mod conformance;
 
 use std::path::PathBuf;
