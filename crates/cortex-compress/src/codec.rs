@@ -3,11 +3,9 @@
 
 use std::io;
 
+#[allow(unused_imports)] // which codecs are used depends on the features
 use async_compression::Level;
-use async_compression::codecs::zstd::params::CParameter;
-use async_compression::codecs::{
-    BrotliEncoder, EncodeV2, GzipEncoder, ZlibEncoder, ZstdEncoder, brotli, flate,
-};
+use async_compression::codecs::EncodeV2;
 use async_compression::core::util::{PartialBuffer, WriteBuffer};
 use bytes::{Bytes, BytesMut};
 
@@ -39,6 +37,7 @@ impl Default for Levels {
 }
 
 /// Browsers refuse zstd frames that need a larger window than 8 MiB.
+#[cfg(feature = "zstd")]
 const ZSTD_WINDOW_LOG: u32 = 23;
 
 /// Output is produced in chunks of this size.
@@ -50,29 +49,43 @@ pub(crate) struct Compressor {
 }
 
 impl Compressor {
-    pub(crate) fn new(encoding: Encoding, levels: Levels) -> Self {
+    /// `None` when the coding's cargo feature is off.
+    #[allow(unused_variables, unreachable_code)]
+    pub(crate) fn new(encoding: Encoding, levels: Levels) -> Option<Self> {
+        #[allow(unused_imports)] // unused when every codec feature is off
+        use async_compression::codecs;
         let encoder: Box<dyn EncodeV2 + Send> = match encoding {
-            Encoding::Brotli => Box::new(BrotliEncoder::new(
-                brotli::params::EncoderParams::default()
+            #[cfg(feature = "br")]
+            Encoding::Brotli => Box::new(codecs::BrotliEncoder::new(
+                codecs::brotli::params::EncoderParams::default()
                     .quality(Level::Precise(levels.brotli.min(11) as i32)),
             )),
-            Encoding::Gzip => Box::new(GzipEncoder::new(flate::params::FlateEncoderParams::from(
-                Level::Precise(levels.gzip.min(9) as i32),
-            ))),
-            Encoding::Deflate => {
-                Box::new(ZlibEncoder::new(flate::params::FlateEncoderParams::from(
-                    Level::Precise(levels.deflate.min(9) as i32),
-                )))
-            }
-            Encoding::Zstd => Box::new(ZstdEncoder::new_with_params(
-                levels.zstd.clamp(1, 22),
-                &[CParameter::window_log(ZSTD_WINDOW_LOG)],
+            #[cfg(feature = "gzip")]
+            Encoding::Gzip => Box::new(codecs::GzipEncoder::new(
+                codecs::flate::params::FlateEncoderParams::from(Level::Precise(
+                    levels.gzip.min(9) as i32
+                )),
             )),
+            #[cfg(feature = "deflate")]
+            Encoding::Deflate => Box::new(codecs::ZlibEncoder::new(
+                codecs::flate::params::FlateEncoderParams::from(Level::Precise(
+                    levels.deflate.min(9) as i32,
+                )),
+            )),
+            #[cfg(feature = "zstd")]
+            Encoding::Zstd => Box::new(codecs::ZstdEncoder::new_with_params(
+                levels.zstd.clamp(1, 22),
+                &[codecs::zstd::params::CParameter::window_log(
+                    ZSTD_WINDOW_LOG,
+                )],
+            )),
+            #[allow(unreachable_patterns)]
+            _ => return None,
         };
-        Self {
+        Some(Self {
             encoder,
             buffer: vec![0; CHUNK],
-        }
+        })
     }
 
     /// Compresses `input`; returns whatever output is ready (maybe none).

@@ -27,7 +27,17 @@ impl Encoding {
         }
     }
 
-    fn from_token(token: &str) -> Option<Self> {
+    /// Whether this build can produce and decode it (its cargo feature).
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            Self::Brotli => cfg!(feature = "br"),
+            Self::Zstd => cfg!(feature = "zstd"),
+            Self::Gzip => cfg!(feature = "gzip"),
+            Self::Deflate => cfg!(feature = "deflate"),
+        }
+    }
+
+    pub(crate) fn from_token(token: &str) -> Option<Self> {
         if token.eq_ignore_ascii_case("br") {
             Some(Self::Brotli)
         } else if token.eq_ignore_ascii_case("zstd") {

@@ -65,7 +65,7 @@ where
             return identity(parts, body);
         };
         let exact = body.size_hint().exact();
-        if let Some(reason) = skip_reason(parts.status, &parts.headers, exact, config.min_size) {
+        if let Some(reason) = skip_reason(parts.status, &parts.headers, exact, config) {
             record_decision(config, reason);
             return identity(parts, body);
         }
@@ -73,6 +73,10 @@ where
         // caches must key on it whether or not we compress this time.
         add_vary_accept_encoding(&mut parts.headers);
         let Negotiated::Encode(encoding) = negotiated else {
+            record_decision(config, "identity");
+            return identity(parts, body);
+        };
+        let Some(compressor) = Compressor::new(encoding, config.levels) else {
             record_decision(config, "identity");
             return identity(parts, body);
         };
@@ -84,7 +88,6 @@ where
         parts.headers.remove(CONTENT_LENGTH);
         parts.headers.remove(ACCEPT_RANGES);
         weaken_etag(&mut parts.headers);
-        let compressor = Compressor::new(encoding, config.levels);
         #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
         let mut body = CompressionBody::compressed(body, compressor);
         #[cfg(feature = "metrics")]

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use http::{HeaderMap, StatusCode};
 use tower_layer::Layer;
 
 use crate::codec::Levels;
@@ -14,11 +15,17 @@ pub struct CompressionLayer {
     pub(crate) config: Arc<Config>,
 }
 
-#[derive(Debug, Clone)]
+/// A caller-supplied rule: `true` means "send this response as it is".
+pub(crate) type SkipRule = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Sync>;
+
+#[derive(Clone)]
 pub(crate) struct Config {
     pub(crate) preference: Vec<Encoding>,
     pub(crate) levels: Levels,
     pub(crate) min_size: u64,
+    /// When set, only these media types (or `type/*` prefixes) compress.
+    pub(crate) allowed_types: Option<Vec<String>>,
+    pub(crate) skip_rules: Vec<SkipRule>,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<crate::metrics::CompressionMetrics>,
 }
@@ -45,6 +52,8 @@ impl CompressionLayer {
                 ],
                 levels: Levels::default(),
                 min_size: DEFAULT_MIN_SIZE,
+                allowed_types: None,
+                skip_rules: Vec::new(),
                 #[cfg(feature = "metrics")]
                 metrics: None,
             }),
@@ -52,12 +61,13 @@ impl CompressionLayer {
     }
 
     /// The codings to offer, most preferred first (used when the client's
-    /// q-values tie). Codings left out are never produced.
+    /// q-values tie). Codings left out, or whose cargo feature is off, are
+    /// never produced.
     #[must_use]
     pub fn preference(mut self, encodings: impl IntoIterator<Item = Encoding>) -> Self {
         let mut preference: Vec<Encoding> = Vec::new();
         for encoding in encodings {
-            if !preference.contains(&encoding) {
+            if encoding.is_enabled() && !preference.contains(&encoding) {
                 preference.push(encoding);
             }
         }
@@ -81,13 +91,75 @@ impl CompressionLayer {
     }
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("preference", &self.preference)
+            .field("levels", &self.levels)
+            .field("min_size", &self.min_size)
+            .field("allowed_types", &self.allowed_types)
+            .field("skip_rules", &self.skip_rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompressionLayer {
+    /// Compresses only these media types (an allow-list replacing the
+    /// built-in deny-list of already-compressed types). Entries match the
+    /// type's essence exactly (`application/json`) or by prefix when they
+    /// end in `/` or `/*` (`text/`, `text/*`).
+    ///
+    /// ```
+    /// use cortex_compress::CompressionLayer;
+    ///
+    /// let layer = CompressionLayer::new().only_content_types(["text/*", "application/json"]);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn only_content_types<I, T>(mut self, types: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        let types = types
+            .into_iter()
+            .map(|t| t.into().trim().trim_end_matches('*').to_ascii_lowercase())
+            .collect();
+        Arc::make_mut(&mut self.config).allowed_types = Some(types);
+        self
+    }
+
+    /// Adds a rule that sends matching responses uncompressed (a deny-list
+    /// closure over the status and headers), on top of the built-in ones.
+    ///
+    /// ```
+    /// use cortex_compress::CompressionLayer;
+    ///
+    /// // Leave downloads alone.
+    /// let layer = CompressionLayer::new().skip_when(|_status, headers| {
+    ///     headers.contains_key(http::header::CONTENT_DISPOSITION)
+    /// });
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn skip_when<F>(mut self, rule: F) -> Self
+    where
+        F: Fn(StatusCode, &HeaderMap) -> bool + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.config)
+            .skip_rules
+            .push(Arc::new(rule));
+        self
+    }
+}
+
 impl CompressionLayer {
     /// Counts into `registry`: `cortex_compression_bytes_total{encoding,
     /// direction}` (bytes in and out of the compressor) and
     /// `cortex_compression_responses_total{decision}` (the encoding used, or
     /// `identity` when the client accepts none, or the skip reason:
     /// `head`, `status`, `already_encoded`, `range`, `no_transform`,
-    /// `content_type`, `too_small`).
+    /// `content_type`, `too_small`, `rule`).
     #[cfg(feature = "metrics")]
     pub fn metrics(
         mut self,

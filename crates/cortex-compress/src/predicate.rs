@@ -3,14 +3,17 @@
 use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 
+use crate::layer::Config;
+
 /// Why a response was sent uncompressed, or `None` if it may be
 /// compressed.
 pub(crate) fn skip_reason(
     status: StatusCode,
     headers: &HeaderMap,
     exact_size: Option<u64>,
-    min_size: u64,
+    config: &Config,
 ) -> Option<&'static str> {
+    let min_size = config.min_size;
     if status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED
@@ -32,10 +35,19 @@ pub(crate) fn skip_reason(
     {
         return Some("no_transform");
     }
-    if let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
-        && !compressible_type(content_type)
-    {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let type_allowed = match (&config.allowed_types, content_type) {
+        (Some(allowed), Some(content_type)) => allowed_type(allowed, content_type),
+        // An allow-list cannot vouch for a body of unknown type.
+        (Some(_), None) => false,
+        (None, Some(content_type)) => compressible_type(content_type),
+        (None, None) => true,
+    };
+    if !type_allowed {
         return Some("content_type");
+    }
+    if config.skip_rules.iter().any(|rule| rule(status, headers)) {
+        return Some("rule");
     }
     let declared = headers
         .get(CONTENT_LENGTH)
@@ -45,6 +57,22 @@ pub(crate) fn skip_reason(
         return Some("too_small");
     }
     None
+}
+
+fn allowed_type(allowed: &[String], content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    allowed.iter().any(|entry| {
+        if entry.ends_with('/') {
+            essence.starts_with(entry.as_str())
+        } else {
+            essence == *entry
+        }
+    })
 }
 
 /// Already-compressed media and gRPC are not worth (or not allowed) another
@@ -94,7 +122,37 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
             .collect();
-        skip_reason(StatusCode::from_u16(status).unwrap(), &headers, size, 1024)
+        let config = crate::CompressionLayer::new().config;
+        skip_reason(
+            StatusCode::from_u16(status).unwrap(),
+            &headers,
+            size,
+            &config,
+        )
+    }
+
+    #[test]
+    fn allow_lists_and_rules_narrow_what_compresses() {
+        let layer = crate::CompressionLayer::new()
+            .only_content_types(["text/*", "application/json"])
+            .skip_when(|status, _| status == StatusCode::NOT_FOUND);
+        let headers = |value: &'static str| -> HeaderMap {
+            [(http::header::CONTENT_TYPE, value.parse().unwrap())]
+                .into_iter()
+                .collect()
+        };
+        let reason = |status: u16, value| {
+            skip_reason(
+                StatusCode::from_u16(status).unwrap(),
+                &headers(value),
+                None,
+                &layer.config,
+            )
+        };
+        assert_eq!(reason(200, "text/html; charset=utf-8"), None);
+        assert_eq!(reason(200, "application/json"), None);
+        assert_eq!(reason(200, "application/xml"), Some("content_type"));
+        assert_eq!(reason(404, "text/plain"), Some("rule"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
 
-use async_compression::codecs::{BrotliDecoder, DecodeV2, GzipDecoder, ZlibDecoder, ZstdDecoder};
+use async_compression::codecs::DecodeV2;
 use async_compression::core::util::{PartialBuffer, WriteBuffer};
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body, Frame};
@@ -42,14 +42,24 @@ enum State {
 }
 
 impl<B> DecompressionBody<B> {
-    pub(crate) fn new(inner: B, encoding: Encoding, limits: Limits) -> Self {
+    /// `Err(inner)` when the coding's cargo feature is off.
+    #[allow(unreachable_code, unused_variables)]
+    pub(crate) fn new(inner: B, encoding: Encoding, limits: Limits) -> Result<Self, B> {
+        #[allow(unused_imports)] // unused when every codec feature is off
+        use async_compression::codecs;
         let decoder: Box<dyn DecodeV2 + Send> = match encoding {
-            Encoding::Gzip => Box::new(GzipDecoder::new()),
-            Encoding::Deflate => Box::new(ZlibDecoder::new()),
-            Encoding::Brotli => Box::new(BrotliDecoder::new()),
-            Encoding::Zstd => Box::new(ZstdDecoder::new()),
+            #[cfg(feature = "gzip")]
+            Encoding::Gzip => Box::new(codecs::GzipDecoder::new()),
+            #[cfg(feature = "deflate")]
+            Encoding::Deflate => Box::new(codecs::ZlibDecoder::new()),
+            #[cfg(feature = "br")]
+            Encoding::Brotli => Box::new(codecs::BrotliDecoder::new()),
+            #[cfg(feature = "zstd")]
+            Encoding::Zstd => Box::new(codecs::ZstdDecoder::new()),
+            #[allow(unreachable_patterns)]
+            _ => return Err(inner),
         };
-        Self {
+        Ok(Self {
             inner,
             decoder,
             pending: Bytes::new(),
@@ -59,7 +69,7 @@ impl<B> DecompressionBody<B> {
             limits,
             state: State::Reading,
             trailers: None,
-        }
+        })
     }
 }
 

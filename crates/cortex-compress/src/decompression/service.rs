@@ -44,11 +44,8 @@ fn request_coding(headers: &http::HeaderMap) -> RequestCoding {
     if value.eq_ignore_ascii_case("identity") || value.is_empty() {
         return RequestCoding::Identity;
     }
-    match value.to_ascii_lowercase().as_str() {
-        "gzip" | "x-gzip" => RequestCoding::Decode(Encoding::Gzip),
-        "br" => RequestCoding::Decode(Encoding::Brotli),
-        "zstd" => RequestCoding::Decode(Encoding::Zstd),
-        "deflate" => RequestCoding::Decode(Encoding::Deflate),
+    match Encoding::from_token(value) {
+        Some(encoding) if encoding.is_enabled() => RequestCoding::Decode(encoding),
         _ => RequestCoding::Unsupported,
     }
 }
@@ -74,10 +71,17 @@ where
                 DecompressionRequestBody::Identity { inner: body }
             }
             RequestCoding::Decode(encoding) => {
-                parts.headers.remove(CONTENT_ENCODING);
-                parts.headers.remove(CONTENT_LENGTH);
-                DecompressionRequestBody::Decoded {
-                    inner: DecompressionBody::new(body, encoding, self.limits),
+                match DecompressionBody::new(body, encoding, self.limits) {
+                    Ok(decoded) => {
+                        parts.headers.remove(CONTENT_ENCODING);
+                        parts.headers.remove(CONTENT_LENGTH);
+                        DecompressionRequestBody::Decoded { inner: decoded }
+                    }
+                    Err(_) => {
+                        return DecompressionFuture::Rejected {
+                            response: Some(unsupported()),
+                        };
+                    }
                 }
             }
             RequestCoding::Unsupported => {
@@ -95,10 +99,20 @@ where
 fn unsupported() -> Response<()> {
     let mut response = Response::new(());
     *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-    response.headers_mut().insert(
-        ACCEPT_ENCODING,
-        HeaderValue::from_static("gzip, br, zstd, deflate, identity"),
-    );
+    let mut accepted: Vec<&str> = [
+        Encoding::Gzip,
+        Encoding::Brotli,
+        Encoding::Zstd,
+        Encoding::Deflate,
+    ]
+    .into_iter()
+    .filter(|e| e.is_enabled())
+    .map(Encoding::as_str)
+    .collect();
+    accepted.push("identity");
+    if let Ok(value) = HeaderValue::from_str(&accepted.join(", ")) {
+        response.headers_mut().insert(ACCEPT_ENCODING, value);
+    }
     response
 }
 
