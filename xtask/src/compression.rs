@@ -4,7 +4,7 @@
 //! - `curl --compressed` for br, gzip and zstd: the decoded body equals the
 //!   uncompressed one, and the raw bytes decode with the `brotli`, `gzip`
 //!   and `zstd` command-line tools.
-//! - HEAD, 204, 206, pre-encoded and tiny responses stay uncompressed.
+//! - HEAD, 204, 304, 206, pre-encoded and tiny responses stay uncompressed.
 //! - Server-sent events arrive through `curl --compressed`.
 //! - Headless Chromium loads `/demo`, which fetches the compressed JSON and
 //!   the event stream, and reports PASS in the DOM.
@@ -84,9 +84,10 @@ pub(crate) fn check(addr: SocketAddr, out_dir: &Path) -> Result<(), String> {
 
 /// Responses that must go out as they are, even to a client accepting gzip.
 fn check_uncompressed(base: &str) -> Result<(), String> {
-    let cases: [(&[&str], &str, &str); 5] = [
+    let cases: [(&[&str], &str, &str); 6] = [
         (&["-I"], "/api/big.json", "HEAD"),
         (&[], "/api/empty", "204"),
+        (&[], "/api/not-modified", "304"),
         (&[], "/api/partial", "206 with Content-Range"),
         (&[], "/", "a tiny body"),
         (&[], "/api/precompressed", "an already gzip-encoded body"),
@@ -120,7 +121,7 @@ fn check_uncompressed(base: &str) -> Result<(), String> {
             ));
         }
     }
-    eprintln!("compression: HEAD, 204, 206, tiny and pre-encoded responses pass untouched");
+    eprintln!("compression: HEAD, 204, 304, 206, tiny and pre-encoded responses pass untouched");
     Ok(())
 }
 

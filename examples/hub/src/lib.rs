@@ -16,7 +16,7 @@
 //! | `GET /demo` | a page that fetches `/api/big.json` and `/api/events` and reports PASS/FAIL |
 //! | `GET /api/big.json`, `/api/events` | about 1 MiB of JSON; three server-sent events 200 ms apart |
 //! | `POST /api/upload` | accepts gzip/br/zstd/deflate request bodies (16 MiB decoded at most) |
-//! | `GET /api/empty`, `/api/partial`, `/api/precompressed` | 204, 206 and pre-encoded responses, which must pass uncompressed |
+//! | `GET /api/empty`, `/api/not-modified`, `/api/partial`, `/api/precompressed` | 204, 304, 206 and pre-encoded responses, which must pass uncompressed |
 //!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
 //! accepts it and it is worth it (1 KiB and up, compressible type).
