@@ -37,6 +37,15 @@ impl Encoding {
         }
     }
 
+    const fn index(self) -> usize {
+        match self {
+            Self::Brotli => 0,
+            Self::Zstd => 1,
+            Self::Gzip => 2,
+            Self::Deflate => 3,
+        }
+    }
+
     pub(crate) fn from_token(token: &str) -> Option<Self> {
         if token.eq_ignore_ascii_case("br") {
             Some(Self::Brotli)
@@ -86,7 +95,8 @@ type Quality = u16;
 /// assert_eq!(negotiate(&headers, &preference), Negotiated::Encode(Encoding::Brotli));
 /// ```
 pub fn negotiate(headers: &HeaderMap, preference: &[Encoding]) -> Negotiated {
-    let mut listed: Vec<(Encoding, Quality)> = Vec::new();
+    // One slot per coding: negotiation allocates nothing.
+    let mut listed: [Option<Quality>; 4] = [None; 4];
     let mut wildcard: Option<Quality> = None;
     for value in headers.get_all(ACCEPT_ENCODING) {
         let Ok(value) = value.to_str() else { continue };
@@ -102,21 +112,12 @@ pub fn negotiate(headers: &HeaderMap, preference: &[Encoding]) -> Negotiated {
             if token == "*" {
                 wildcard = Some(wildcard.map_or(quality, |q| q.max(quality)));
             } else if let Some(encoding) = Encoding::from_token(token) {
-                match listed.iter_mut().find(|(e, _)| *e == encoding) {
-                    Some((_, q)) => *q = (*q).max(quality),
-                    None => listed.push((encoding, quality)),
-                }
+                let slot = &mut listed[encoding.index()];
+                *slot = Some(slot.map_or(quality, |q| q.max(quality)));
             }
         }
     }
-    let quality_of = |encoding: Encoding| {
-        listed
-            .iter()
-            .find(|(e, _)| *e == encoding)
-            .map(|(_, q)| *q)
-            .or(wildcard)
-            .unwrap_or(0)
-    };
+    let quality_of = |encoding: Encoding| listed[encoding.index()].or(wildcard).unwrap_or(0);
     let mut best: Option<(Encoding, Quality)> = None;
     for &encoding in preference {
         let q = quality_of(encoding);

@@ -33,7 +33,10 @@ pub fn routes() -> Router {
             post(upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
         )
         .route("/api/empty", get(|| async { StatusCode::NO_CONTENT }))
-        .route("/api/not-modified", get(|| async { StatusCode::NOT_MODIFIED }))
+        .route(
+            "/api/not-modified",
+            get(|| async { StatusCode::NOT_MODIFIED }),
+        )
         .route("/api/partial", get(partial))
         .route("/api/precompressed", get(precompressed))
 }
