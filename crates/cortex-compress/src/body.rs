@@ -25,6 +25,23 @@ pin_project! {
     }
 }
 
+/// Any body's frame as a `Bytes` frame with a boxed error: what the
+/// pass-through paths of this crate's bodies yield.
+pub(crate) fn bytes_frame<D: Buf, E: Into<BoxError>>(
+    frame: Option<Result<Frame<D>, E>>,
+) -> Option<Result<Frame<Bytes>, BoxError>> {
+    frame.map(|frame| {
+        frame
+            .map(|frame| {
+                frame.map_data(|mut data| {
+                    let len = data.remaining();
+                    data.copy_to_bytes(len)
+                })
+            })
+            .map_err(Into::into)
+    })
+}
+
 /// Byte counters when the `metrics` feature is on; nothing otherwise
 /// (`pin_project_lite` does not allow `cfg` on fields).
 #[cfg(feature = "metrics")]
@@ -95,13 +112,7 @@ where
             match this.state {
                 State::Identity => {
                     let frame = ready!(this.inner.as_mut().poll_frame(cx));
-                    return Poll::Ready(frame.map(|frame| {
-                        frame
-                            .map(|frame| {
-                                frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
-                            })
-                            .map_err(Into::into)
-                    }));
+                    return Poll::Ready(bytes_frame(frame));
                 }
                 State::Compressing(compressor) => {
                     let polled = this.inner.as_mut().poll_frame(cx);

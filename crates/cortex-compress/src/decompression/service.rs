@@ -152,17 +152,7 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project() {
             RequestBodyProj::Identity { inner } => {
-                let frame = ready!(inner.poll_frame(cx));
-                Poll::Ready(frame.map(|frame| {
-                    frame
-                        .map(|frame| {
-                            frame.map_data(|mut data| {
-                                let len = bytes::Buf::remaining(&data);
-                                bytes::Buf::copy_to_bytes(&mut data, len)
-                            })
-                        })
-                        .map_err(Into::into)
-                }))
+                Poll::Ready(crate::body::bytes_frame(ready!(inner.poll_frame(cx))))
             }
             RequestBodyProj::Decoded { inner } => inner.poll_frame(cx),
         }
