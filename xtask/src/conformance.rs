@@ -247,34 +247,7 @@ pub(crate) fn ensure_packages(commands_and_packages: &[(&str, &str)]) -> Result<
 }
 
 fn ensure_promtool() -> Result<(), String> {
-    if Command::new("promtool")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        return Ok(());
-    }
-    eprintln!("promtool not found; installing Debian package `prometheus`");
-    for args in [
-        &["update", "-qq"][..],
-        &[
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "prometheus",
-        ][..],
-    ] {
-        let status = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .map_err(|e| format!("cannot run apt-get: {e}"))?;
-        if !status.success() {
-            return Err(format!("`apt-get {}` failed with {status}", args.join(" ")));
-        }
-    }
-    Ok(())
+    ensure_packages(&[("promtool", "prometheus")])
 }
 
 fn ensure_python_client() -> Result<(), String> {

@@ -420,9 +420,13 @@ impl HealthRegistry {
     }
 
     fn entry(&self, name: &str) -> Result<Arc<Entry>, HealthError> {
-        self.entries()
-            .into_iter()
+        self.inner
+            .checks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
             .find(|entry| &*entry.name == name)
+            .cloned()
             .ok_or_else(|| HealthError::Unknown {
                 name: name.to_owned(),
             })

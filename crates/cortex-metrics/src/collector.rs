@@ -1,5 +1,7 @@
 //! Collectors: metrics computed at scrape time.
 
+use std::collections::HashSet;
+
 use crate::encoding::{LabelSet, MetricWriter};
 use crate::metric::MetricType;
 use crate::name::validate_metric_name;
@@ -28,22 +30,39 @@ pub trait Collector: Send + Sync + 'static {
 }
 
 /// Where a [`Collector`] writes its samples. Each call writes one unlabelled
-/// family; an invalid name is skipped with a `tracing` warning rather than
-/// corrupting the exposition.
+/// family; an invalid or already-taken name is skipped with a `tracing`
+/// warning rather than corrupting the exposition.
 #[derive(Debug)]
 pub struct CollectorOutput<'w, 'o> {
     writer: &'w mut MetricWriter<'o>,
+    taken: &'w mut HashSet<Box<str>>,
 }
 
 impl<'w, 'o> CollectorOutput<'w, 'o> {
-    pub(crate) fn new(writer: &'w mut MetricWriter<'o>) -> Self {
-        Self { writer }
+    pub(crate) fn new(writer: &'w mut MetricWriter<'o>, taken: &'w mut HashSet<Box<str>>) -> Self {
+        Self { writer, taken }
+    }
+
+    /// Claims `name` (and `suffixed`) for this scrape; false if taken.
+    fn claim(&mut self, name: &str, suffixed: Option<&str>) -> bool {
+        if self.taken.contains(name) || suffixed.is_some_and(|s| self.taken.contains(s)) {
+            tracing::warn!(
+                name,
+                "collector metric name is already taken in this scrape; skipped"
+            );
+            return false;
+        }
+        self.taken.insert(name.into());
+        if let Some(suffixed) = suffixed {
+            self.taken.insert(suffixed.into());
+        }
+        true
     }
 
     /// A counter family with one sample. `name` may end in `_total`.
     pub fn counter(&mut self, name: &str, help: &str, value: f64) {
         let base = name.strip_suffix("_total").unwrap_or(name);
-        if valid(base) {
+        if valid(base) && self.claim(base, Some(&format!("{base}_total"))) {
             self.writer.family_header(base, help, MetricType::Counter);
             self.writer
                 .sample_f64(base, "_total", LabelSet::Empty, None, value);
@@ -52,7 +71,7 @@ impl<'w, 'o> CollectorOutput<'w, 'o> {
 
     /// A gauge family with one sample.
     pub fn gauge(&mut self, name: &str, help: &str, value: f64) {
-        if valid(name) {
+        if valid(name) && self.claim(name, None) {
             self.writer.family_header(name, help, MetricType::Gauge);
             self.writer
                 .sample_f64(name, "", LabelSet::Empty, None, value);

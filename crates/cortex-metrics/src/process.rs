@@ -191,6 +191,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn registering_twice_or_over_a_taken_name_keeps_the_exposition_valid() {
+        let registry = crate::MetricsRegistry::new();
+        registry.gauge("process_threads", "mine").unwrap().set(7);
+        registry.register_collector(ProcessCollector::new());
+        registry.register_collector(ProcessCollector::new());
+        let text = registry.encode(crate::Format::Prometheus);
+        for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            assert_eq!(
+                text.matches(&format!("{line}\n")).count(),
+                1,
+                "duplicate {line}"
+            );
+        }
+        assert!(text.contains("\nprocess_threads 7\n"), "{text}");
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn exposes_every_standard_process_metric_on_linux() {

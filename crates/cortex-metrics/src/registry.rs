@@ -1,6 +1,6 @@
 //! The registry: get-or-create metrics by name, and encode them all.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::MetricsError;
@@ -248,7 +248,10 @@ impl MetricsRegistry {
     }
 
     /// Adds a [`Collector`] whose samples are produced at scrape time (after
-    /// the registered families, in registration order).
+    /// the registered families, in registration order). A family name a
+    /// collector emits that is already taken — by a registered metric or an
+    /// earlier collector (say, the same collector registered twice) — is
+    /// skipped with a warning, so the exposition stays valid.
     pub fn register_collector(&self, collector: impl Collector) {
         self.inner
             .collectors
@@ -284,8 +287,22 @@ impl MetricsRegistry {
         for family in &families {
             family.encode(&mut writer);
         }
-        for collector in &collectors {
-            collector.collect(&mut CollectorOutput::new(&mut writer));
+        if !collectors.is_empty() {
+            // Names collectors may not reuse: every registered family's, and
+            // (added as they go) each other's. A duplicate family would make
+            // the whole scrape invalid, so it is skipped instead.
+            let mut taken: HashSet<Box<str>> = self
+                .inner
+                .families
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .taken
+                .keys()
+                .cloned()
+                .collect();
+            for collector in &collectors {
+                collector.collect(&mut CollectorOutput::new(&mut writer, &mut taken));
+            }
         }
         writer.finish();
     }

@@ -88,7 +88,9 @@ struct HubState {
     work_duration: Histogram,
 }
 
-/// Builds the Hub's router.
+/// Builds the Hub's router and registers the Hub's health checks into
+/// `config.health` (so a second call with the same registry is a
+/// `Duplicate` error, not a silent double registration).
 pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
     let registry = &config.registry;
     let state = HubState {
@@ -132,9 +134,6 @@ const WORK_QUEUE_DEGRADED: i64 = 100;
 /// uptime answers liveness because it calls nothing outside the process.
 fn register_health_checks(health: &HealthRegistry, state: &HubState) -> Result<(), cortex::Error> {
     use cortex::health::checks::{DiskSpaceCheck, MemoryCheck, UptimeCheck};
-    if !health.names().is_empty() {
-        return Ok(()); // already set up by an earlier `app` call
-    }
     health.register_with(
         "uptime",
         UptimeCheck::new(),

@@ -13,11 +13,11 @@ use crate::TraceContextPropagator;
 /// All clones share one tracer and propagator.
 #[derive(Debug, Clone)]
 pub struct HttpTraceLayer {
-    pub(crate) state: Arc<TraceState>,
+    pub(crate) state: Arc<TracerState>,
 }
 
 #[derive(Debug)]
-pub(crate) struct TraceState {
+pub(crate) struct TracerState {
     pub(crate) tracer: BoxedTracer,
     pub(crate) propagator: TraceContextPropagator,
 }
@@ -25,7 +25,7 @@ pub(crate) struct TraceState {
 /// The instrumentation scope name of this crate's spans.
 pub(crate) const SCOPE: &str = "cortex-trace";
 
-impl TraceState {
+impl TracerState {
     pub(crate) fn from_provider<P>(provider: &P) -> Arc<Self>
     where
         P: TracerProvider,
@@ -49,7 +49,7 @@ impl HttpTraceLayer {
         <P::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
     {
         Self {
-            state: TraceState::from_provider(provider),
+            state: TracerState::from_provider(provider),
         }
     }
 }

@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::layer::TraceState;
+use super::layer::TracerState;
 use super::{method_name, protocol_version};
 use crate::HeaderInjector;
 
@@ -37,7 +37,7 @@ use crate::HeaderInjector;
 /// ```
 #[derive(Debug, Clone)]
 pub struct PropagateLayer {
-    state: Arc<TraceState>,
+    state: Arc<TracerState>,
 }
 
 impl PropagateLayer {
@@ -49,7 +49,7 @@ impl PropagateLayer {
         <P::Tracer as Tracer>::Span: Span + Send + Sync + 'static,
     {
         Self {
-            state: TraceState::from_provider(provider),
+            state: TracerState::from_provider(provider),
         }
     }
 }
@@ -69,7 +69,7 @@ impl<S> Layer<S> for PropagateLayer {
 #[derive(Debug, Clone)]
 pub struct Propagate<S> {
     inner: S,
-    state: Arc<TraceState>,
+    state: Arc<TracerState>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Propagate<S>

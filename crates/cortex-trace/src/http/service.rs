@@ -11,7 +11,7 @@ use opentelemetry::{Context, KeyValue};
 use tower_service::Service;
 
 use super::future::{ResponseFuture, SpanGuard};
-use super::layer::TraceState;
+use super::layer::TracerState;
 use super::{method_name, protocol_version};
 use crate::HeaderExtractor;
 
@@ -19,11 +19,11 @@ use crate::HeaderExtractor;
 #[derive(Debug, Clone)]
 pub struct HttpTrace<S> {
     inner: S,
-    state: Arc<TraceState>,
+    state: Arc<TracerState>,
 }
 
 impl<S> HttpTrace<S> {
-    pub(crate) fn new(inner: S, state: Arc<TraceState>) -> Self {
+    pub(crate) fn new(inner: S, state: Arc<TracerState>) -> Self {
         Self { inner, state }
     }
 }
@@ -59,7 +59,7 @@ where
     }
 }
 
-fn start_server_span<B>(state: &TraceState, request: &Request<B>, parent: &Context) -> Context {
+fn start_server_span<B>(state: &TracerState, request: &Request<B>, parent: &Context) -> Context {
     let method = method_name(request.method());
     let route = request.extensions().get::<MatchedPath>();
     let name = match route {
