@@ -94,6 +94,13 @@ pub enum LabelSet<'a> {
     },
     /// The cardinality guard's overflow series: `otel_metric_overflow="true"`.
     Overflow,
+    /// Borrowed name and value slices, as collectors produce them.
+    Borrowed {
+        /// Label names.
+        names: &'a [&'a str],
+        /// Label values, same length as `names`.
+        values: &'a [&'a str],
+    },
 }
 
 /// Writes families and samples in one format.
@@ -236,6 +243,15 @@ impl<'a> MetricWriter<'a> {
         match labels {
             LabelSet::Empty => {}
             LabelSet::Pairs { names, values } => {
+                for (label, value) in names.iter().zip(values) {
+                    open(self.out);
+                    self.out.push_str(label);
+                    self.out.push_str("=\"");
+                    escape_label_value(self.out, value);
+                    self.out.push('"');
+                }
+            }
+            LabelSet::Borrowed { names, values } => {
                 for (label, value) in names.iter().zip(values) {
                     open(self.out);
                     self.out.push_str(label);
