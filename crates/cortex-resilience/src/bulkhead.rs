@@ -213,7 +213,10 @@ impl Bulkhead {
     }
 
     /// A bulkhead from a configuration.
-    pub fn from_config(name: impl Into<Arc<str>>, config: BulkheadConfig) -> Result<Self, ConfigError> {
+    pub fn from_config(
+        name: impl Into<Arc<str>>,
+        config: BulkheadConfig,
+    ) -> Result<Self, ConfigError> {
         Self::builder(name).config(config).build()
     }
 
@@ -247,12 +250,12 @@ impl Bulkhead {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run(|| async { call().await.map_err(ResilienceError::Inner) })
+        self.run_once(|| async { call().await.map_err(ResilienceError::Inner) })
             .await
     }
 
     /// Runs `call`, whose policy errors pass through, holding a permit.
-    pub(crate) async fn run<T, E, F, Fut>(&self, call: F) -> Result<T, ResilienceError<E>>
+    pub(crate) async fn run_once<T, E, F, Fut>(&self, call: F) -> Result<T, ResilienceError<E>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ResilienceError<E>>>,

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serializer, de};
 
-pub(crate) fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize<S: Serializer>(
+    duration: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     let text = if duration.subsec_nanos() == 0 {
         format!("{}s", duration.as_secs())
     } else if duration.subsec_nanos() % 1_000_000 == 0 {
@@ -16,7 +19,9 @@ pub(crate) fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Re
     serializer.serialize_str(&text)
 }
 
-pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Repr {

@@ -129,11 +129,9 @@ impl<E: IntoResponse> IntoResponse for ResilienceError<E> {
             return error.into_response();
         }
         // Every other variant has rejection parts.
-        let (status, retry_after, text) = self.rejection_parts().unwrap_or((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            None,
-            "",
-        ));
+        let (status, retry_after, text) =
+            self.rejection_parts()
+                .unwrap_or((StatusCode::INTERNAL_SERVER_ERROR, None, ""));
         let mut response = (status, text).into_response();
         if let Some(retry_after) = retry_after {
             response

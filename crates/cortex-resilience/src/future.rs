@@ -63,11 +63,11 @@ where
             }
             // Polled again after completion: report the rejection again
             // rather than panic.
-            KindProj::Rejected { error } => Poll::Ready(Err(error.take().unwrap_or(
-                ResilienceError::RateLimited {
+            KindProj::Rejected { error } => {
+                Poll::Ready(Err(error.take().unwrap_or(ResilienceError::RateLimited {
                     retry_after: std::time::Duration::ZERO,
-                },
-            ))),
+                })))
+            }
         }
     }
 }

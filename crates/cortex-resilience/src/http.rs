@@ -43,15 +43,20 @@ pub(crate) fn rejection_response<B, E>(
         rejection => rejection,
     };
     let kind = match &error {
-        ResilienceError::Inner(_) | ResilienceError::CircuitOpen { .. } => PolicyRejection::CircuitOpen,
+        ResilienceError::Inner(_) | ResilienceError::CircuitOpen { .. } => {
+            PolicyRejection::CircuitOpen
+        }
         ResilienceError::BulkheadFull => PolicyRejection::BulkheadFull,
         ResilienceError::RateLimited { .. } => PolicyRejection::RateLimited,
         ResilienceError::Timeout => PolicyRejection::Timeout,
     };
-    let (status, retry_after, text) = error
-        .rejection_parts()
-        .unwrap_or((http::StatusCode::INTERNAL_SERVER_ERROR, None, ""));
-    let mut response = Response::new(ResilienceBody::rejection(Bytes::from_static(text.as_bytes())));
+    let (status, retry_after, text) =
+        error
+            .rejection_parts()
+            .unwrap_or((http::StatusCode::INTERNAL_SERVER_ERROR, None, ""));
+    let mut response = Response::new(ResilienceBody::rejection(Bytes::from_static(
+        text.as_bytes(),
+    )));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -201,7 +206,9 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
             BodyProj::Inner { body } => body.poll_frame(cx),
-            BodyProj::Rejection { text } => Poll::Ready(text.take().map(|text| Ok(Frame::data(text)))),
+            BodyProj::Rejection { text } => {
+                Poll::Ready(text.take().map(|text| Ok(Frame::data(text))))
+            }
         }
     }
 

@@ -1,30 +1,115 @@
-//! Resilience policies for tower services and plain async code.
+//! Resilience policies for tower services and plain async code: circuit
+//! breaker, retry, bulkhead, timeout, rate limiter and fallback, alone or
+//! composed into the standard [`Pipeline`].
 //!
-//! TODO crate docs
+//! Each policy is one state object behind an `Arc` with two front ends
+//! that share it: a plain async API (`policy.execute(|| async { ... })`)
+//! and a tower layer whose services, and their clones, all use that same
+//! state. Rejections happen in `call`, never as an error from
+//! `poll_ready`. Every policy error is a [`ResilienceError`], which axum
+//! handlers can return directly (503 / 503 / 429 / 504 with
+//! `Retry-After`); the `http_layer()` of each policy answers rejections
+//! with those responses, so it goes straight onto a `Router`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use axum::{Router, routing::get};
+//! use cortex_resilience::{Bulkhead, CircuitBreaker, Pipeline, PolicyRegistry, Retry, Timeout};
+//!
+//! let breaker = CircuitBreaker::builder("inventory")
+//!     .failure_rate_threshold(50.0)
+//!     .minimum_number_of_calls(20)
+//!     .wait_duration_in_open_state(Duration::from_secs(10))
+//!     .build()
+//!     .unwrap();
+//! let pipeline = Pipeline::builder()
+//!     .bulkhead(Bulkhead::builder("inventory").max_concurrent_calls(50).build().unwrap())
+//!     .timeout(Timeout::new("inventory-total", Duration::from_secs(3)))
+//!     .retry(Retry::builder("inventory").build().unwrap())
+//!     .circuit_breaker(breaker.clone())
+//!     .attempt_timeout(Timeout::new("inventory-attempt", Duration::from_secs(1)))
+//!     .build_http();
+//!
+//! let policies = PolicyRegistry::new();
+//! policies.register_circuit_breaker(breaker).unwrap();
+//!
+//! let app: Router = Router::new()
+//!     .route("/inventory", get(|| async { "42 in stock" }))
+//!     .layer(pipeline.http_layer());
+//! ```
+//!
+//! | policy | plain API | tower layer | HTTP layer |
+//! |---|---|---|---|
+//! | [`CircuitBreaker`] | `execute`, `execute_classified`, `try_acquire_permission` | `layer()` | `http_layer()` (5xx = failure) |
+//! | [`Retry`] | `execute`, `run_with` | `layer()` (`Req: Clone`) | `http_layer()` (idempotent, replayable bodies, `Retry-After`) |
+//! | [`Bulkhead`] | `execute`, `acquire` | `layer()` | `http_layer()` |
+//! | [`Timeout`] | `execute` | `layer()` | `http_layer()` |
+//! | [`RateLimiter`] / [`KeyedRateLimiter`] | `check`, `acquire`, `execute` | `layer()` | [`RateLimitLayer`] (429 + `RateLimit-*`) |
+//! | [`Fallback`] | via [`Policy`] | — | — |
+//! | [`Pipeline`] | `execute` | `layer()` | `http_layer()` |
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `metrics` | no | [`PolicyRegistry::metrics_collector`]: `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`, `cortex_ratelimiter_*`, `cortex_timelimiter_*` series for cortex-metrics |
+//!
+//! # Time
+//!
+//! Policies read time from a [`Clock`]: tokio's by default, so tests run
+//! under `#[tokio::test(start_paused = true)]` and move time with
+//! `tokio::time::advance`; a [`ManualClock`] works without a runtime.
+//!
+//! # Minimum supported Rust version
+//!
+//! The workspace's `rust-version` (1.88).
+
 pub mod breaker;
+pub mod bulkhead;
 mod classify;
 mod clock;
 mod duration;
 mod error;
 mod events;
+mod future;
 pub mod http;
+#[cfg(feature = "metrics")]
+mod metrics;
+pub mod pipeline;
+pub mod policy;
+pub mod ratelimit;
+mod registry;
+pub mod retry;
+pub mod timeout;
 
 pub use breaker::{
     CallPermit, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig, CircuitBreakerEvent,
     CircuitBreakerLayer, CircuitBreakerService, CircuitBreakerStats, CircuitState, OpenWaitFn,
     SlidingWindow,
 };
+pub use bulkhead::{
+    Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadEvent, BulkheadLayer, BulkheadPermit,
+    BulkheadService, BulkheadStats,
+};
 pub use classify::{Classify, DefaultClassifier, HttpClassifier, Outcome};
 pub use clock::{Clock, ManualClock};
 pub use error::{ConfigError, ResilienceError};
 pub use events::EVENT_CHANNEL_CAPACITY;
-pub mod bulkhead;
-pub mod timeout;
-pub use bulkhead::{Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadEvent, BulkheadPermit, BulkheadStats};
-pub use timeout::Timeout;
-pub mod retry;
-pub use retry::{Backoff, DefaultRetryPredicate, Jitter, Retry, RetryBuilder, RetryBudgetConfig, RetryConfig, RetryDecision, RetryEvent, RetryStats, ShouldRetry, HttpRetryPredicate};
-mod future;
-pub mod ratelimit;
 pub use future::RejectableFuture;
-pub use ratelimit::{ClientIp, GlobalKey, HeaderKey, KeyExtractor, KeyedRateLimiter, RateLimitDecision, RateLimitLayer, RateLimiter, RateLimiterBuilder, RateLimiterConfig, RateLimiterStats, RouteKey};
+pub use http::{HttpLayer, PolicyRejection, ResilienceBody};
+#[cfg(feature = "metrics")]
+pub use metrics::ResilienceCollector;
+pub use pipeline::{HttpPipelineLayer, Pipeline, PipelineBuilder, PipelineLayer};
+pub use policy::{Chain, ClassifiedBreaker, Fallback, Policy, PolicyExt, RetryWhen};
+pub use ratelimit::{
+    ClientIp, GlobalKey, HeaderKey, KeyExtractor, KeyedRateLimiter, RateLimitDecision,
+    RateLimitLayer, RateLimiter, RateLimiterBuilder, RateLimiterConfig, RateLimiterLayer,
+    RateLimiterStats, RouteKey,
+};
+pub use registry::{AllStats, PolicyRegistry, RegistryConfig, RegistryError, TimeoutStats};
+pub use retry::{
+    Backoff, DefaultRetryPredicate, HttpRetryLayer, HttpRetryPredicate, IdempotentMethods, Jitter,
+    Retry, RetryBudgetConfig, RetryBuilder, RetryConfig, RetryDecision, RetryEvent, RetryLayer,
+    RetryStats, ShouldRetry,
+};
+pub use timeout::{Timeout, TimeoutLayer};

@@ -88,11 +88,11 @@ impl Timeout {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run(|| async { call().await.map_err(ResilienceError::Inner) })
+        self.run_once(|| async { call().await.map_err(ResilienceError::Inner) })
             .await
     }
 
-    pub(crate) async fn run<T, E, F, Fut>(&self, call: F) -> Result<T, ResilienceError<E>>
+    pub(crate) async fn run_once<T, E, F, Fut>(&self, call: F) -> Result<T, ResilienceError<E>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ResilienceError<E>>>,

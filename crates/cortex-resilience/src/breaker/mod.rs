@@ -409,7 +409,9 @@ impl CircuitBreaker {
 
     /// Asks for permission to make one call, for callers that cannot wrap
     /// the call in a closure. Report the outcome on the returned permit.
-    pub fn try_acquire_permission(&self) -> Result<CallPermit, ResilienceError<std::convert::Infallible>> {
+    pub fn try_acquire_permission(
+        &self,
+    ) -> Result<CallPermit, ResilienceError<std::convert::Infallible>> {
         Ok(CallPermit {
             permit: self.acquire_owned()?,
         })
@@ -426,6 +428,15 @@ impl CircuitBreaker {
         })
     }
 
+    /// This breaker as a [`Policy`](crate::Policy) classifying results
+    /// with `classifier`, for composition.
+    pub fn classified<C>(&self, classifier: C) -> crate::ClassifiedBreaker<C> {
+        crate::ClassifiedBreaker {
+            breaker: self.clone(),
+            classifier,
+        }
+    }
+
     /// A tower layer whose services all share this breaker, classifying
     /// `Ok` as success and `Err` as failure. Use
     /// [`CircuitBreakerLayer::classify`] to change that, or
@@ -438,7 +449,10 @@ impl CircuitBreaker {
     /// and a rejection is answered with a 503 and `Retry-After` rather
     /// than an error, so it can be added to an axum `Router` directly.
     pub fn http_layer(&self) -> crate::http::HttpLayer<CircuitBreakerLayer<crate::HttpClassifier>> {
-        crate::http::HttpLayer::new(CircuitBreakerLayer::new(self.clone(), crate::HttpClassifier))
+        crate::http::HttpLayer::new(CircuitBreakerLayer::new(
+            self.clone(),
+            crate::HttpClassifier,
+        ))
     }
 
     /// A snapshot of the state and the window.
@@ -690,7 +704,11 @@ impl Shared {
         let failure_exceeded = failure_rate >= self.config.failure_rate_threshold;
         let slow_exceeded = slow_rate >= self.config.slow_call_rate_threshold;
         if failure_exceeded || slow_exceeded {
-            self.exceeded(word, failure_exceeded.then_some(failure_rate), slow_exceeded.then_some(slow_rate));
+            self.exceeded(
+                word,
+                failure_exceeded.then_some(failure_rate),
+                slow_exceeded.then_some(slow_rate),
+            );
         }
     }
 
@@ -708,7 +726,9 @@ impl Shared {
         };
         if state_of(word) == CircuitState::MetricsOnly {
             let mut transition = self.lock_transition();
-            if !transition.exceeded_reported && era_of(self.word.load(Ordering::Acquire)) == era_of(word) {
+            if !transition.exceeded_reported
+                && era_of(self.word.load(Ordering::Acquire)) == era_of(word)
+            {
                 transition.exceeded_reported = true;
                 drop(transition);
                 emit();

@@ -230,8 +230,9 @@ mod tests {
     }
 
     fn outcome() -> impl Strategy<Value = u8> {
-        (any::<bool>(), any::<bool>())
-            .prop_map(|(failed, slow)| RECORDED | if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 })
+        (any::<bool>(), any::<bool>()).prop_map(|(failed, slow)| {
+            RECORDED | if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 }
+        })
     }
 
     proptest! {

@@ -46,10 +46,6 @@ impl Gcra {
         }
     }
 
-    pub(crate) fn burst(&self) -> u32 {
-        self.burst
-    }
-
     pub(crate) fn interval(&self) -> u64 {
         self.interval
     }
@@ -72,13 +68,21 @@ impl Gcra {
     }
 
     /// Headers-worth of information about state `tat` at `now`.
-    pub(crate) fn decision(&self, tat: u64, now: u64, allowed: bool, retry_after: u64) -> RateLimitDecision {
+    pub(crate) fn decision(
+        &self,
+        tat: u64,
+        now: u64,
+        allowed: bool,
+        retry_after: u64,
+    ) -> RateLimitDecision {
         let ahead = tat.saturating_sub(now);
         let headroom = (self.tolerance + self.interval).saturating_sub(ahead);
         RateLimitDecision {
             allowed,
             limit: self.burst,
-            remaining: u32::try_from(headroom / self.interval).unwrap_or(u32::MAX).min(self.burst),
+            remaining: u32::try_from(headroom / self.interval)
+                .unwrap_or(u32::MAX)
+                .min(self.burst),
             reset: Duration::from_nanos(ahead),
             retry_after: Duration::from_nanos(retry_after),
         }

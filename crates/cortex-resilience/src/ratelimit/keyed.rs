@@ -362,7 +362,9 @@ mod tests {
     fn a_flood_of_new_keys_shares_the_overflow_budget() {
         let clock = ManualClock::new();
         let limiter = limiter(16, &clock);
-        let allowed = (0..1000).filter(|key| limiter.check(Some(key)).allowed).count();
+        let allowed = (0..1000)
+            .filter(|key| limiter.check(Some(key)).allowed)
+            .count();
         // At most one per tracked key plus the overflow budget's one.
         assert!(allowed <= 16 + SHARDS + 1, "{allowed}");
     }
@@ -385,7 +387,10 @@ mod tests {
             Some("1.1.1.1".parse().unwrap())
         );
         // More trusted proxies than hops: fall back to the peer.
-        assert_eq!(ClientIp::new().trusted_proxies(3).extract(&request), Some(peer.ip()));
+        assert_eq!(
+            ClientIp::new().trusted_proxies(3).extract(&request),
+            Some(peer.ip())
+        );
         let v6: SocketAddr = "[2001:db8:1:2:3:4:5:6]:1".parse().unwrap();
         request.extensions_mut().insert(ConnectInfo(v6));
         assert_eq!(

@@ -97,7 +97,11 @@ impl RateLimiterConfig {
     }
 
     fn gcra(&self) -> Gcra {
-        Gcra::new(self.permits, self.period, self.burst.unwrap_or(self.permits))
+        Gcra::new(
+            self.permits,
+            self.period,
+            self.burst.unwrap_or(self.permits),
+        )
     }
 }
 
@@ -231,7 +235,10 @@ impl RateLimiter {
     }
 
     /// A limiter from a configuration.
-    pub fn from_config(name: impl Into<Arc<str>>, config: RateLimiterConfig) -> Result<Self, ConfigError> {
+    pub fn from_config(
+        name: impl Into<Arc<str>>,
+        config: RateLimiterConfig,
+    ) -> Result<Self, ConfigError> {
         Self::builder(name).config(config).build()
     }
 

@@ -155,9 +155,15 @@ mod tests {
         let delays: Vec<_> = (1..=6)
             .map(|n| backoff.delay(n, Duration::ZERO, Jitter::None))
             .collect();
-        assert_eq!(delays, [100 * MS, 200 * MS, 400 * MS, 800 * MS, 1000 * MS, 1000 * MS]);
+        assert_eq!(
+            delays,
+            [100 * MS, 200 * MS, 400 * MS, 800 * MS, 1000 * MS, 1000 * MS]
+        );
         // Huge exponents saturate at the cap instead of overflowing.
-        assert_eq!(backoff.delay(u32::MAX, Duration::ZERO, Jitter::None), 1000 * MS);
+        assert_eq!(
+            backoff.delay(u32::MAX, Duration::ZERO, Jitter::None),
+            1000 * MS
+        );
     }
 
     #[test]
@@ -168,7 +174,8 @@ mod tests {
             assert!(full <= 1000 * MS);
             let equal = backoff.delay(1, Duration::ZERO, Jitter::Equal);
             assert!(equal >= 500 * MS && equal <= 1000 * MS);
-            let proportional = backoff.delay(1, Duration::ZERO, Jitter::Proportional { factor: 0.2 });
+            let proportional =
+                backoff.delay(1, Duration::ZERO, Jitter::Proportional { factor: 0.2 });
             assert!(proportional >= 800 * MS && proportional <= 1200 * MS);
         }
         let exponential = Backoff::Exponential {

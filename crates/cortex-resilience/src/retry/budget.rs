@@ -44,10 +44,18 @@ impl Default for RetryBudgetConfig {
 impl RetryBudgetConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&self.ttl) {
-            return Err(ConfigError::new("Retry", "budget.ttl", "must be between 1 s and 60 s"));
+            return Err(ConfigError::new(
+                "Retry",
+                "budget.ttl",
+                "must be between 1 s and 60 s",
+            ));
         }
         if !(0.0..=1000.0).contains(&self.retry_ratio) {
-            return Err(ConfigError::new("Retry", "budget.retry_ratio", "must be in [0, 1000]"));
+            return Err(ConfigError::new(
+                "Retry",
+                "budget.retry_ratio",
+                "must be in [0, 1000]",
+            ));
         }
         Ok(())
     }
@@ -159,7 +167,10 @@ mod tests {
         for _ in 0..3000 {
             budget.deposit(0);
         }
-        assert_eq!((0..2000).take_while(|_| budget.try_withdraw(0)).count(), 999);
+        assert_eq!(
+            (0..2000).take_while(|_| budget.try_withdraw(0)).count(),
+            999
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::ResilienceError;
 use crate::http::{PolicyRejection, ResilienceBody, rejection_response};
 
 /// Request bodies up to this size are buffered so they can be replayed.
-pub const DEFAULT_MAX_REPLAY_BODY: usize = 64 * 1024;
+pub(crate) const DEFAULT_MAX_REPLAY_BODY: usize = 64 * 1024;
 
 /// The methods the HTTP retry layer may repeat. Default: the idempotent
 /// ones of RFC 9110 §9.2.2 (GET, HEAD, OPTIONS, TRACE, PUT, DELETE).
@@ -236,7 +236,11 @@ pub(crate) enum Prepared<B> {
 
 /// Buffers the body of a retryable request if it is small and of known
 /// length; anything else passes through once.
-pub(crate) async fn prepare<B>(request: Request<B>, methods: &IdempotentMethods, max_body: usize) -> Prepared<B>
+pub(crate) async fn prepare<B>(
+    request: Request<B>,
+    methods: &IdempotentMethods,
+    max_body: usize,
+) -> Prepared<B>
 where
     B: Body,
     B::Error: Into<BoxError>,
@@ -296,12 +300,14 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             match prepare(request, &layer.methods, layer.max_replay_body).await {
-                Prepared::Once(request) => Ok(service.call(request).await?.map(ResilienceBody::inner)),
+                Prepared::Once(request) => {
+                    Ok(service.call(request).await?.map(ResilienceBody::inner))
+                }
                 Prepared::Unreadable => Ok(unreadable_body()),
                 Prepared::Replay(parts, body) => {
                     let result = layer
                         .retry
-                        .run(&layer.predicate, || {
+                        .run_with(&layer.predicate, || {
                             let mut service = service.clone();
                             let request = Request::from_parts(parts.clone(), B::from(body.clone()));
                             async move { call_ready(&mut service, request).await }
@@ -325,12 +331,21 @@ mod tests {
     fn retry_after_reads_seconds_and_dates() {
         let mut headers = HeaderMap::new();
         headers.insert(header::RETRY_AFTER, "120".parse().unwrap());
-        assert_eq!(retry_after(&headers, SystemTime::now()), Some(Duration::from_secs(120)));
-        headers.insert(header::RETRY_AFTER, "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
+        assert_eq!(
+            retry_after(&headers, SystemTime::now()),
+            Some(Duration::from_secs(120))
+        );
+        headers.insert(
+            header::RETRY_AFTER,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777 - 30);
         assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
         // A date in the past means "now".
-        assert_eq!(retry_after(&headers, now + Duration::from_secs(100)), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after(&headers, now + Duration::from_secs(100)),
+            Some(Duration::ZERO)
+        );
         headers.insert(header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers, now), None);
     }

@@ -79,7 +79,7 @@ where
         let predicate = self.predicate.clone();
         Box::pin(async move {
             retry
-                .run(&predicate, || {
+                .run_with(&predicate, || {
                     let mut service = service.clone();
                     let request = request.clone();
                     async move { call_ready(&mut service, request).await }

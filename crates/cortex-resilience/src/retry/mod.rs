@@ -49,7 +49,9 @@ use tokio::time::Instant;
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudgetConfig;
+pub(crate) use http::{DEFAULT_MAX_REPLAY_BODY, Prepared, prepare, unreadable_body};
 pub use http::{HttpRetryLayer, HttpRetryPredicate, HttpRetryService, IdempotentMethods};
+pub(crate) use layer::call_ready;
 pub use layer::{RetryLayer, RetryService};
 
 use crate::clock::Clock;
@@ -101,7 +103,10 @@ impl RetryConfig {
         } = self.backoff
         {
             if !(multiplier >= 1.0 && multiplier.is_finite()) {
-                return error("backoff.multiplier", "must be a finite number of at least 1");
+                return error(
+                    "backoff.multiplier",
+                    "must be a finite number of at least 1",
+                );
             }
             if max < initial {
                 return error("backoff.max", "must not be below backoff.initial");
@@ -329,7 +334,10 @@ impl Retry {
     }
 
     /// A policy from a configuration.
-    pub fn from_config(name: impl Into<Arc<str>>, config: RetryConfig) -> Result<Self, ConfigError> {
+    pub fn from_config(
+        name: impl Into<Arc<str>>,
+        config: RetryConfig,
+    ) -> Result<Self, ConfigError> {
         Self::builder(name).config(config).build()
     }
 
@@ -349,7 +357,7 @@ impl Retry {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run(&DefaultRetryPredicate, || async {
+        self.run_with(&DefaultRetryPredicate, || async {
             call().await.map_err(ResilienceError::Inner)
         })
         .await
@@ -357,7 +365,11 @@ impl Retry {
 
     /// Runs `call`, retrying per `predicate`; policy errors from inside
     /// `call` are seen by the predicate like any other.
-    pub async fn run<T, E, P, F, Fut>(&self, predicate: &P, call: F) -> Result<T, ResilienceError<E>>
+    pub async fn run_with<T, E, P, F, Fut>(
+        &self,
+        predicate: &P,
+        call: F,
+    ) -> Result<T, ResilienceError<E>>
     where
         P: ShouldRetry<T, E> + ?Sized,
         F: Fn() -> Fut,
@@ -387,6 +399,15 @@ impl Retry {
             drop(result);
             tokio::time::sleep(delay).await;
             attempt += 1;
+        }
+    }
+
+    /// This policy as a [`Policy`](crate::Policy) deciding with
+    /// `predicate`, for composition.
+    pub fn when<P>(&self, predicate: P) -> crate::RetryWhen<P> {
+        crate::RetryWhen {
+            retry: self.clone(),
+            predicate,
         }
     }
 
@@ -435,7 +456,12 @@ impl Shared {
     }
 
     /// The wait before the attempt after `attempt`, or `None` to stop.
-    fn next_delay(&self, attempt: u32, previous: Duration, retry_after: Option<Duration>) -> Option<Duration> {
+    fn next_delay(
+        &self,
+        attempt: u32,
+        previous: Duration,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         if attempt >= self.config.max_attempts {
             return None;
         }
