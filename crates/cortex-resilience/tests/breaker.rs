@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
-use axum::Router;
 use cortex_resilience::{
     CircuitBreaker, CircuitBreakerEvent, CircuitState, Clock, ManualClock, Outcome,
     ResilienceError, SlidingWindow,
@@ -79,7 +79,11 @@ async fn half_open_after_the_wait_then_closes_on_successful_probes() {
     assert_eq!(breaker.state(), CircuitState::HalfOpen);
     succeed(&breaker).await.unwrap();
     assert_eq!(breaker.state(), CircuitState::Closed);
-    assert_eq!(breaker.stats().buffered_calls, 0, "closing starts a fresh window");
+    assert_eq!(
+        breaker.stats().buffered_calls,
+        0,
+        "closing starts a fresh window"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -169,7 +173,11 @@ async fn time_based_window_forgets_old_failures() {
     succeed(&breaker).await.unwrap();
     succeed(&breaker).await.unwrap();
     let _ = fail(&breaker).await;
-    assert_eq!(breaker.state(), CircuitState::Closed, "1 of 3 in the window");
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Closed,
+        "1 of 3 in the window"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -246,7 +254,11 @@ async fn manual_states_behave_as_named() {
         let _ = fail(&breaker).await;
     }
     assert_eq!(breaker.state(), CircuitState::Disabled);
-    assert_eq!(breaker.stats().failed_calls_total, 0, "disabled records nothing");
+    assert_eq!(
+        breaker.stats().failed_calls_total,
+        0,
+        "disabled records nothing"
+    );
 
     breaker.transition_to_forced_open();
     tokio::time::advance(Duration::from_secs(3600)).await;
@@ -262,7 +274,10 @@ async fn manual_states_behave_as_named() {
     assert_eq!(breaker.stats().failure_rate, Some(100.0));
     let mut exceeded = 0;
     while let Ok(event) = events.try_recv() {
-        exceeded += usize::from(matches!(event, CircuitBreakerEvent::FailureRateExceeded { .. }));
+        exceeded += usize::from(matches!(
+            event,
+            CircuitBreakerEvent::FailureRateExceeded { .. }
+        ));
     }
     assert_eq!(exceeded, 1, "reported once, not on every call");
 
@@ -287,12 +302,19 @@ async fn events_reach_subscribers_and_callbacks() {
     let _ = fail(&breaker).await;
     let received: Vec<_> = std::iter::from_fn(|| events.try_recv().ok()).collect();
     assert!(matches!(received[0], CircuitBreakerEvent::Error { .. }));
-    assert!(received.contains(&CircuitBreakerEvent::FailureRateExceeded { failure_rate: 100.0 }));
+    assert!(
+        received.contains(&CircuitBreakerEvent::FailureRateExceeded {
+            failure_rate: 100.0
+        })
+    );
     assert!(received.contains(&CircuitBreakerEvent::StateTransition {
         from: CircuitState::Closed,
         to: CircuitState::Open
     }));
-    assert_eq!(received.last(), Some(&CircuitBreakerEvent::CallNotPermitted));
+    assert_eq!(
+        received.last(),
+        Some(&CircuitBreakerEvent::CallNotPermitted)
+    );
     assert_eq!(transitions.load(Ordering::SeqCst), 1);
 }
 
@@ -353,7 +375,9 @@ async fn layer_clones_share_one_breaker_and_5xx_counts_as_failure() {
     assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(rejected.headers()["retry-after"], "2");
     assert_eq!(
-        rejected.extensions().get::<cortex_resilience::PolicyRejection>(),
+        rejected
+            .extensions()
+            .get::<cortex_resilience::PolicyRejection>(),
         Some(&cortex_resilience::PolicyRejection::CircuitOpen)
     );
 }
@@ -368,7 +392,10 @@ async fn generic_layer_rejects_in_call_never_in_poll_ready() {
     let ready = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
     assert!(ready.is_ok());
     let result = service.call(()).await;
-    assert_eq!(result, Err(ResilienceError::CircuitOpen { retry_after: None }));
+    assert_eq!(
+        result,
+        Err(ResilienceError::CircuitOpen { retry_after: None })
+    );
 }
 
 /// Many threads race for half-open probe slots; exactly the permitted

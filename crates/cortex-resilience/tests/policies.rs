@@ -1,0 +1,443 @@
+//! Bulkhead, retry, timeout, rate limiter and pipeline behaviour.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::{get, put};
+use cortex_resilience::{
+    Bulkhead, CircuitBreaker, Clock, ManualClock, Pipeline, Policy, PolicyExt, RateLimiter,
+    ResilienceError, Retry, RetryBudgetConfig, SlidingWindow, Timeout,
+};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+#[tokio::test]
+async fn bulkhead_rejects_over_capacity_and_bounds_its_queue() {
+    let bulkhead = Bulkhead::builder("b")
+        .max_concurrent_calls(1)
+        .max_queue(1)
+        .build()
+        .unwrap();
+    let held = bulkhead.try_acquire::<()>().unwrap();
+    let queued = {
+        let bulkhead = bulkhead.clone();
+        tokio::spawn(async move {
+            bulkhead
+                .execute(|| async { Ok::<_, ()>("queued ran") })
+                .await
+        })
+    };
+    tokio::task::yield_now().await;
+    assert_eq!(bulkhead.stats().queued, 1);
+    let over = bulkhead.execute(|| async { Ok::<_, ()>(()) }).await;
+    assert_eq!(over, Err(ResilienceError::BulkheadFull));
+    drop(held);
+    assert_eq!(queued.await.unwrap(), Ok("queued ran"));
+    let stats = bulkhead.stats();
+    assert_eq!(
+        (stats.available_permits, stats.queued, stats.rejected_total),
+        (1, 0, 1)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulkhead_queue_wait_times_out_and_cancelled_waiters_leave() {
+    let bulkhead = Bulkhead::builder("b")
+        .max_concurrent_calls(1)
+        .max_queue(5)
+        .max_wait(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let _held = bulkhead.try_acquire::<()>().unwrap();
+    let waited = bulkhead.execute(|| async { Ok::<_, ()>(()) }).await;
+    assert_eq!(waited, Err(ResilienceError::BulkheadFull));
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(10),
+        bulkhead.execute(|| async { Ok::<_, ()>(()) }),
+    )
+    .await;
+    assert!(cancelled.is_err());
+    assert_eq!(bulkhead.stats().queued, 0);
+}
+
+/// Many tasks on a multi-thread runtime: concurrency never exceeds the
+/// limit, the queue never exceeds its bound, every call is either run or
+/// rejected, and all permits come back (including from panicking calls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stress_bulkhead_limits_hold_and_no_permit_leaks() {
+    const MAX: u32 = 4;
+    const QUEUE: u32 = 8;
+    let bulkhead = Bulkhead::builder("stress")
+        .max_concurrent_calls(MAX)
+        .max_queue(QUEUE)
+        .build()
+        .unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..2000)
+        .map(|i| {
+            let (bulkhead, running, peak, ran) =
+                (bulkhead.clone(), running.clone(), peak.clone(), ran.clone());
+            tokio::spawn(async move {
+                let result = bulkhead
+                    .execute(|| async {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        assert!(bulkhead.stats().queued <= u64::from(QUEUE));
+                        tokio::task::yield_now().await;
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        if i % 97 == 0 {
+                            panic!("a bug in one call");
+                        }
+                        Ok::<_, ()>(())
+                    })
+                    .await;
+                result.is_err()
+            })
+        })
+        .collect();
+    let mut rejected = 0;
+    for task in tasks {
+        if let Ok(was_rejected) = task.await {
+            rejected += usize::from(was_rejected);
+        }
+    }
+    assert!(peak.load(Ordering::SeqCst) <= MAX as usize);
+    assert_eq!(ran.load(Ordering::SeqCst) + rejected, 2000);
+    let stats = bulkhead.stats();
+    assert_eq!(
+        (stats.available_permits, stats.in_flight, stats.queued),
+        (u64::from(MAX), 0, 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_backs_off_and_returns_the_last_error() {
+    let retry = Retry::builder("r")
+        .max_attempts(3)
+        .backoff(cortex_resilience::Backoff::Exponential {
+            initial: Duration::from_millis(100),
+            multiplier: 2.0,
+            max: Duration::from_secs(1),
+        })
+        .build()
+        .unwrap();
+    let calls = AtomicUsize::new(0);
+    let start = tokio::time::Instant::now();
+    let result = retry
+        .execute(|| async { Err::<(), _>(calls.fetch_add(1, Ordering::SeqCst)) })
+        .await;
+    assert_eq!(result, Err(ResilienceError::Inner(2)));
+    assert_eq!(start.elapsed(), Duration::from_millis(300));
+    assert_eq!(retry.stats().failed_with_retry, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_never_retries_an_open_circuit() {
+    let breaker = CircuitBreaker::builder("c").build().unwrap();
+    breaker.transition_to_forced_open();
+    let retry = Retry::builder("r").build().unwrap();
+    let policy = retry.clone().then(breaker);
+    let calls = AtomicUsize::new(0);
+    let result = policy
+        .execute(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(())
+        })
+        .await;
+    assert_eq!(
+        result,
+        Err(ResilienceError::CircuitOpen { retry_after: None })
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(retry.stats().failed_without_retry, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_budget_caps_extra_load() {
+    let retry = Retry::builder("budget")
+        .max_attempts(10)
+        .budget(Some(RetryBudgetConfig {
+            ttl: Duration::from_secs(10),
+            min_retries_per_second: 0,
+            retry_ratio: 0.2,
+        }))
+        .build()
+        .unwrap();
+    let calls = AtomicUsize::new(0);
+    for _ in 0..50 {
+        let _ = retry
+            .execute(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(())
+            })
+            .await;
+    }
+    // 50 calls deposit 10 retries' worth: at most 60 attempts in total.
+    assert!(
+        calls.load(Ordering::SeqCst) <= 60,
+        "{}",
+        calls.load(Ordering::SeqCst)
+    );
+    assert!(retry.stats().budget_exhausted > 0);
+}
+
+fn flaky_router(failures: usize, calls: Arc<AtomicUsize>) -> Router {
+    Router::new().route(
+        "/",
+        get(move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < failures {
+                    (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")])
+                } else {
+                    (StatusCode::OK, [("retry-after", "0")])
+                }
+            }
+        })
+        .post(|| async { StatusCode::SERVICE_UNAVAILABLE }),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_retry_honours_retry_after_and_skips_non_idempotent_methods() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let retry = Retry::builder("http")
+        .backoff(cortex_resilience::Backoff::Fixed {
+            delay: Duration::from_millis(10),
+        })
+        .build()
+        .unwrap();
+    let app = flaky_router(2, calls.clone()).layer(retry.http_layer());
+    let start = tokio::time::Instant::now();
+    let response = app
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(2),
+        "Retry-After: 1 twice"
+    );
+    let post = app
+        .oneshot(Request::post("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 503, "POST passes through once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_retry_replays_small_bodies_and_passes_big_ones_once() {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let seen = attempts.clone();
+    let app = Router::new()
+        .route(
+            "/echo",
+            put(move |body: String| {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        (StatusCode::BAD_GATEWAY, String::new())
+                    } else {
+                        (StatusCode::OK, body)
+                    }
+                }
+            }),
+        )
+        .layer(Retry::builder("replay").build().unwrap().http_layer());
+    let response = app
+        .clone()
+        .oneshot(
+            Request::put("/echo")
+                .header("content-length", "5")
+                .body(Body::from("hello"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"hello", "the retried attempt got the same body");
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+
+    attempts.store(0, Ordering::SeqCst);
+    let big = vec![b'x'; 100 * 1024];
+    let response = app
+        .oneshot(Request::put("/echo").body(Body::from(big)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        502,
+        "over 64 KiB: one attempt, not retried"
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_cancels_the_call_and_answers_504_over_http() {
+    struct DropFlag(Arc<AtomicUsize>);
+    impl Drop for DropFlag {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let timeout = Timeout::new("t", Duration::from_millis(50));
+    let flag = DropFlag(dropped.clone());
+    let result = timeout
+        .execute(|| async move {
+            let _flag = flag;
+            std::future::pending::<Result<(), ()>>().await
+        })
+        .await;
+    assert_eq!(result, Err(ResilienceError::Timeout));
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the timed-out future was dropped"
+    );
+    assert_eq!(timeout.timeouts_total(), 1);
+
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                "late"
+            }),
+        )
+        .layer(timeout.http_layer());
+    let response = app
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limit_answers_429_with_ratelimit_headers() {
+    let limiter = RateLimiter::builder("api")
+        .permits(2, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(limiter.http_layer());
+    let get_root = || Request::get("/").body(Body::empty()).unwrap();
+    let first = app.clone().oneshot(get_root()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["ratelimit-limit"], "2");
+    assert_eq!(first.headers()["ratelimit-remaining"], "1");
+    app.clone().oneshot(get_root()).await.unwrap();
+    let limited = app.clone().oneshot(get_root()).await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers()["retry-after"], "1");
+    assert_eq!(limited.headers()["ratelimit-remaining"], "0");
+    assert_eq!(limited.headers()["ratelimit-reset"], "1");
+    assert_eq!(limiter.stats().rejected_total, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limiter_max_wait_queues_callers_in_order() {
+    let limiter = RateLimiter::builder("wait")
+        .permits(10, Duration::from_secs(1))
+        .burst(1)
+        .max_wait(Duration::from_millis(250))
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    for _ in 0..3 {
+        limiter.acquire::<()>().await.unwrap();
+    }
+    assert_eq!(start.elapsed(), Duration::from_millis(200));
+    // Three callers reserve 100, 200, 300 ms ahead: the third is over 250.
+    let results = tokio::join!(
+        limiter.acquire::<()>(),
+        limiter.acquire::<()>(),
+        limiter.acquire::<()>()
+    );
+    assert!(results.0.is_ok() && results.1.is_ok() && results.2.is_err());
+}
+
+/// Threads hammering one global limiter at a frozen instant: exactly the
+/// burst gets through, however the compare-and-swaps interleave.
+#[test]
+fn stress_global_limiter_admits_exactly_the_burst() {
+    let clock = ManualClock::new();
+    let limiter = RateLimiter::builder("exact")
+        .permits(100, Duration::from_secs(1))
+        .clock(Clock::manual(&clock))
+        .build()
+        .unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let limiter = limiter.clone();
+            std::thread::spawn(move || (0..1000).filter(|_| limiter.check().allowed).count())
+        })
+        .collect();
+    let allowed: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(allowed, 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn standard_pipeline_opens_the_breaker_and_answers_503() {
+    let breaker = CircuitBreaker::builder("flaky")
+        .sliding_window(SlidingWindow::CountBased { size: 10 })
+        .minimum_number_of_calls(5)
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder()
+        .bulkhead(Bulkhead::builder("flaky").build().unwrap())
+        .timeout(Timeout::new("total", Duration::from_secs(5)))
+        .retry(
+            Retry::builder("flaky")
+                .backoff(cortex_resilience::Backoff::Fixed {
+                    delay: Duration::from_millis(1),
+                })
+                .build()
+                .unwrap(),
+        )
+        .circuit_breaker(breaker.clone())
+        .attempt_timeout(Timeout::new("attempt", Duration::from_secs(1)))
+        .build_http();
+    assert_eq!(
+        Policy::<axum::response::Response, std::convert::Infallible>::describe(&pipeline),
+        "Bulkhead -> Timeout -> Retry -> CircuitBreaker -> Timeout"
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::SERVICE_UNAVAILABLE }
+            }),
+        )
+        .layer(pipeline.http_layer());
+    let get_root = || Request::get("/").body(Body::empty()).unwrap();
+    let first = app.clone().oneshot(get_root()).await.unwrap();
+    assert_eq!(first.status(), 503);
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "three attempts");
+    let _ = app.clone().oneshot(get_root()).await.unwrap();
+    assert_eq!(breaker.state(), cortex_resilience::CircuitState::Open);
+    let before = calls.load(Ordering::SeqCst);
+    let rejected = app.oneshot(get_root()).await.unwrap();
+    assert_eq!(rejected.status(), 503);
+    assert!(rejected.headers().contains_key("retry-after"));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before,
+        "the open breaker is not retried"
+    );
+}
