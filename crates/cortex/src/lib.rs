@@ -30,6 +30,7 @@
 //! | `health` | yes | [`health`]: health probes (`cortex-health`), with check metrics when `metrics` is on |
 //! | `trace` | yes | [`trace`]: W3C propagation and HTTP trace layers (`cortex-trace`) |
 //! | `compress` | yes | [`compress`]: streaming response compression (`cortex-compress`) |
+//! | `resilience` | yes | [`resilience`]: circuit breaker, retry, bulkhead, timeout, rate limiter, fallback (`cortex-resilience`), with policy metrics when `metrics` is on |
 //! | `full` | no | every crate above |
 //!
 //! # Minimum supported Rust version
@@ -47,6 +48,9 @@ pub use cortex_health as health;
 #[cfg(feature = "metrics")]
 #[doc(inline)]
 pub use cortex_metrics as metrics;
+#[cfg(feature = "resilience")]
+#[doc(inline)]
+pub use cortex_resilience as resilience;
 #[cfg(feature = "trace")]
 #[doc(inline)]
 pub use cortex_trace as trace;
@@ -66,6 +70,11 @@ pub mod prelude {
         Buckets, Counter, CounterFamily, DEFAULT_BUCKETS, Format, Gauge, GaugeF64, GaugeFamily,
         Histogram, HistogramFamily, MetricsEndpoint, MetricsError, MetricsRegistry,
         ProcessCollector, http::HttpMetricsLayer, metrics_router,
+    };
+    #[cfg(feature = "resilience")]
+    pub use cortex_resilience::{
+        Bulkhead, CircuitBreaker, Fallback, Pipeline, Policy, PolicyExt, PolicyRegistry,
+        RateLimitLayer, RateLimiter, ResilienceError, Retry, Timeout,
     };
     #[cfg(feature = "trace")]
     pub use cortex_trace::TraceContextPropagator;
@@ -90,6 +99,10 @@ pub enum Error {
     #[cfg(feature = "health")]
     #[error(transparent)]
     Health(#[from] cortex_health::HealthError),
+    /// A resilience policy could not be registered.
+    #[cfg(feature = "resilience")]
+    #[error(transparent)]
+    Resilience(#[from] cortex_resilience::RegistryError),
 }
 
 /// The entry point of the facade: see [`Cortex::builder`].
@@ -117,6 +130,8 @@ pub struct CortexBuilder {
     compression: Option<cortex_compress::CompressionLayer>,
     #[cfg(feature = "compress")]
     decompression: Option<cortex_compress::DecompressionLayer>,
+    #[cfg(feature = "resilience")]
+    resilience: Option<(cortex_resilience::PolicyRegistry, String)>,
 }
 
 #[cfg(feature = "metrics")]
@@ -201,6 +216,16 @@ impl CortexBuilder {
         self
     }
 
+    /// Serves `registry`'s `all_stats()` as JSON at `/resilience` and, with
+    /// metrics configured, exports every registered policy as
+    /// `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`,
+    /// `cortex_ratelimiter_*` and `cortex_timelimiter_*` series.
+    #[cfg(feature = "resilience")]
+    pub fn resilience(mut self, registry: cortex_resilience::PolicyRegistry) -> Self {
+        self.resilience = Some((registry, "/resilience".to_owned()));
+        self
+    }
+
     /// Applies the configured layers to `router`'s routes and merges the
     /// configured endpoints into it.
     pub fn mount<S>(#[allow(unused_mut)] mut self, router: Router<S>) -> Result<Router<S>, Error>
@@ -215,6 +240,16 @@ impl CortexBuilder {
         #[cfg(feature = "health")]
         if let Some(health) = self.health {
             router = router.merge(cortex_health::health_router(health));
+        }
+        #[cfg(feature = "resilience")]
+        if let Some((registry, path)) = &self.resilience {
+            router = router.merge(registry.stats_router(path));
+            #[cfg(feature = "metrics")]
+            if let Some(options) = &self.metrics {
+                options
+                    .registry
+                    .register_collector(registry.metrics_collector());
+            }
         }
         #[cfg(all(feature = "metrics", feature = "compress"))]
         if let (Some(options), Some(layer)) = (&self.metrics, self.compression.take()) {

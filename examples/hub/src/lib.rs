@@ -16,6 +16,9 @@
 //! | `GET /demo` | a page that fetches `/api/big.json` and `/api/events` and reports PASS/FAIL |
 //! | `GET /api/big.json`, `/api/events` | about 1 MiB of JSON; three server-sent events 200 ms apart |
 //! | `POST /api/upload` | accepts gzip/br/zstd/deflate request bodies (16 MiB decoded at most) |
+//! | `GET /api/flaky?fail=0.5&ms=N` | a simulated downstream failing at a set rate, behind the standard pipeline (bulkhead → timeout → retry → circuit breaker → timeout) and a per-client rate limit |
+//! | `GET`/`PUT /api/flaky/config?rate=R` | reads or sets the downstream's failure rate (0–1) |
+//! | `GET /resilience` | every policy's stats (`PolicyRegistry::all_stats`) as JSON; breaker states are also in `/metrics` |
 //! | `GET /api/empty`, `/api/not-modified`, `/api/partial`, `/api/precompressed` | 204, 304, 206 and pre-encoded responses, which must pass uncompressed |
 //!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
@@ -31,6 +34,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub mod demo;
+pub mod flaky;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -56,6 +60,8 @@ pub struct HubConfig {
     /// sampled and propagated, then dropped); `main` passes the provider of
     /// `cortex::trace::Tracing`, configured by the `OTEL_*` variables.
     pub tracer_provider: SdkTracerProvider,
+    /// The resilience policies: served at `/resilience` and in `/metrics`.
+    pub policies: PolicyRegistry,
 }
 
 /// The default listen address (what `HubConfig::default().addr` holds).
@@ -77,6 +83,7 @@ impl Default for HubConfig {
             health,
             metrics_token: None,
             tracer_provider: SdkTracerProvider::builder().build(),
+            policies: PolicyRegistry::new(),
         }
     }
 }
@@ -113,13 +120,15 @@ pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
         .route("/api/work", get(work))
         .route("/api/trace", get(current_trace))
         .with_state(state)
-        .merge(demo::routes());
+        .merge(demo::routes())
+        .merge(flaky::routes(&config.policies)?);
     let mut cortex = Cortex::builder()
         .metrics(registry.clone())
         .health(config.health.clone())
         .trace(HttpTraceLayer::new(&config.tracer_provider))
         .compression(CompressionLayer::new())
-        .decompression(DecompressionLayer::new());
+        .decompression(DecompressionLayer::new())
+        .resilience(config.policies.clone());
     if let Some(token) = &config.metrics_token {
         cortex = cortex.metrics_bearer_token(token.clone());
     }

@@ -223,3 +223,40 @@ async fn compressed_uploads_are_decoded_and_bombs_refused() {
         }
     }
 }
+
+#[tokio::test]
+async fn flaky_downstream_opens_the_breaker_and_reports_it() {
+    let addr = serve(HubConfig::default()).await;
+    let bad = request(addr, "PUT /api/flaky/config?rate=2 HTTP/1.1").await;
+    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
+    let healthy = request(addr, "GET /api/flaky HTTP/1.1").await;
+    assert!(healthy.starts_with("HTTP/1.1 200"), "{healthy}");
+    assert!(healthy.contains("ratelimit-remaining"), "{healthy}");
+    let set = request(addr, "PUT /api/flaky/config?rate=1 HTTP/1.1").await;
+    assert!(set.starts_with("HTTP/1.1 200"), "{set}");
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = request(addr, "GET /api/flaky HTTP/1.1").await;
+        statuses.push(response[9..12].to_owned());
+        if response.contains("circuit breaker is open") {
+            assert!(response.contains("retry-after: 1"), "{response}");
+            break;
+        }
+    }
+    assert!(
+        statuses.iter().all(|status| status == "503"),
+        "{statuses:?}"
+    );
+    let stats = request(addr, "GET /resilience HTTP/1.1").await;
+    assert!(stats.contains(r#""state": "open""#), "{stats}");
+    let metrics = request(addr, "GET /metrics HTTP/1.1").await;
+    assert!(
+        metrics.contains(r#"cortex_circuitbreaker_state{name="flaky-downstream",state="open"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"cortex_retry_calls_total{name="flaky-downstream",kind="failed_with_retry"}"#
+        )
+    );
+}

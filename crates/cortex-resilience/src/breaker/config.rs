@@ -155,6 +155,7 @@ pub enum CircuitState {
 }
 
 impl CircuitState {
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) const ALL: [Self; 6] = [
         Self::Closed,
         Self::Open,

@@ -1,0 +1,168 @@
+//! `/api/flaky`: a simulated downstream that fails at a configurable rate,
+//! protected by the standard resilience pipeline and a per-client rate
+//! limit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use cortex::resilience::{
+    Backoff, Bulkhead, CircuitBreaker, ClientIp, Jitter, Pipeline, PolicyRegistry, RateLimitLayer,
+    RateLimiter, Retry, SlidingWindow, Timeout,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The breaker guarding the simulated downstream.
+pub const BREAKER: &str = "flaky-downstream";
+
+#[derive(Clone)]
+struct Downstream {
+    /// Failure probability in millionths.
+    failure_ppm: Arc<AtomicU32>,
+    calls: Arc<AtomicU64>,
+}
+
+#[derive(Deserialize)]
+struct FlakyQuery {
+    /// Failure rate for this request only, 0.0–1.0.
+    fail: Option<f64>,
+    /// Simulated downstream latency in ms (at most 5 000).
+    ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RateQuery {
+    rate: Option<f64>,
+}
+
+fn ppm(rate: f64) -> u32 {
+    // Clamped to [0, 1] first, so the product fits.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let ppm = (rate.clamp(0.0, 1.0) * 1_000_000.0).round() as u32;
+    ppm
+}
+
+/// Registers the flaky downstream's policies in `policies` and returns
+/// its routes with the pipeline applied.
+pub(crate) fn routes(policies: &PolicyRegistry) -> Result<Router, cortex::Error> {
+    let config_error = |error| cortex::resilience::RegistryError::Config {
+        name: BREAKER.to_owned(),
+        source: error,
+    };
+    let breaker = CircuitBreaker::builder(BREAKER)
+        .sliding_window(SlidingWindow::CountBased { size: 20 })
+        .minimum_number_of_calls(10)
+        .failure_rate_threshold(50.0)
+        .wait_duration_in_open_state(Duration::from_secs(10))
+        .permitted_number_of_calls_in_half_open_state(3)
+        .build()
+        .map_err(config_error)?;
+    let bulkhead = Bulkhead::builder(BREAKER)
+        .max_concurrent_calls(32)
+        .max_queue(64)
+        .max_wait(Duration::from_secs(1))
+        .build()
+        .map_err(config_error)?;
+    let retry = Retry::builder(BREAKER)
+        .max_attempts(3)
+        .backoff(Backoff::Exponential {
+            initial: Duration::from_millis(50),
+            multiplier: 2.0,
+            max: Duration::from_millis(500),
+        })
+        .jitter(Jitter::Full)
+        .build()
+        .map_err(config_error)?;
+    let total = Timeout::new("flaky-total", Duration::from_secs(8));
+    let attempt = Timeout::new("flaky-attempt", Duration::from_secs(2));
+    let per_client = RateLimiter::builder("flaky-per-client")
+        .permits(50, Duration::from_secs(1))
+        .burst(100)
+        .build_keyed()
+        .map_err(config_error)?;
+    policies.register_circuit_breaker(breaker.clone())?;
+    policies.register_bulkhead(bulkhead.clone())?;
+    policies.register_retry(retry.clone())?;
+    policies.register_timeout(total.clone())?;
+    policies.register_timeout(attempt.clone())?;
+    policies.register_keyed_rate_limiter(per_client.clone())?;
+
+    let pipeline = Pipeline::builder()
+        .bulkhead(bulkhead)
+        .timeout(total)
+        .retry(retry)
+        .circuit_breaker(breaker)
+        .attempt_timeout(attempt)
+        .build_http();
+    let downstream = Downstream {
+        failure_ppm: Arc::new(AtomicU32::new(0)),
+        calls: Arc::new(AtomicU64::new(0)),
+    };
+    let protected = Router::new()
+        .route("/api/flaky", get(flaky))
+        .with_state(downstream.clone())
+        .layer(pipeline.http_layer())
+        .layer(RateLimitLayer::keyed(per_client, ClientIp::new()));
+    let admin = Router::new()
+        .route("/api/flaky/config", get(show_rate).put(set_rate))
+        .with_state(downstream);
+    Ok(protected.merge(admin))
+}
+
+/// A deterministic, well-spread stream in [0, 1) from a call counter.
+fn unit(n: u64) -> f64 {
+    let mixed = n.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 11;
+    #[allow(clippy::cast_precision_loss)] // 53 bits are exact
+    let unit = mixed as f64 / (1u64 << 53) as f64;
+    unit
+}
+
+async fn flaky(
+    State(downstream): State<Downstream>,
+    Query(query): Query<FlakyQuery>,
+) -> (StatusCode, Json<Value>) {
+    let n = downstream.calls.fetch_add(1, Ordering::Relaxed);
+    if let Some(ms) = query.ms {
+        tokio::time::sleep(Duration::from_millis(ms.min(5_000))).await;
+    }
+    let failure_ppm = query
+        .fail
+        .map_or_else(|| downstream.failure_ppm.load(Ordering::Relaxed), ppm);
+    if unit(n) * 1_000_000.0 < f64::from(failure_ppm) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "downstream": "failed", "call": n })),
+        )
+    } else {
+        (
+            StatusCode::OK,
+            Json(json!({ "downstream": "ok", "call": n })),
+        )
+    }
+}
+
+async fn show_rate(State(downstream): State<Downstream>) -> Json<Value> {
+    let ppm = downstream.failure_ppm.load(Ordering::Relaxed);
+    Json(json!({ "failure_rate": f64::from(ppm) / 1_000_000.0 }))
+}
+
+async fn set_rate(
+    State(downstream): State<Downstream>,
+    Query(query): Query<RateQuery>,
+) -> (StatusCode, Json<Value>) {
+    match query.rate {
+        Some(rate) if (0.0..=1.0).contains(&rate) => {
+            downstream.failure_ppm.store(ppm(rate), Ordering::Relaxed);
+            (StatusCode::OK, Json(json!({ "failure_rate": rate })))
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "rate must be a number in [0, 1], e.g. ?rate=0.5" })),
+        ),
+    }
+}
