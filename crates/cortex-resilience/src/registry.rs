@@ -305,6 +305,34 @@ impl PolicyRegistry {
     }
 }
 
+impl PolicyRegistry {
+    /// A router serving [`all_stats`](Self::all_stats) as JSON at `path`
+    /// (e.g. `/resilience`), for dashboards and debugging.
+    ///
+    /// ```
+    /// use cortex_resilience::PolicyRegistry;
+    ///
+    /// let app: axum::Router = PolicyRegistry::new().stats_router("/resilience");
+    /// ```
+    pub fn stats_router<S>(&self, path: &str) -> axum::Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let registry = self.clone();
+        axum::Router::new().route(
+            path,
+            axum::routing::get(move || {
+                let registry = registry.clone();
+                async move {
+                    let body = serde_json::to_vec_pretty(&registry.all_stats())
+                        .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}").into_bytes());
+                    ([(http::header::CONTENT_TYPE, "application/json")], body)
+                }
+            }),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,33 +383,5 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("invalid duration"), "{error}");
-    }
-}
-
-impl PolicyRegistry {
-    /// A router serving [`all_stats`](Self::all_stats) as JSON at `path`
-    /// (e.g. `/resilience`), for dashboards and debugging.
-    ///
-    /// ```
-    /// use cortex_resilience::PolicyRegistry;
-    ///
-    /// let app: axum::Router = PolicyRegistry::new().stats_router("/resilience");
-    /// ```
-    pub fn stats_router<S>(&self, path: &str) -> axum::Router<S>
-    where
-        S: Clone + Send + Sync + 'static,
-    {
-        let registry = self.clone();
-        axum::Router::new().route(
-            path,
-            axum::routing::get(move || {
-                let registry = registry.clone();
-                async move {
-                    let body = serde_json::to_vec_pretty(&registry.all_stats())
-                        .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}").into_bytes());
-                    ([(http::header::CONTENT_TYPE, "application/json")], body)
-                }
-            }),
-        )
     }
 }

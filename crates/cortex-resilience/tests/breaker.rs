@@ -117,7 +117,7 @@ async fn half_open_admits_exactly_permitted_calls_and_dropped_probes_free_their_
 async fn a_cancelled_execute_future_frees_its_probe_slot() {
     let breaker = count_based(4, 2);
     breaker.transition_to_half_open();
-    let pending = breaker.execute(|| std::future::pending::<Result>());
+    let pending = breaker.execute(std::future::pending::<Result>);
     let cancelled = tokio::time::timeout(Duration::from_millis(1), pending).await;
     assert!(cancelled.is_err());
     succeed(&breaker).await.unwrap();

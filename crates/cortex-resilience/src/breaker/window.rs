@@ -71,8 +71,8 @@ impl CountWindow {
         #[allow(clippy::cast_possible_truncation)]
         let slot = &self.slots[(index % self.size()) as usize];
         let replaced = slot.swap(outcome, Ordering::AcqRel);
-        let failures = self.adjust(&self.failures, outcome, replaced, FAILED);
-        let slow = self.adjust(&self.slow, outcome, replaced, SLOW);
+        let failures = Self::adjust(&self.failures, outcome, replaced, FAILED);
+        let slow = Self::adjust(&self.slow, outcome, replaced, SLOW);
         let calls = (index + 1).min(self.size());
         Snapshot {
             calls,
@@ -82,7 +82,7 @@ impl CountWindow {
     }
 
     #[inline]
-    fn adjust(&self, total: &AtomicI64, outcome: u8, replaced: u8, bit: u8) -> i64 {
+    fn adjust(total: &AtomicI64, outcome: u8, replaced: u8, bit: u8) -> i64 {
         let delta = i64::from(outcome & bit != 0) - i64::from(replaced & bit != 0);
         if delta == 0 {
             total.load(Ordering::Acquire)

@@ -261,7 +261,7 @@ impl ClientIp {
                     .unwrap_or(0);
                 IpAddr::V6((u128::from(v6) & mask).into())
             }
-            v4 => v4,
+            v4 @ IpAddr::V4(_) => v4,
         }
     }
 }

@@ -104,9 +104,10 @@ impl Backoff {
                 let spread = high.saturating_sub(base);
                 (base + scale(spread, random_unit())).min(self.cap().max(base))
             }
-            Jitter::Proportional { factor } => {
-                scale(computed, 1.0 - factor + 2.0 * factor * random_unit())
-            }
+            Jitter::Proportional { factor } => scale(
+                computed,
+                (2.0 * factor).mul_add(random_unit(), 1.0 - factor),
+            ),
         }
     }
 }

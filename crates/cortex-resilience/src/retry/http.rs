@@ -91,10 +91,10 @@ impl<B, E> ShouldRetry<Response<B>, E> for HttpRetryPredicate {
     fn should_retry(&self, result: &Result<Response<B>, ResilienceError<E>>) -> RetryDecision {
         match result {
             Ok(response) => {
-                if let Some(kind) = response.extensions().get::<PolicyRejection>() {
-                    if *kind != PolicyRejection::Timeout {
-                        return RetryDecision::Done;
-                    }
+                if let Some(kind) = response.extensions().get::<PolicyRejection>()
+                    && *kind != PolicyRejection::Timeout
+                {
+                    return RetryDecision::Done;
                 }
                 if !self.statuses.contains(&response.status()) {
                     return RetryDecision::Done;

@@ -112,10 +112,10 @@ impl RetryConfig {
                 return error("backoff.max", "must not be below backoff.initial");
             }
         }
-        if let Jitter::Proportional { factor } = self.jitter {
-            if !(0.0..=1.0).contains(&factor) {
-                return error("jitter.factor", "must be in [0, 1]");
-            }
+        if let Jitter::Proportional { factor } = self.jitter
+            && !(0.0..=1.0).contains(&factor)
+        {
+            return error("jitter.factor", "must be in [0, 1]");
         }
         if let Some(budget) = &self.budget {
             budget.validate()?;
@@ -468,12 +468,12 @@ impl Shared {
         if retry_after.is_some_and(|after| after > self.config.max_retry_after) {
             return None;
         }
-        if let Some(budget) = &self.budget {
-            if !budget.try_withdraw(self.clock.nanos_since(self.origin)) {
-                self.counters[BUDGET_EXHAUSTED].fetch_add(1, Ordering::Relaxed);
-                self.events.emit(|| RetryEvent::BudgetExhausted);
-                return None;
-            }
+        if let Some(budget) = &self.budget
+            && !budget.try_withdraw(self.clock.nanos_since(self.origin))
+        {
+            self.counters[BUDGET_EXHAUSTED].fetch_add(1, Ordering::Relaxed);
+            self.events.emit(|| RetryEvent::BudgetExhausted);
+            return None;
         }
         let mut delay = self
             .config
