@@ -29,7 +29,10 @@ fn json(len: usize) -> Bytes {
     Bytes::from(out)
 }
 
-fn origin(body: Bytes) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible, Future: Send> + Clone {
+fn origin(
+    body: Bytes,
+) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible, Future: Send> + Clone
+{
     service_fn(move |_request: Request<()>| {
         let body = body.clone();
         async move {
@@ -50,9 +53,18 @@ where
     B: http_body::Body,
     B::Error: std::fmt::Debug,
 {
-    let request = Request::get("/").header(header::ACCEPT_ENCODING, coding).body(()).unwrap();
+    let request = Request::get("/")
+        .header(header::ACCEPT_ENCODING, coding)
+        .body(())
+        .unwrap();
     let response = service.oneshot(request).await.unwrap();
-    response.into_body().collect().await.unwrap().to_bytes().len()
+    response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .len()
 }
 
 fn ours(coding: &str) -> cortex_compress::CompressionLayer {
@@ -68,12 +80,13 @@ fn ours(coding: &str) -> cortex_compress::CompressionLayer {
 
 fn peer() -> tower_http::compression::CompressionLayer {
     // tower-http's defaults are the codecs' defaults; pin them to ours.
-    tower_http::compression::CompressionLayer::new()
-        .quality(tower_http::CompressionLevel::Default)
+    tower_http::compression::CompressionLayer::new().quality(tower_http::CompressionLevel::Default)
 }
 
 fn compression(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut ratios: BTreeMap<String, usize> = BTreeMap::new();
     for (size_name, size) in [("1MiB", 1 << 20), ("64MiB", 64 << 20)] {
         let body = json(size);
@@ -97,13 +110,16 @@ fn compression(c: &mut Criterion) {
             group.bench_with_input(BenchmarkId::new("cortex", coding), &coding, |b, coding| {
                 b.iter(|| black_box(runtime.block_on(run(ours_svc.clone(), coding))))
             });
-            group.bench_with_input(BenchmarkId::new("tower-http", coding), &coding, |b, coding| {
-                b.iter(|| black_box(runtime.block_on(run(peer_svc.clone(), coding))))
-            });
+            group.bench_with_input(
+                BenchmarkId::new("tower-http", coding),
+                &coding,
+                |b, coding| b.iter(|| black_box(runtime.block_on(run(peer_svc.clone(), coding)))),
+            );
         }
         group.finish();
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compression-ratios.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compression-ratios.json");
     let _ = std::fs::write(path, serde_json::to_string_pretty(&ratios).unwrap());
 
     // A tiny response the layer must skip: its whole cost is overhead.
@@ -112,9 +128,15 @@ fn compression(c: &mut Criterion) {
     let bare = origin(tiny.clone());
     let ours_svc = ours("gzip").layer(origin(tiny.clone()));
     let peer_svc = peer().layer(origin(tiny));
-    group.bench_function("bare", |b| b.iter(|| black_box(runtime.block_on(run(bare.clone(), "gzip")))));
-    group.bench_function("cortex", |b| b.iter(|| black_box(runtime.block_on(run(ours_svc.clone(), "gzip")))));
-    group.bench_function("tower-http", |b| b.iter(|| black_box(runtime.block_on(run(peer_svc.clone(), "gzip")))));
+    group.bench_function("bare", |b| {
+        b.iter(|| black_box(runtime.block_on(run(bare.clone(), "gzip"))))
+    });
+    group.bench_function("cortex", |b| {
+        b.iter(|| black_box(runtime.block_on(run(ours_svc.clone(), "gzip"))))
+    });
+    group.bench_function("tower-http", |b| {
+        b.iter(|| black_box(runtime.block_on(run(peer_svc.clone(), "gzip"))))
+    });
     group.finish();
 }
 

@@ -6,9 +6,9 @@ use std::hint::black_box;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use criterion::{Criterion, criterion_group, criterion_main};
 use cortex_metrics::MetricsRegistry;
 use cortex_metrics::http::HttpMetricsLayer;
+use criterion::{Criterion, criterion_group, criterion_main};
 use http::Request;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -20,7 +20,9 @@ fn routes() -> Router {
 }
 
 fn request_cost(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("http_request");
 
     let bare = routes();

@@ -23,14 +23,21 @@ fn routes() -> Router {
 }
 
 fn provider(sampled: bool) -> SdkTracerProvider {
-    let sampler = if sampled { Sampler::AlwaysOn } else { Sampler::AlwaysOff };
+    let sampler = if sampled {
+        Sampler::AlwaysOn
+    } else {
+        Sampler::AlwaysOff
+    };
     SdkTracerProvider::builder().with_sampler(sampler).build()
 }
 
 fn run(runtime: &tokio::runtime::Runtime, app: &Router) {
     runtime.block_on(async {
         let request = Request::get("/api/users/42")
-            .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+            .header(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )
             .body(Body::empty())
             .unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
@@ -39,9 +46,15 @@ fn run(runtime: &tokio::runtime::Runtime, app: &Router) {
 }
 
 fn http_trace(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     for sampled in [true, false] {
-        let group_name = if sampled { "http_trace_sampled" } else { "http_trace_unsampled" };
+        let group_name = if sampled {
+            "http_trace_sampled"
+        } else {
+            "http_trace_unsampled"
+        };
         let mut group = c.benchmark_group(group_name);
 
         let ours_provider = provider(sampled);

@@ -39,16 +39,21 @@ fn family_lookup_inc(c: &mut Criterion) {
         ours.with_labels(["POST", &format!("/route/{i}")]).inc();
     }
     group.bench_function("cortex", |b| {
-        b.iter(|| ours.with_labels([black_box(method), black_box(route)]).inc())
+        b.iter(|| {
+            ours.with_labels([black_box(method), black_box(route)])
+                .inc()
+        })
     });
 
     // prometheus-client's cheapest label set: static string pairs, no
     // allocation per lookup.
     let pc: PcFamily<[(&'static str, &'static str); 2], PcCounter> = PcFamily::default();
-    let fillers: Vec<&'static str> =
-        (0..50).map(|i| &*Box::leak(format!("/route/{i}").into_boxed_str())).collect();
+    let fillers: Vec<&'static str> = (0..50)
+        .map(|i| &*Box::leak(format!("/route/{i}").into_boxed_str()))
+        .collect();
     for filler in &fillers {
-        pc.get_or_create(&[("method", "POST"), ("route", filler)]).inc();
+        pc.get_or_create(&[("method", "POST"), ("route", filler)])
+            .inc();
     }
     group.bench_function("prometheus-client", |b| {
         b.iter(|| {
@@ -63,10 +68,14 @@ fn family_lookup_inc(c: &mut Criterion) {
     )
     .unwrap();
     for i in 0..50 {
-        prom.with_label_values(&["POST", &format!("/route/{i}")]).inc();
+        prom.with_label_values(&["POST", &format!("/route/{i}")])
+            .inc();
     }
     group.bench_function("prometheus", |b| {
-        b.iter(|| prom.with_label_values(&[black_box(method), black_box(route)]).inc())
+        b.iter(|| {
+            prom.with_label_values(&[black_box(method), black_box(route)])
+                .inc()
+        })
     });
     group.finish();
 }
@@ -74,7 +83,9 @@ fn family_lookup_inc(c: &mut Criterion) {
 fn histogram_observe(c: &mut Criterion) {
     let mut group = c.benchmark_group("histogram_observe");
     let registry = cortex_metrics::MetricsRegistry::new();
-    let ours = registry.histogram("latency_seconds", "Latency.", BUCKETS).unwrap();
+    let ours = registry
+        .histogram("latency_seconds", "Latency.", BUCKETS)
+        .unwrap();
     let mut value = 0.0_f64;
     group.bench_function("cortex", |b| {
         b.iter(|| {
@@ -113,10 +124,16 @@ fn encode(c: &mut Criterion) {
     let registry = cortex_metrics::MetricsRegistry::new();
     for f in 0..FAMILIES {
         let family = registry
-            .counter_family(&format!("family_{f}_total"), "A family.", ["method", "route"])
+            .counter_family(
+                &format!("family_{f}_total"),
+                "A family.",
+                ["method", "route"],
+            )
             .unwrap();
         for s in 0..SERIES {
-            family.with_labels(["GET", &format!("/route/{s}")]).inc_by(s as u64);
+            family
+                .with_labels(["GET", &format!("/route/{s}")])
+                .inc_by(s as u64);
         }
     }
     group.bench_function("cortex", |b| {
@@ -155,7 +172,9 @@ fn encode(c: &mut Criterion) {
         )
         .unwrap();
         for s in 0..SERIES {
-            family.with_label_values(&["GET", &format!("/route/{s}")]).inc_by(s as u64);
+            family
+                .with_label_values(&["GET", &format!("/route/{s}")])
+                .inc_by(s as u64);
         }
         prom_registry.register(Box::new(family)).unwrap();
     }
@@ -163,12 +182,20 @@ fn encode(c: &mut Criterion) {
         b.iter(|| {
             use prometheus::Encoder;
             let mut out = Vec::with_capacity(4096);
-            prometheus::TextEncoder::new().encode(&prom_registry.gather(), &mut out).unwrap();
+            prometheus::TextEncoder::new()
+                .encode(&prom_registry.gather(), &mut out)
+                .unwrap();
             black_box(out)
         })
     });
     group.finish();
 }
 
-criterion_group!(benches, counter_inc, family_lookup_inc, histogram_observe, encode);
+criterion_group!(
+    benches,
+    counter_inc,
+    family_lookup_inc,
+    histogram_observe,
+    encode
+);
 criterion_main!(benches);

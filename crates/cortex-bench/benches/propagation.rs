@@ -13,7 +13,9 @@ fn incoming() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         "traceparent",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
     );
     headers.insert(
         "tracestate",
@@ -36,7 +38,12 @@ fn bench_one(c: &mut Criterion, group: &str, id: &str, propagator: &dyn TextMapP
 
 fn propagation(c: &mut Criterion) {
     let group = "traceparent_tracestate_extract_inject";
-    bench_one(c, group, "cortex", &cortex_trace::TraceContextPropagator::new());
+    bench_one(
+        c,
+        group,
+        "cortex",
+        &cortex_trace::TraceContextPropagator::new(),
+    );
     bench_one(
         c,
         group,

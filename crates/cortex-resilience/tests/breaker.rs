@@ -26,6 +26,7 @@ async fn fail(breaker: &CircuitBreaker) -> Result {
 
 fn count_based(size: u32, minimum: u32) -> CircuitBreaker {
     CircuitBreaker::builder("test")
+        .clock(Clock::tokio())
         .sliding_window(SlidingWindow::CountBased { size })
         .minimum_number_of_calls(minimum)
         .permitted_number_of_calls_in_half_open_state(2)
@@ -142,6 +143,7 @@ async fn ignored_outcomes_count_as_neither() {
 #[tokio::test(start_paused = true)]
 async fn slow_calls_open_the_breaker() {
     let breaker = CircuitBreaker::builder("slow")
+        .clock(Clock::tokio())
         .minimum_number_of_calls(2)
         .slow_call_duration_threshold(Duration::from_millis(100))
         .slow_call_rate_threshold(50.0)
@@ -162,6 +164,7 @@ async fn slow_calls_open_the_breaker() {
 #[tokio::test(start_paused = true)]
 async fn time_based_window_forgets_old_failures() {
     let breaker = CircuitBreaker::builder("time")
+        .clock(Clock::tokio())
         .sliding_window(SlidingWindow::TimeBased { seconds: 5 })
         .minimum_number_of_calls(3)
         .build()
@@ -183,6 +186,7 @@ async fn time_based_window_forgets_old_failures() {
 #[tokio::test(start_paused = true)]
 async fn consecutive_failures_mode_resets_on_success() {
     let breaker = CircuitBreaker::builder("consecutive")
+        .clock(Clock::tokio())
         .sliding_window(SlidingWindow::ConsecutiveFailures { threshold: 3 })
         .build()
         .unwrap();
@@ -199,6 +203,7 @@ async fn consecutive_failures_mode_resets_on_success() {
 #[tokio::test(start_paused = true)]
 async fn open_wait_backs_off_per_consecutive_opening() {
     let breaker = CircuitBreaker::builder("backoff")
+        .clock(Clock::tokio())
         .sliding_window(SlidingWindow::ConsecutiveFailures { threshold: 1 })
         .permitted_number_of_calls_in_half_open_state(1)
         .wait_duration_in_open_state_fn(|openings| Duration::from_secs(1 << openings))
@@ -222,6 +227,7 @@ async fn open_wait_backs_off_per_consecutive_opening() {
 #[tokio::test(start_paused = true)]
 async fn automatic_transition_moves_to_half_open_on_a_timer() {
     let breaker = CircuitBreaker::builder("auto")
+        .clock(Clock::tokio())
         .sliding_window(SlidingWindow::ConsecutiveFailures { threshold: 1 })
         .automatic_transition_from_open_to_half_open(true)
         .wait_duration_in_open_state(Duration::from_secs(5))
@@ -236,6 +242,7 @@ async fn automatic_transition_moves_to_half_open_on_a_timer() {
 #[tokio::test(start_paused = true)]
 async fn half_open_that_lasts_too_long_reopens() {
     let breaker = CircuitBreaker::builder("stuck")
+        .clock(Clock::tokio())
         .max_wait_duration_in_half_open_state(Duration::from_secs(3))
         .build()
         .unwrap();
@@ -321,6 +328,7 @@ async fn events_reach_subscribers_and_callbacks() {
 #[tokio::test]
 async fn a_panicking_call_counts_as_a_failure() {
     let breaker = CircuitBreaker::builder("panic")
+        .clock(Clock::tokio())
         .sliding_window(SlidingWindow::ConsecutiveFailures { threshold: 1 })
         .build()
         .unwrap();
@@ -342,11 +350,13 @@ async fn a_panicking_call_counts_as_a_failure() {
 #[test]
 fn invalid_configuration_is_a_typed_error() {
     let error = CircuitBreaker::builder("bad")
+        .clock(Clock::tokio())
         .failure_rate_threshold(0.0)
         .build()
         .unwrap_err();
     assert_eq!(error.field, "failure_rate_threshold");
     let error = CircuitBreaker::builder("bad")
+        .clock(Clock::tokio())
         .sliding_window(SlidingWindow::CountBased { size: 0 })
         .build()
         .unwrap_err();
@@ -356,6 +366,7 @@ fn invalid_configuration_is_a_typed_error() {
 #[tokio::test(start_paused = true)]
 async fn layer_clones_share_one_breaker_and_5xx_counts_as_failure() {
     let breaker = CircuitBreaker::builder("http")
+        .clock(Clock::tokio())
         .sliding_window(SlidingWindow::ConsecutiveFailures { threshold: 2 })
         .wait_duration_in_open_state(Duration::from_millis(1500))
         .build()
@@ -384,7 +395,10 @@ async fn layer_clones_share_one_breaker_and_5xx_counts_as_failure() {
 
 #[tokio::test]
 async fn generic_layer_rejects_in_call_never_in_poll_ready() {
-    let breaker = CircuitBreaker::builder("tower").build().unwrap();
+    let breaker = CircuitBreaker::builder("tower")
+        .clock(Clock::tokio())
+        .build()
+        .unwrap();
     breaker.transition_to_forced_open();
     let mut service = ServiceBuilder::new()
         .layer(breaker.layer())
@@ -406,6 +420,7 @@ fn stress_half_open_never_admits_more_than_permitted() {
     const THREADS: usize = 8;
     let clock = ManualClock::new();
     let breaker = CircuitBreaker::builder("stress")
+        .clock(Clock::tokio())
         .permitted_number_of_calls_in_half_open_state(PERMITTED)
         .clock(Clock::manual(&clock))
         .build()
@@ -450,6 +465,7 @@ fn stress_concurrent_failures_open_exactly_once() {
     let clock = ManualClock::new();
     for _round in 0..100 {
         let breaker = CircuitBreaker::builder("race")
+            .clock(Clock::tokio())
             .sliding_window(SlidingWindow::CountBased { size: 16 })
             .minimum_number_of_calls(16)
             .clock(Clock::manual(&clock))

@@ -120,6 +120,7 @@ async fn stress_bulkhead_limits_hold_and_no_permit_leaks() {
 #[tokio::test(start_paused = true)]
 async fn retry_backs_off_and_returns_the_last_error() {
     let retry = Retry::builder("r")
+        .clock(Clock::tokio())
         .max_attempts(3)
         .backoff(cortex_resilience::Backoff::Exponential {
             initial: Duration::from_millis(100),
@@ -140,9 +141,12 @@ async fn retry_backs_off_and_returns_the_last_error() {
 
 #[tokio::test(start_paused = true)]
 async fn retry_never_retries_an_open_circuit() {
-    let breaker = CircuitBreaker::builder("c").build().unwrap();
+    let breaker = CircuitBreaker::builder("c")
+        .clock(Clock::tokio())
+        .build()
+        .unwrap();
     breaker.transition_to_forced_open();
-    let retry = Retry::builder("r").build().unwrap();
+    let retry = Retry::builder("r").clock(Clock::tokio()).build().unwrap();
     let policy = retry.clone().then(breaker);
     let calls = AtomicUsize::new(0);
     let result = policy
@@ -162,6 +166,7 @@ async fn retry_never_retries_an_open_circuit() {
 #[tokio::test(start_paused = true)]
 async fn retry_budget_caps_extra_load() {
     let retry = Retry::builder("budget")
+        .clock(Clock::tokio())
         .max_attempts(10)
         .budget(Some(RetryBudgetConfig {
             ttl: Duration::from_secs(10),
@@ -209,6 +214,7 @@ fn flaky_router(failures: usize, calls: Arc<AtomicUsize>) -> Router {
 async fn http_retry_honours_retry_after_and_skips_non_idempotent_methods() {
     let calls = Arc::new(AtomicUsize::new(0));
     let retry = Retry::builder("http")
+        .clock(Clock::tokio())
         .backoff(cortex_resilience::Backoff::Fixed {
             delay: Duration::from_millis(10),
         })
@@ -253,7 +259,13 @@ async fn http_retry_replays_small_bodies_and_passes_big_ones_once() {
                 }
             }),
         )
-        .layer(Retry::builder("replay").build().unwrap().http_layer());
+        .layer(
+            Retry::builder("replay")
+                .clock(Clock::tokio())
+                .build()
+                .unwrap()
+                .http_layer(),
+        );
     let response = app
         .clone()
         .oneshot(
@@ -327,6 +339,7 @@ async fn timeout_cancels_the_call_and_answers_504_over_http() {
 #[tokio::test(start_paused = true)]
 async fn rate_limit_answers_429_with_ratelimit_headers() {
     let limiter = RateLimiter::builder("api")
+        .clock(Clock::tokio())
         .permits(2, Duration::from_secs(1))
         .build()
         .unwrap();
@@ -350,6 +363,7 @@ async fn rate_limit_answers_429_with_ratelimit_headers() {
 #[tokio::test(start_paused = true)]
 async fn rate_limiter_max_wait_queues_callers_in_order() {
     let limiter = RateLimiter::builder("wait")
+        .clock(Clock::tokio())
         .permits(10, Duration::from_secs(1))
         .burst(1)
         .max_wait(Duration::from_millis(250))
@@ -375,6 +389,7 @@ async fn rate_limiter_max_wait_queues_callers_in_order() {
 fn stress_global_limiter_admits_exactly_the_burst() {
     let clock = ManualClock::new();
     let limiter = RateLimiter::builder("exact")
+        .clock(Clock::tokio())
         .permits(100, Duration::from_secs(1))
         .clock(Clock::manual(&clock))
         .build()
@@ -392,6 +407,7 @@ fn stress_global_limiter_admits_exactly_the_burst() {
 #[tokio::test(start_paused = true)]
 async fn standard_pipeline_opens_the_breaker_and_answers_503() {
     let breaker = CircuitBreaker::builder("flaky")
+        .clock(Clock::tokio())
         .sliding_window(SlidingWindow::CountBased { size: 10 })
         .minimum_number_of_calls(5)
         .build()
@@ -401,6 +417,7 @@ async fn standard_pipeline_opens_the_breaker_and_answers_503() {
         .timeout(Timeout::new("total", Duration::from_secs(5)))
         .retry(
             Retry::builder("flaky")
+                .clock(Clock::tokio())
                 .backoff(cortex_resilience::Backoff::Fixed {
                     delay: Duration::from_millis(1),
                 })

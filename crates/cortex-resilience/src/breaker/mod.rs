@@ -44,14 +44,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use tokio::time::Instant;
 
 pub use config::{
     CircuitBreakerConfig, CircuitBreakerEvent, CircuitBreakerStats, CircuitState, SlidingWindow,
 };
 pub use layer::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
 
-use crate::clock::{Clock, duration_nanos};
+use crate::clock::{Clock, Stopwatch, duration_nanos};
 use crate::events::EventHub;
 use crate::{Classify, ConfigError, DefaultClassifier, Outcome, ResilienceError};
 use window::{CountWindow, FAILED, RECORDED, SLOW, Snapshot, TimeWindow};
@@ -167,7 +166,8 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// The clock. Default tokio's.
+    /// The clock. Default [`Clock::system`]; tests with paused tokio time
+    /// pass [`Clock::tokio`].
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -188,7 +188,6 @@ impl CircuitBreakerBuilder {
             SlidingWindow::CountBased { size } => self.config.minimum_number_of_calls.min(size),
             _ => self.config.minimum_number_of_calls,
         };
-        let origin = self.clock.now();
         Ok(CircuitBreaker {
             shared: Arc::new_cyclic(|this| Shared {
                 this: this.clone(),
@@ -197,8 +196,7 @@ impl CircuitBreakerBuilder {
                 minimum_calls: u64::from(minimum_calls),
                 config: self.config,
                 open_wait: self.open_wait,
-                clock: self.clock,
-                origin,
+                stopwatch: self.clock.stopwatch(),
                 word: AtomicU64::new(pack(CircuitState::Closed, 0, 0)),
                 open_until: AtomicU64::new(0),
                 half_open_since: AtomicU64::new(0),
@@ -269,8 +267,7 @@ pub(crate) struct Shared {
     slow_nanos: u64,
     minimum_calls: u64,
     open_wait: Option<OpenWaitFn>,
-    clock: Clock,
-    origin: Instant,
+    stopwatch: Stopwatch,
     word: AtomicU64,
     /// Nanoseconds since `origin` when the open state ends.
     open_until: AtomicU64,
@@ -347,7 +344,7 @@ impl CircuitBreaker {
             name: name.into(),
             config: CircuitBreakerConfig::default(),
             open_wait: None,
-            clock: Clock::tokio(),
+            clock: Clock::system(),
         }
     }
 
@@ -535,7 +532,7 @@ impl CircuitBreaker {
 impl Shared {
     #[inline]
     fn now(&self) -> u64 {
-        self.clock.nanos_since(self.origin)
+        self.stopwatch.nanos()
     }
 
     #[inline]
@@ -696,7 +693,9 @@ impl Shared {
                 return;
             }
         };
-        if snapshot.calls < self.minimum_calls {
+        // Thresholds are above zero, so a window without failures or slow
+        // calls cannot trip: the success path skips the float math.
+        if snapshot.calls < self.minimum_calls || (snapshot.failures | snapshot.slow) == 0 {
             return;
         }
         let failure_rate = snapshot.failure_rate();

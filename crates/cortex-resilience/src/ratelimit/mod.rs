@@ -2,10 +2,11 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use cortex_resilience::{RateLimiter, ResilienceError};
+//! use cortex_resilience::{Clock, RateLimiter, ResilienceError};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 //! let limiter = RateLimiter::builder("search")
+//!     .clock(Clock::tokio()) // paused time in this example
 //!     .permits(2, Duration::from_secs(1))
 //!     .build()
 //!     .unwrap();
@@ -34,7 +35,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -42,7 +42,7 @@ pub use gcra::RateLimitDecision;
 pub use http::{RateLimitLayer, RateLimitService};
 pub use keyed::{ClientIp, GlobalKey, HeaderKey, KeyExtractor, KeyedRateLimiter, RouteKey};
 
-use crate::clock::{Clock, duration_nanos};
+use crate::clock::{Clock, Stopwatch, duration_nanos};
 use crate::{ConfigError, ResilienceError};
 use gcra::Gcra;
 
@@ -131,8 +131,7 @@ pub(crate) struct Shared {
     name: Arc<str>,
     config: RateLimiterConfig,
     gcra: Gcra,
-    clock: Clock,
-    origin: Instant,
+    stopwatch: Stopwatch,
     tat: AtomicU64,
     permitted: AtomicU64,
     rejected: AtomicU64,
@@ -188,7 +187,8 @@ impl RateLimiterBuilder {
         self
     }
 
-    /// The clock. Default tokio's.
+    /// The clock. Default [`Clock::system`]; tests with paused tokio time
+    /// pass [`Clock::tokio`].
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -200,8 +200,7 @@ impl RateLimiterBuilder {
             name: self.name,
             gcra: self.config.gcra(),
             config: self.config,
-            origin: self.clock.now(),
-            clock: self.clock,
+            stopwatch: self.clock.stopwatch(),
             tat: AtomicU64::new(0),
             permitted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
@@ -230,7 +229,7 @@ impl RateLimiter {
         RateLimiterBuilder {
             name: name.into(),
             config: RateLimiterConfig::default(),
-            clock: Clock::tokio(),
+            clock: Clock::system(),
         }
     }
 
@@ -251,6 +250,27 @@ impl RateLimiter {
     #[inline]
     pub fn check(&self) -> RateLimitDecision {
         self.shared.check_state(&self.shared.tat, 1)
+    }
+
+    /// Takes one permit if available, without waiting, and without the
+    /// header arithmetic of [`check`](Self::check): `Err` holds how long
+    /// until a permit would be available. The fastest way to ask.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cortex_resilience::RateLimiter;
+    ///
+    /// let limiter = RateLimiter::builder("jobs")
+    ///     .permits(1, Duration::from_secs(60))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(limiter.try_acquire().is_ok());
+    /// let wait = limiter.try_acquire().unwrap_err();
+    /// assert!(wait > Duration::from_secs(59));
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<(), Duration> {
+        self.shared.try_acquire(&self.shared.tat)
     }
 
     /// Takes `weight` permits if available, without waiting.
@@ -297,7 +317,7 @@ impl RateLimiter {
 impl Shared {
     #[inline]
     fn now(&self) -> u64 {
-        self.clock.nanos_since(self.origin)
+        self.stopwatch.nanos()
     }
 
     /// One GCRA step on `state`.
@@ -322,6 +342,33 @@ impl Shared {
                 Err(wait) => {
                     self.rejected.fetch_add(1, Ordering::Relaxed);
                     return self.gcra.decision(tat, now, false, wait);
+                }
+            }
+        }
+    }
+
+    /// One GCRA step for a single permit, reporting only the verdict.
+    #[inline]
+    fn try_acquire(&self, state: &AtomicU64) -> Result<(), Duration> {
+        let now = self.now();
+        let mut tat = state.load(Ordering::Acquire);
+        loop {
+            match self.gcra.check(tat, now, 1) {
+                Ok(new_tat) => match state.compare_exchange_weak(
+                    tat,
+                    new_tat,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        self.permitted.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    Err(current) => tat = current,
+                },
+                Err(wait) => {
+                    self.rejected.fetch_add(1, Ordering::Relaxed);
+                    return Err(Duration::from_nanos(wait));
                 }
             }
         }
@@ -409,13 +456,13 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let decision = self.limiter.check();
-        if decision.allowed {
-            crate::future::RejectableFuture::inner(self.inner.call(request))
-        } else {
-            crate::future::RejectableFuture::rejected(ResilienceError::RateLimited {
-                retry_after: decision.retry_after,
-            })
+        match self.limiter.try_acquire() {
+            Ok(()) => crate::future::RejectableFuture::inner(self.inner.call(request)),
+            Err(retry_after) => {
+                crate::future::RejectableFuture::rejected(ResilienceError::RateLimited {
+                    retry_after,
+                })
+            }
         }
     }
 }

@@ -45,7 +45,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use tokio::time::Instant;
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::RetryBudgetConfig;
@@ -54,7 +53,7 @@ pub use http::{HttpRetryLayer, HttpRetryPredicate, HttpRetryService, IdempotentM
 pub(crate) use layer::call_ready;
 pub use layer::{RetryLayer, RetryService};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Stopwatch};
 use crate::events::EventHub;
 use crate::{ConfigError, ResilienceError};
 use budget::RetryBudget;
@@ -233,8 +232,7 @@ struct Shared {
     name: Arc<str>,
     config: RetryConfig,
     budget: Option<RetryBudget>,
-    clock: Clock,
-    origin: Instant,
+    stopwatch: Stopwatch,
     counters: [AtomicU64; 5],
     events: EventHub<RetryEvent>,
 }
@@ -300,7 +298,8 @@ impl RetryBuilder {
         self
     }
 
-    /// The clock for the budget. Default tokio's.
+    /// The clock for the budget. Default [`Clock::system`]; tests with
+    /// paused tokio time pass [`Clock::tokio`].
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -314,8 +313,7 @@ impl RetryBuilder {
                 name: self.name,
                 budget: self.config.budget.as_ref().map(RetryBudget::new),
                 config: self.config,
-                origin: self.clock.now(),
-                clock: self.clock,
+                stopwatch: self.clock.stopwatch(),
                 counters: std::array::from_fn(|_| AtomicU64::new(0)),
                 events: EventHub::default(),
             }),
@@ -329,7 +327,7 @@ impl Retry {
         RetryBuilder {
             name: name.into(),
             config: RetryConfig::default(),
-            clock: Clock::tokio(),
+            clock: Clock::system(),
         }
     }
 
@@ -451,7 +449,7 @@ impl Shared {
     #[inline]
     fn deposit(&self) {
         if let Some(budget) = &self.budget {
-            budget.deposit(self.clock.nanos_since(self.origin));
+            budget.deposit(self.stopwatch.nanos());
         }
     }
 
@@ -469,7 +467,7 @@ impl Shared {
             return None;
         }
         if let Some(budget) = &self.budget
-            && !budget.try_withdraw(self.clock.nanos_since(self.origin))
+            && !budget.try_withdraw(self.stopwatch.nanos())
         {
             self.counters[BUDGET_EXHAUSTED].fetch_add(1, Ordering::Relaxed);
             self.events.emit(|| RetryEvent::BudgetExhausted);
