@@ -26,6 +26,11 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 
 /// Families the Hub must expose; checked by the Python parsers.
 const REQUIRED_FAMILIES: &[&str] = &[
+    "cortex_circuitbreaker_state",
+    "cortex_circuitbreaker_calls",
+    "cortex_bulkhead_available_concurrent_calls",
+    "cortex_retry_calls",
+    "cortex_ratelimiter_available_permissions",
     "cortex_health_check_status",
     "cortex_health_check_duration_seconds",
     "http_server_request_duration_seconds",
@@ -103,6 +108,7 @@ pub(crate) fn run() -> Result<(), String> {
     ] {
         http(addr, head)?;
     }
+    check_resilience(addr)?;
 
     let out_dir = root().join("target").join("conformance");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
@@ -266,6 +272,48 @@ fn ensure_python_client() -> Result<(), String> {
             &[&install[..], &["--break-system-packages"]].concat(),
         )
     })
+}
+
+/// `/api/flaky` against a downstream that always fails: rate-limit headers
+/// on every answer, 503s, then the breaker's own 503 with `Retry-After`,
+/// and `/resilience` reporting it open.
+fn check_resilience(addr: SocketAddr) -> Result<(), String> {
+    let (head, _) = http(addr, "PUT /api/flaky/config?rate=1 HTTP/1.1")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("PUT /api/flaky/config: {head}"));
+    }
+    let mut opened = false;
+    for _ in 0..20 {
+        let (head, body) = http(addr, "GET /api/flaky HTTP/1.1")?;
+        let lower = head.to_ascii_lowercase();
+        if !lower.contains("ratelimit-limit:") || !lower.contains("ratelimit-remaining:") {
+            return Err(format!("/api/flaky: no RateLimit-* headers:\n{head}"));
+        }
+        if !head.starts_with("HTTP/1.1 503") {
+            return Err(format!("/api/flaky with a dead downstream: {head}"));
+        }
+        if body.contains("circuit breaker is open") {
+            if !lower.contains("retry-after:") {
+                return Err(format!("breaker rejection without Retry-After:\n{head}"));
+            }
+            opened = true;
+            break;
+        }
+    }
+    if !opened {
+        return Err("the breaker never opened on a failing downstream".to_owned());
+    }
+    let (_, body) = http(addr, "GET /resilience HTTP/1.1")?;
+    let json: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("/resilience: invalid JSON ({e})"))?;
+    if !body.contains(r#""state":"open""#) && !body.contains(r#""state": "open""#) {
+        return Err(format!(
+            "/resilience does not report the open breaker: {json}"
+        ));
+    }
+    http(addr, "PUT /api/flaky/config?rate=0 HTTP/1.1")?;
+    eprintln!("resilience: rate-limit headers, breaker opens with Retry-After, /resilience agrees");
+    Ok(())
 }
 
 /// Every probe answers `application/health+json` with an IETF status word
