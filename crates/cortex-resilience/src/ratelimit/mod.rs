@@ -314,15 +314,39 @@ impl RateLimiter {
     }
 }
 
+/// The outcome of one GCRA step: the state and time it was decided at.
+enum Step {
+    Allowed { tat: u64, now: u64 },
+    Denied { tat: u64, now: u64, wait: u64 },
+}
+
 impl Shared {
     #[inline]
     fn now(&self) -> u64 {
         self.stopwatch.nanos()
     }
 
-    /// One GCRA step on `state`.
+    /// One GCRA step on `state`, with header numbers.
     #[inline]
     fn check_state(&self, state: &AtomicU64, weight: u32) -> RateLimitDecision {
+        match self.step(state, weight) {
+            Step::Allowed { tat, now } => self.gcra.decision(tat, now, true, 0),
+            Step::Denied { tat, now, wait } => self.gcra.decision(tat, now, false, wait),
+        }
+    }
+
+    /// One GCRA step for a single permit, reporting only the verdict.
+    #[inline]
+    fn try_acquire(&self, state: &AtomicU64) -> Result<(), Duration> {
+        match self.step(state, 1) {
+            Step::Allowed { .. } => Ok(()),
+            Step::Denied { wait, .. } => Err(Duration::from_nanos(wait)),
+        }
+    }
+
+    /// Takes `weight` permits by compare-and-swap, or counts a rejection.
+    #[inline]
+    fn step(&self, state: &AtomicU64, weight: u32) -> Step {
         let now = self.now();
         let mut tat = state.load(Ordering::Acquire);
         loop {
@@ -335,40 +359,13 @@ impl Shared {
                 ) {
                     Ok(_) => {
                         self.permitted.fetch_add(1, Ordering::Relaxed);
-                        return self.gcra.decision(new_tat, now, true, 0);
+                        return Step::Allowed { tat: new_tat, now };
                     }
                     Err(current) => tat = current,
                 },
                 Err(wait) => {
                     self.rejected.fetch_add(1, Ordering::Relaxed);
-                    return self.gcra.decision(tat, now, false, wait);
-                }
-            }
-        }
-    }
-
-    /// One GCRA step for a single permit, reporting only the verdict.
-    #[inline]
-    fn try_acquire(&self, state: &AtomicU64) -> Result<(), Duration> {
-        let now = self.now();
-        let mut tat = state.load(Ordering::Acquire);
-        loop {
-            match self.gcra.check(tat, now, 1) {
-                Ok(new_tat) => match state.compare_exchange_weak(
-                    tat,
-                    new_tat,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => {
-                        self.permitted.fetch_add(1, Ordering::Relaxed);
-                        return Ok(());
-                    }
-                    Err(current) => tat = current,
-                },
-                Err(wait) => {
-                    self.rejected.fetch_add(1, Ordering::Relaxed);
-                    return Err(Duration::from_nanos(wait));
+                    return Step::Denied { tat, now, wait };
                 }
             }
         }

@@ -1,0 +1,307 @@
+//! `ActorRef`: the handle for telling, asking, stopping and killing.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::actor::{Actor, Handler, Message};
+use crate::envelope::{Ask, BoxEnvelope, Tell};
+use crate::error::{AskError, SendError};
+use crate::mailbox::{Mailbox, Overflow, Push};
+use crate::system::{DeadLetterReason, SystemInner};
+
+/// The shared state of one actor: its mailbox and lifecycle flags.
+pub(crate) struct Cell<A> {
+    pub(crate) id: u64,
+    pub(crate) label: Arc<str>,
+    pub(crate) named: bool,
+    pub(crate) mailbox: Mailbox<A>,
+    pub(crate) system: Arc<SystemInner>,
+    pub(crate) alive: AtomicBool,
+    pub(crate) stopped: Notify,
+    pub(crate) abort: OnceLock<AbortHandle>,
+    pub(crate) timers: Mutex<Vec<AbortHandle>>,
+}
+
+impl<A> Cell<A> {
+    pub(crate) fn dead_letter(&self, message_type: &'static str, reason: DeadLetterReason) {
+        self.system
+            .dead_letter(&self.label, self.id, message_type, reason);
+    }
+
+    /// Reports undeliverable envelopes and tells their askers.
+    pub(crate) fn reject_all(&self, envelopes: Vec<BoxEnvelope<A>>, reason: DeadLetterReason) {
+        for envelope in envelopes {
+            self.dead_letter(envelope.message_type(), reason);
+            envelope.reject(AskError::ActorStopped);
+        }
+    }
+
+    pub(crate) fn add_timer(&self, timer: impl Future<Output = ()> + Send + 'static) {
+        let mut timers = self
+            .timers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !self.alive.load(Ordering::Acquire) {
+            return;
+        }
+        timers.retain(|timer| !timer.is_finished());
+        timers.push(tokio::spawn(timer).abort_handle());
+    }
+
+    pub(crate) fn cancel_timers(&self) {
+        let timers = std::mem::take(
+            &mut *self
+                .timers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for timer in timers {
+            timer.abort();
+        }
+    }
+}
+
+/// A handle to a running actor. Cheap to clone; all clones address the
+/// same mailbox.
+///
+/// Messages sent from one task arrive in the order sent. Sending to a
+/// stopped actor fails at once and the message is reported as a dead
+/// letter.
+pub struct ActorRef<A> {
+    pub(crate) cell: Arc<Cell<A>>,
+}
+
+impl<A> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        Self {
+            cell: Arc::clone(&self.cell),
+        }
+    }
+}
+
+impl<A> fmt::Debug for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorRef")
+            .field("id", &self.cell.id)
+            .field("name", &&*self.cell.label)
+            .field("alive", &self.cell.alive.load(Ordering::Acquire))
+            .finish()
+    }
+}
+
+impl<A> PartialEq for ActorRef<A> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.cell, &other.cell)
+    }
+}
+
+impl<A> Eq for ActorRef<A> {}
+
+impl<A: Actor> ActorRef<A> {
+    /// The actor's id, unique within its system.
+    pub fn id(&self) -> u64 {
+        self.cell.id
+    }
+
+    /// Its registered name, or its Rust type name if it has none.
+    pub fn name(&self) -> &str {
+        &self.cell.label
+    }
+
+    /// Whether it still runs (a stopping actor may still drain).
+    pub fn is_alive(&self) -> bool {
+        self.cell.alive.load(Ordering::Acquire)
+    }
+
+    /// Messages waiting in its mailbox.
+    pub fn mailbox_len(&self) -> usize {
+        self.cell.mailbox.len()
+    }
+
+    /// Sends `message`, waiting for mailbox space if the policy is
+    /// `Backpressure`. Under `FailFast` a full mailbox fails with
+    /// `MailboxFull`; under `DropOldest`/`DropNewest` one message becomes a
+    /// dead letter and this succeeds.
+    pub async fn tell<M>(&self, message: M) -> Result<(), SendError<M>>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let envelope = tell_envelope(message);
+        let pushed = match self.cell.mailbox.overflow() {
+            Overflow::Backpressure => self.cell.mailbox.push_waiting(envelope).await,
+            _ => self.cell.mailbox.push(envelope),
+        };
+        self.settle(pushed)
+    }
+
+    /// Sends `message` without waiting: a full mailbox fails with
+    /// `MailboxFull` (except under `DropOldest`/`DropNewest`, which drop
+    /// one message as a dead letter instead).
+    pub fn try_tell<M>(&self, message: M) -> Result<(), SendError<M>>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let pushed = self.cell.mailbox.push(tell_envelope(message));
+        self.settle(pushed)
+    }
+
+    fn settle<M: Message>(&self, pushed: Push<A>) -> Result<(), SendError<M>> {
+        match pushed {
+            Push::Queued(evicted) => {
+                if let Some(evicted) = evicted {
+                    self.cell
+                        .dead_letter(evicted.message_type(), DeadLetterReason::MailboxOverflow);
+                    evicted.reject(AskError::MailboxFull);
+                }
+                Ok(())
+            }
+            Push::Full(envelope) => {
+                if self.cell.mailbox.overflow() == Overflow::DropNewest {
+                    self.cell
+                        .dead_letter(envelope.message_type(), DeadLetterReason::MailboxOverflow);
+                    return Ok(());
+                }
+                Err(SendError::MailboxFull(take_message(envelope)))
+            }
+            Push::Closed(envelope) => {
+                self.cell
+                    .dead_letter(envelope.message_type(), DeadLetterReason::ActorStopped);
+                Err(SendError::ActorStopped(take_message(envelope)))
+            }
+        }
+    }
+
+    /// Asks with the system's default timeouts (see
+    /// [`ActorSystemBuilder::ask_timeouts`](crate::ActorSystemBuilder::ask_timeouts)).
+    pub async fn ask<M>(&self, message: M) -> Result<M::Reply, AskError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let (mailbox, reply) = self.cell.system.ask_timeouts;
+        self.ask_timeout(message, mailbox, reply).await
+    }
+
+    /// Asks and waits for the reply: at most `mailbox_wait` for mailbox
+    /// space, then at most `reply_wait` for the answer. A question that
+    /// times out in the mailbox is a dead letter; one that times out
+    /// waiting for the reply is still handled, and its reply dropped.
+    pub async fn ask_timeout<M>(
+        &self,
+        message: M,
+        mailbox_wait: Duration,
+        reply_wait: Duration,
+    ) -> Result<M::Reply, AskError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let (reply, answer) = oneshot::channel();
+        let envelope: BoxEnvelope<A> = Box::new(Ask {
+            message,
+            reply,
+            span: tracing::Span::current(),
+        });
+        let pushed = match self.cell.mailbox.overflow() {
+            Overflow::Backpressure => {
+                match tokio::time::timeout(mailbox_wait, self.cell.mailbox.push_waiting(envelope))
+                    .await
+                {
+                    Ok(pushed) => pushed,
+                    Err(_) => {
+                        self.cell.dead_letter(
+                            std::any::type_name::<M>(),
+                            DeadLetterReason::MailboxTimeout,
+                        );
+                        return Err(AskError::MailboxTimeout);
+                    }
+                }
+            }
+            _ => self.cell.mailbox.push(envelope),
+        };
+        match pushed {
+            Push::Queued(evicted) => {
+                if let Some(evicted) = evicted {
+                    self.cell
+                        .dead_letter(evicted.message_type(), DeadLetterReason::MailboxOverflow);
+                    evicted.reject(AskError::MailboxFull);
+                }
+            }
+            Push::Full(envelope) => {
+                if self.cell.mailbox.overflow() == Overflow::DropNewest {
+                    self.cell
+                        .dead_letter(envelope.message_type(), DeadLetterReason::MailboxOverflow);
+                }
+                return Err(AskError::MailboxFull);
+            }
+            Push::Closed(envelope) => {
+                self.cell
+                    .dead_letter(envelope.message_type(), DeadLetterReason::ActorStopped);
+                return Err(AskError::ActorStopped);
+            }
+        }
+        match tokio::time::timeout(reply_wait, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(AskError::NoReply),
+            Err(_) => Err(AskError::ReplyTimeout),
+        }
+    }
+
+    /// Stops the actor after the message it is handling: a system message
+    /// that jumps the queue. Queued messages become dead letters;
+    /// `post_stop` runs. No restart follows.
+    pub fn stop(&self) {
+        self.cell.mailbox.request_stop();
+    }
+
+    /// Stops the actor at once, interrupting its handler: no `post_stop`.
+    /// Queued messages become dead letters.
+    pub fn kill(&self) {
+        self.cell.mailbox.request_stop();
+        if let Some(abort) = self.cell.abort.get() {
+            abort.abort();
+        }
+    }
+
+    /// Waits until the actor has stopped.
+    pub async fn wait_for_stop(&self) {
+        loop {
+            let stopped = self.cell.stopped.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            if !self.is_alive() {
+                return;
+            }
+            stopped.await;
+        }
+    }
+}
+
+fn tell_envelope<A, M>(message: M) -> BoxEnvelope<A>
+where
+    A: Handler<M>,
+    M: Message,
+{
+    Box::new(Tell {
+        message,
+        span: tracing::Span::current(),
+    })
+}
+
+/// The typed message back out of a refused tell envelope.
+fn take_message<A, M: 'static>(envelope: BoxEnvelope<A>) -> M {
+    match envelope.into_any().downcast::<Tell<M>>() {
+        Ok(tell) => tell.message,
+        // Only tell envelopes of `M` reach here: `settle` is generic over
+        // the `M` the envelope was built from.
+        Err(_) => unreachable!("a tell envelope holds the message type it was built with"),
+    }
+}

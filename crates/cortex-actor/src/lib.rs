@@ -1,0 +1,91 @@
+//! Typed actors on tokio: each actor is state plus a mailbox, handling one
+//! message at a time on its own task.
+//!
+//! - **Messages** are plain types: `impl Message for M { type Reply = R; }`
+//!   and `impl Handler<M> for MyActor`, one impl per message type.
+//! - **[`ActorRef`]**: `tell` (waits for mailbox space: backpressure),
+//!   `try_tell` (fails fast), `ask` with two timeouts (mailbox space, then
+//!   the reply). Messages from one sender arrive in order; sending to a
+//!   stopped actor fails at once and becomes a dead letter.
+//! - **Mailboxes** are bounded by default (1024) with an explicit
+//!   [`Overflow`] policy: `Backpressure`, `FailFast`, `DropOldest`,
+//!   `DropNewest`. Unbounded is opt-in. No send path bypasses the capacity.
+//! - **Supervision**: a handler's error or panic is caught; the actor's
+//!   [`RestartPolicy`] (default: restart up to 3 times, then stop) rebuilds
+//!   it from its factory — `pre_restart` on the old state, `post_restart`
+//!   on the new — keeping the mailbox and reporting, not retrying, the
+//!   failing message. Intensity windows, backoff with jitter, and
+//!   Permanent / Transient / Temporary restart types as in OTP.
+//! - **System messages jump the queue**: `stop` lets the current handler
+//!   finish, `kill` interrupts it.
+//! - **Registry and dead letters**: actors spawned with a name can be
+//!   looked up; names are freed when they stop. Undelivered messages are
+//!   counted, logged, passed to an `on_undelivered` hook and streamed.
+//! - **Shutdown**: [`ActorSystem::shutdown`] drains mailboxes up to a
+//!   timeout, then stops what is left; no actor task outlives it.
+//! - **Tracing**: each message is handled in an `actor.handle` span whose
+//!   parent is the span that was current where it was sent, so a request's
+//!   trace continues into the actors it talks to.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cortex_actor::{
+//!     Actor, ActorError, ActorSystem, Context, Handler, MailboxConfig, Message, Overflow,
+//!     RestartPolicy,
+//! };
+//!
+//! #[derive(Default)]
+//! struct Account { balance: i64 }
+//! impl Actor for Account {}
+//!
+//! struct Deposit(i64);
+//! impl Message for Deposit { type Reply = i64; }
+//!
+//! impl Handler<Deposit> for Account {
+//!     async fn handle(&mut self, Deposit(amount): Deposit, _: &mut Context<Self>)
+//!         -> Result<i64, ActorError>
+//!     {
+//!         if amount <= 0 {
+//!             return Err(ActorError::msg("deposits must be positive"));
+//!         }
+//!         self.balance += amount;
+//!         Ok(self.balance)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let system = ActorSystem::new("bank");
+//! let account = system
+//!     .actor(Account::default)
+//!     .name("account-42")
+//!     .mailbox(MailboxConfig::bounded(256).overflow(Overflow::FailFast))
+//!     .restart_policy(RestartPolicy::default().max_restarts(5))
+//!     .spawn()
+//!     .unwrap();
+//! assert_eq!(account.ask(Deposit(10)).await, Ok(10));
+//! // A failing message restarts the actor (its state is rebuilt).
+//! assert!(account.ask(Deposit(-1)).await.is_err());
+//! let same = system.lookup::<Account>("account-42").unwrap();
+//! assert_eq!(same.ask(Deposit(5)).await, Ok(5));
+//! system.shutdown(Duration::from_secs(1)).await;
+//! assert!(!account.is_alive());
+//! # }
+//! ```
+
+mod actor;
+mod actor_ref;
+mod envelope;
+mod error;
+mod mailbox;
+mod supervision;
+mod system;
+
+pub use actor::{Actor, Context, Handler, Message};
+pub use actor_ref::ActorRef;
+pub use error::{ActorError, AskError, SendError, SpawnError};
+pub use mailbox::{MailboxConfig, Overflow};
+pub use supervision::{OnExhausted, RestartBackoff, RestartPolicy, RestartType};
+pub use system::{
+    ActorSystem, ActorSystemBuilder, DeadLetter, DeadLetterReason, ShutdownReport, Spawn,
+    SystemStats,
+};

@@ -1,0 +1,227 @@
+//! A bounded multi-producer mailbox with an explicit overflow policy.
+//!
+//! One mutex-guarded `VecDeque` of boxed envelopes: the lock is held for a
+//! push or a pop only, and two `Notify`s wake the actor (not empty) and
+//! waiting senders (space). Every send path goes through [`Mailbox::push`],
+//! so none bypasses the capacity.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::envelope::BoxEnvelope;
+
+/// What a full mailbox does with one more message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// `tell` and `ask` wait for space (`try_tell` fails fast). The
+    /// default.
+    #[default]
+    Backpressure,
+    /// Every send fails at once with `MailboxFull`.
+    FailFast,
+    /// The oldest queued message becomes a dead letter to make room.
+    DropOldest,
+    /// The new message becomes a dead letter; the send reports success.
+    DropNewest,
+}
+
+/// Capacity and overflow policy of an actor's mailbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxConfig {
+    /// Messages held at most; `None` is unbounded (opt-in).
+    pub capacity: Option<usize>,
+    /// What happens when it is full.
+    pub overflow: Overflow,
+}
+
+impl Default for MailboxConfig {
+    fn default() -> Self {
+        Self {
+            capacity: Some(1024),
+            overflow: Overflow::Backpressure,
+        }
+    }
+}
+
+impl MailboxConfig {
+    /// A bounded mailbox with the default (backpressure) policy.
+    pub fn bounded(capacity: usize) -> Self {
+        Self {
+            capacity: Some(capacity),
+            ..Self::default()
+        }
+    }
+
+    /// An unbounded mailbox: senders never wait, memory is the limit.
+    pub fn unbounded() -> Self {
+        Self {
+            capacity: None,
+            overflow: Overflow::Backpressure,
+        }
+    }
+
+    /// The same capacity with another overflow policy.
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.overflow = overflow;
+        self
+    }
+}
+
+/// The result of offering one envelope.
+pub(crate) enum Push<A> {
+    /// Queued; with the envelope evicted to make room, if any.
+    Queued(Option<BoxEnvelope<A>>),
+    /// Not queued because the mailbox is full; the envelope comes back.
+    Full(BoxEnvelope<A>),
+    /// Not queued because the mailbox no longer accepts messages.
+    Closed(BoxEnvelope<A>),
+}
+
+pub(crate) struct Mailbox<A> {
+    queue: Mutex<VecDeque<BoxEnvelope<A>>>,
+    capacity: usize,
+    overflow: Overflow,
+    /// No new messages (the actor is stopping or the system draining).
+    closed: AtomicBool,
+    /// Stop after the current message: a system message that jumps the
+    /// queue.
+    stop: AtomicBool,
+    len: AtomicUsize,
+    not_empty: Notify,
+    space: Notify,
+}
+
+impl<A> Mailbox<A> {
+    pub(crate) fn new(config: MailboxConfig) -> Self {
+        let capacity = config.capacity.unwrap_or(usize::MAX);
+        Self {
+            queue: Mutex::new(VecDeque::with_capacity(capacity.min(64))),
+            capacity,
+            overflow: config.overflow,
+            closed: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            len: AtomicUsize::new(0),
+            not_empty: Notify::new(),
+            space: Notify::new(),
+        }
+    }
+
+    pub(crate) fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<BoxEnvelope<A>>> {
+        // A panic never happens while the queue is locked (pushes and pops
+        // only), so a poisoned lock still holds a consistent queue.
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Offers `envelope` under the mailbox's policy, never waiting.
+    /// `Backpressure` and `FailFast` answer `Full` when full.
+    pub(crate) fn push(&self, envelope: BoxEnvelope<A>) -> Push<A> {
+        let mut queue = self.lock();
+        if self.is_closed() {
+            return Push::Closed(envelope);
+        }
+        let mut evicted = None;
+        if queue.len() >= self.capacity {
+            match self.overflow {
+                Overflow::Backpressure | Overflow::FailFast | Overflow::DropNewest => {
+                    return Push::Full(envelope);
+                }
+                Overflow::DropOldest => evicted = queue.pop_front(),
+            }
+        }
+        queue.push_back(envelope);
+        self.len.store(queue.len(), Ordering::Relaxed);
+        drop(queue);
+        self.not_empty.notify_one();
+        Push::Queued(evicted)
+    }
+
+    /// Pushes, waiting for space while full (backpressure).
+    pub(crate) async fn push_waiting(&self, mut envelope: BoxEnvelope<A>) -> Push<A> {
+        loop {
+            let space = self.space.notified();
+            tokio::pin!(space);
+            // Registered before looking, so a pop between the look and the
+            // wait is not missed.
+            space.as_mut().enable();
+            match self.push(envelope) {
+                Push::Full(back) => envelope = back,
+                done => return done,
+            }
+            space.await;
+        }
+    }
+
+    /// The next message, or `None` once a stop was requested or the
+    /// mailbox is closed and empty.
+    pub(crate) async fn recv(&self) -> Option<BoxEnvelope<A>> {
+        loop {
+            let not_empty = self.not_empty.notified();
+            tokio::pin!(not_empty);
+            not_empty.as_mut().enable();
+            if self.stop.load(Ordering::Acquire) {
+                return None;
+            }
+            let popped = {
+                let mut queue = self.lock();
+                let popped = queue.pop_front();
+                self.len.store(queue.len(), Ordering::Relaxed);
+                popped
+            };
+            if let Some(envelope) = popped {
+                if self.capacity != usize::MAX {
+                    self.space.notify_one();
+                }
+                return Some(envelope);
+            }
+            if self.is_closed() {
+                return None;
+            }
+            not_empty.await;
+        }
+    }
+
+    /// Takes no new messages; queued ones are still delivered.
+    pub(crate) fn close(&self) {
+        {
+            let _queue = self.lock();
+            self.closed.store(true, Ordering::Release);
+        }
+        self.not_empty.notify_one();
+        // Wake every blocked sender so it sees the closed mailbox.
+        self.space.notify_waiters();
+    }
+
+    /// Stops after the current message; queued ones become dead letters.
+    pub(crate) fn request_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.close();
+    }
+
+    /// Everything still queued, for dead-letter reporting.
+    pub(crate) fn drain(&self) -> Vec<BoxEnvelope<A>> {
+        let mut queue = self.lock();
+        self.closed.store(true, Ordering::Release);
+        self.len.store(0, Ordering::Relaxed);
+        let drained = queue.drain(..).collect();
+        drop(queue);
+        self.space.notify_waiters();
+        drained
+    }
+}

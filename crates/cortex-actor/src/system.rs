@@ -1,0 +1,660 @@
+//! `ActorSystem`: spawning, the name registry, dead letters, shutdown.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::actor::{Actor, Context};
+use crate::actor_ref::{ActorRef, Cell};
+use crate::error::{ActorError, SpawnError};
+use crate::mailbox::{Mailbox, MailboxConfig};
+use crate::supervision::{RestartPolicy, Supervisor, Verdict};
+
+/// Why a message was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    /// The actor had stopped or was stopping.
+    ActorStopped,
+    /// A `DropOldest`/`DropNewest` mailbox dropped it.
+    MailboxOverflow,
+    /// An `ask` found no mailbox space in time.
+    MailboxTimeout,
+    /// Still queued when the system's shutdown timeout ran out.
+    Shutdown,
+}
+
+/// A message that was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The addressee's name (or type name).
+    pub actor: Arc<str>,
+    /// The addressee's id.
+    pub actor_id: u64,
+    /// The message's Rust type.
+    pub message_type: &'static str,
+    /// Why.
+    pub reason: DeadLetterReason,
+}
+
+/// Counters of a system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SystemStats {
+    /// Actors running now.
+    pub actors: usize,
+    /// Messages handled (successfully or not).
+    pub messages: u64,
+    /// Handler or hook failures, panics included.
+    pub failures: u64,
+    /// Restarts performed.
+    pub restarts: u64,
+    /// Failures escalated past an exhausted restart policy.
+    pub escalations: u64,
+    /// Undelivered messages.
+    pub dead_letters: u64,
+}
+
+/// What `shutdown` achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ShutdownReport {
+    /// Actors that drained their mailbox and stopped in time.
+    pub drained: usize,
+    /// Actors stopped after the timeout (their queue became dead letters).
+    pub stopped_late: usize,
+    /// Actors that had to be aborted mid-handler.
+    pub killed: usize,
+}
+
+type UndeliveredHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
+
+/// Lifecycle control of an actor of any type.
+trait Control: Send + Sync {
+    fn close(&self);
+    fn stop(&self);
+    fn kill(&self);
+}
+
+impl<A: Send + 'static> Control for Cell<A> {
+    fn close(&self) {
+        self.mailbox.close();
+    }
+
+    fn stop(&self) {
+        self.mailbox.request_stop();
+    }
+
+    fn kill(&self) {
+        self.mailbox.request_stop();
+        if let Some(abort) = self.abort.get() {
+            abort.abort();
+        }
+    }
+}
+
+struct Live {
+    control: Arc<dyn Control>,
+    task: JoinHandle<()>,
+}
+
+struct Registered {
+    id: u64,
+    /// A `Weak<Cell<A>>`: the registry never keeps an actor alive.
+    cell: Box<dyn Any + Send + Sync>,
+}
+
+pub(crate) struct SystemInner {
+    name: Arc<str>,
+    pub(crate) ask_timeouts: (Duration, Duration),
+    default_mailbox: MailboxConfig,
+    next_id: AtomicU64,
+    accepting: AtomicBool,
+    live: Mutex<HashMap<u64, Live>>,
+    names: Mutex<HashMap<Arc<str>, Registered>>,
+    on_undelivered: RwLock<Option<UndeliveredHook>>,
+    dead_letters_tx: broadcast::Sender<DeadLetter>,
+    messages: AtomicU64,
+    failures: AtomicU64,
+    restarts: AtomicU64,
+    escalations: AtomicU64,
+    dead_letters: AtomicU64,
+}
+
+impl SystemInner {
+    pub(crate) fn dead_letter(
+        &self,
+        actor: &Arc<str>,
+        actor_id: u64,
+        message_type: &'static str,
+        reason: DeadLetterReason,
+    ) {
+        self.dead_letters.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(actor = %actor, actor_id, message_type, ?reason, "dead letter");
+        let letter = DeadLetter {
+            actor: Arc::clone(actor),
+            actor_id,
+            message_type,
+            reason,
+        };
+        let hook = self
+            .on_undelivered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(hook) = hook {
+            hook(&letter);
+        }
+        if self.dead_letters_tx.receiver_count() > 0 {
+            let _ = self.dead_letters_tx.send(letter);
+        }
+    }
+
+    fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Live>> {
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_names(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Registered>> {
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A set of actors with a registry, dead-letter reporting and shutdown. A
+/// value, not a global: tests and services can hold several. Cheap to
+/// clone.
+///
+/// ```
+/// use cortex_actor::{Actor, ActorError, ActorSystem, Context, Handler, Message};
+///
+/// #[derive(Default)]
+/// struct Counter(u64);
+/// impl Actor for Counter {}
+///
+/// struct Add(u64);
+/// impl Message for Add { type Reply = u64; }
+///
+/// impl Handler<Add> for Counter {
+///     async fn handle(&mut self, Add(n): Add, _: &mut Context<Self>) -> Result<u64, ActorError> {
+///         self.0 += n;
+///         Ok(self.0)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let system = ActorSystem::new("shop");
+/// let counter = system.spawn(Counter::default).unwrap();
+/// counter.tell(Add(2)).await.unwrap();
+/// assert_eq!(counter.ask(Add(3)).await, Ok(5));
+/// system.shutdown(std::time::Duration::from_secs(1)).await;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ActorSystem {
+    inner: Arc<SystemInner>,
+}
+
+impl fmt::Debug for ActorSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorSystem")
+            .field("name", &&*self.inner.name)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Settings for an [`ActorSystem`].
+#[derive(Debug, Clone)]
+pub struct ActorSystemBuilder {
+    name: Arc<str>,
+    ask_timeouts: (Duration, Duration),
+    default_mailbox: MailboxConfig,
+}
+
+impl ActorSystemBuilder {
+    /// Default timeouts of [`ActorRef::ask`]: waiting for mailbox space,
+    /// then for the reply. 5 s each unless set.
+    pub fn ask_timeouts(mut self, mailbox: Duration, reply: Duration) -> Self {
+        self.ask_timeouts = (mailbox, reply);
+        self
+    }
+
+    /// The mailbox of actors spawned without one (1024, backpressure).
+    pub fn default_mailbox(mut self, mailbox: MailboxConfig) -> Self {
+        self.default_mailbox = mailbox;
+        self
+    }
+
+    /// The system.
+    pub fn build(self) -> ActorSystem {
+        let (dead_letters_tx, _) = broadcast::channel(1024);
+        ActorSystem {
+            inner: Arc::new(SystemInner {
+                name: self.name,
+                ask_timeouts: self.ask_timeouts,
+                default_mailbox: self.default_mailbox,
+                next_id: AtomicU64::new(1),
+                accepting: AtomicBool::new(true),
+                live: Mutex::new(HashMap::new()),
+                names: Mutex::new(HashMap::new()),
+                on_undelivered: RwLock::new(None),
+                dead_letters_tx,
+                messages: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                restarts: AtomicU64::new(0),
+                escalations: AtomicU64::new(0),
+                dead_letters: AtomicU64::new(0),
+            }),
+        }
+    }
+}
+
+impl ActorSystem {
+    /// A system with default settings.
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        Self::builder(name).build()
+    }
+
+    /// A builder for a system.
+    pub fn builder(name: impl Into<Arc<str>>) -> ActorSystemBuilder {
+        ActorSystemBuilder {
+            name: name.into(),
+            ask_timeouts: (Duration::from_secs(5), Duration::from_secs(5)),
+            default_mailbox: MailboxConfig::default(),
+        }
+    }
+
+    /// The system's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Spawns an actor built by `factory` (called again on each restart),
+    /// with the default mailbox and restart policy, unnamed.
+    pub fn spawn<A, F>(&self, factory: F) -> Result<ActorRef<A>, SpawnError>
+    where
+        A: Actor,
+        F: FnMut() -> A + Send + 'static,
+    {
+        self.actor(factory).spawn()
+    }
+
+    /// Starts describing an actor to spawn: name, mailbox, restart policy.
+    pub fn actor<A, F>(&self, factory: F) -> Spawn<'_, A>
+    where
+        A: Actor,
+        F: FnMut() -> A + Send + 'static,
+    {
+        Spawn {
+            system: self,
+            factory: Box::new(factory),
+            name: None,
+            mailbox: self.inner.default_mailbox,
+            policy: RestartPolicy::default(),
+        }
+    }
+
+    /// The live actor registered under `name`, if it is an `A`.
+    pub fn lookup<A: Actor>(&self, name: &str) -> Option<ActorRef<A>> {
+        let names = self.inner.lock_names();
+        let registered = names.get(name)?;
+        let cell = registered.cell.downcast_ref::<Weak<Cell<A>>>()?.upgrade()?;
+        let actor = ActorRef { cell };
+        actor.is_alive().then_some(actor)
+    }
+
+    /// Names currently registered.
+    pub fn registered_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .lock_names()
+            .keys()
+            .map(|name| name.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Calls `hook` for every dead letter (keep it quick: it runs on the
+    /// sender's or the stopping actor's task).
+    pub fn on_undelivered(&self, hook: impl Fn(&DeadLetter) + Send + Sync + 'static) {
+        *self
+            .inner
+            .on_undelivered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(hook));
+    }
+
+    /// A stream of dead letters (a slow receiver misses the oldest; the
+    /// counter in [`stats`](Self::stats) never does).
+    pub fn dead_letters(&self) -> broadcast::Receiver<DeadLetter> {
+        self.inner.dead_letters_tx.subscribe()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SystemStats {
+        let inner = &self.inner;
+        SystemStats {
+            actors: inner.lock_live().len(),
+            messages: inner.messages.load(Ordering::Relaxed),
+            failures: inner.failures.load(Ordering::Relaxed),
+            restarts: inner.restarts.load(Ordering::Relaxed),
+            escalations: inner.escalations.load(Ordering::Relaxed),
+            dead_letters: inner.dead_letters.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the system: no new actors or messages; every actor drains its
+    /// mailbox for up to `timeout`, then is stopped (what is still queued
+    /// becomes dead letters), and after a further moment aborted. Every
+    /// actor task has ended when this returns.
+    pub async fn shutdown(&self, timeout: Duration) -> ShutdownReport {
+        self.inner.accepting.store(false, Ordering::Release);
+        let live: Vec<(u64, Live)> = self.inner.lock_live().drain().collect();
+        for (_, actor) in &live {
+            actor.control.close();
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut report = ShutdownReport::default();
+        let mut late = Vec::new();
+        for (id, mut actor) in live {
+            match tokio::time::timeout_at(deadline, &mut actor.task).await {
+                Ok(_) => report.drained += 1,
+                Err(_) => late.push((id, actor)),
+            }
+        }
+        for (_, actor) in &late {
+            actor.control.stop();
+        }
+        // A moment for the current handlers to finish and `post_stop` to run.
+        let grace = tokio::time::Instant::now() + (timeout / 10).min(Duration::from_millis(100));
+        for (_, mut actor) in late {
+            if tokio::time::timeout_at(grace, &mut actor.task)
+                .await
+                .is_ok()
+            {
+                report.stopped_late += 1;
+            } else {
+                actor.control.kill();
+                let _ = actor.task.await;
+                report.killed += 1;
+            }
+        }
+        report
+    }
+
+    /// Whether `shutdown` has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        !self.inner.accepting.load(Ordering::Acquire)
+    }
+}
+
+/// An actor about to be spawned; see [`ActorSystem::actor`].
+pub struct Spawn<'s, A> {
+    system: &'s ActorSystem,
+    factory: Box<dyn FnMut() -> A + Send>,
+    name: Option<Arc<str>>,
+    mailbox: MailboxConfig,
+    policy: RestartPolicy,
+}
+
+impl<A> fmt::Debug for Spawn<'_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawn")
+            .field("name", &self.name)
+            .field("mailbox", &self.mailbox)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Actor> Spawn<'_, A> {
+    /// Registers the actor under `name` (freed when it stops).
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Its mailbox.
+    pub fn mailbox(mut self, mailbox: MailboxConfig) -> Self {
+        self.mailbox = mailbox;
+        self
+    }
+
+    /// Its restart policy.
+    pub fn restart_policy(mut self, policy: RestartPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Starts it on the current tokio runtime.
+    pub fn spawn(self) -> Result<ActorRef<A>, SpawnError> {
+        let inner = &self.system.inner;
+        if !inner.accepting.load(Ordering::Acquire) {
+            return Err(SpawnError::ShuttingDown);
+        }
+        if self.mailbox.capacity == Some(0) {
+            return Err(SpawnError::ZeroCapacity);
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let label: Arc<str> = self
+            .name
+            .clone()
+            .unwrap_or_else(|| short_type_name::<A>().into());
+        let cell = Arc::new(Cell {
+            id,
+            label: Arc::clone(&label),
+            named: self.name.is_some(),
+            mailbox: Mailbox::new(self.mailbox),
+            system: Arc::clone(inner),
+            alive: AtomicBool::new(true),
+            stopped: Notify::new(),
+            abort: OnceLock::new(),
+            timers: Mutex::new(Vec::new()),
+        });
+        let mut names = inner.lock_names();
+        if let Some(name) = &self.name {
+            let taken = names.get(name).is_some_and(|registered| {
+                registered
+                    .cell
+                    .downcast_ref::<Weak<Cell<A>>>()
+                    .map_or(true, |weak| weak.strong_count() > 0)
+            });
+            if taken {
+                return Err(SpawnError::NameTaken(name.to_string()));
+            }
+            names.insert(
+                Arc::clone(name),
+                Registered {
+                    id,
+                    cell: Box::new(Arc::downgrade(&cell)),
+                },
+            );
+        }
+        let actor_ref = ActorRef {
+            cell: Arc::clone(&cell),
+        };
+        let run = run(
+            Arc::clone(&cell),
+            self.system.clone(),
+            self.factory,
+            Supervisor::new(self.policy, id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        );
+        // Spawned and recorded under the lock, so an actor that ends at
+        // once still finds its entry to remove.
+        let mut live = inner.lock_live();
+        drop(names);
+        let task = runtime.spawn(run);
+        let _ = cell.abort.set(task.abort_handle());
+        live.insert(
+            id,
+            Live {
+                control: cell,
+                task,
+            },
+        );
+        Ok(actor_ref)
+    }
+}
+
+fn short_type_name<A>() -> &'static str {
+    let full = std::any::type_name::<A>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+/// Cleans up however the actor's task ends: finished, failed or aborted.
+struct ExitGuard<A> {
+    cell: Arc<Cell<A>>,
+}
+
+impl<A> Drop for ExitGuard<A> {
+    fn drop(&mut self) {
+        let cell = &self.cell;
+        cell.alive.store(false, Ordering::Release);
+        cell.cancel_timers();
+        let reason = if cell.system.accepting.load(Ordering::Acquire) {
+            DeadLetterReason::ActorStopped
+        } else {
+            DeadLetterReason::Shutdown
+        };
+        cell.reject_all(cell.mailbox.drain(), reason);
+        if cell.named {
+            let mut names = cell.system.lock_names();
+            if names
+                .get(&cell.label)
+                .is_some_and(|registered| registered.id == cell.id)
+            {
+                names.remove(&cell.label);
+            }
+        }
+        cell.system.lock_live().remove(&cell.id);
+        cell.stopped.notify_waiters();
+    }
+}
+
+/// Polls a future, turning a panic into an `ActorError`.
+struct CatchUnwind<F>(F);
+
+impl<F, T> Future for CatchUnwind<F>
+where
+    F: Future<Output = Result<T, ActorError>> + Unpin,
+{
+    type Output = Result<T, ActorError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(poll) => poll,
+            Err(payload) => Poll::Ready(Err(ActorError::panicked(payload.as_ref()))),
+        }
+    }
+}
+
+async fn guarded<T>(
+    future: impl Future<Output = Result<T, ActorError>> + Send,
+) -> Result<T, ActorError> {
+    CatchUnwind(Box::pin(future)).await
+}
+
+async fn hook(future: impl Future<Output = ()> + Send) {
+    let _ = guarded(async {
+        future.await;
+        Ok(())
+    })
+    .await;
+}
+
+async fn run<A: Actor>(
+    cell: Arc<Cell<A>>,
+    system: ActorSystem,
+    mut factory: Box<dyn FnMut() -> A + Send>,
+    mut supervisor: Supervisor,
+) {
+    let _guard = ExitGuard {
+        cell: Arc::clone(&cell),
+    };
+    let stats = Arc::clone(&system.inner);
+    let mut ctx = Context::new(
+        ActorRef {
+            cell: Arc::clone(&cell),
+        },
+        system,
+    );
+    let Ok(mut actor) = std::panic::catch_unwind(AssertUnwindSafe(&mut factory)) else {
+        stats.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(actor = %cell.label, "actor factory panicked");
+        return;
+    };
+    if let Err(error) = guarded(actor.pre_start(&mut ctx)).await {
+        stats.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(actor = %cell.label, %error, "pre_start failed; actor not started");
+        return;
+    }
+    loop {
+        let Some(envelope) = cell.mailbox.recv().await else {
+            break;
+        };
+        let message_type = envelope.message_type();
+        let span = tracing::debug_span!(
+            parent: envelope.sender_span(),
+            "actor.handle",
+            actor = %cell.label,
+            message = message_type,
+        );
+        let outcome = CatchUnwind(envelope.handle(&mut actor, &mut ctx))
+            .instrument(span)
+            .await;
+        stats.messages.fetch_add(1, Ordering::Relaxed);
+        let (failed, error) = match outcome {
+            Ok(()) if !ctx.stop_requested => continue,
+            Ok(()) => (false, ActorError::msg("the actor stopped itself")),
+            Err(error) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(actor = %cell.label, message = message_type, %error, "actor failed");
+                (true, error)
+            }
+        };
+        ctx.stop_requested = false;
+        match supervisor.on_exit(failed) {
+            Verdict::Restart(delay) => {
+                hook(actor.pre_restart(&error, Some(message_type))).await;
+                drop(actor);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                actor = match std::panic::catch_unwind(AssertUnwindSafe(&mut factory)) {
+                    Ok(actor) => actor,
+                    Err(_) => {
+                        stats.failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(actor = %cell.label, "actor factory panicked on restart");
+                        return;
+                    }
+                };
+                stats.restarts.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(actor = %cell.label, %error, "actor restarted");
+                hook(actor.post_restart(&error)).await;
+            }
+            Verdict::Stop => break,
+            Verdict::Escalate => {
+                stats.escalations.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(actor = %cell.label, %error, "actor restarts exhausted; escalated");
+                break;
+            }
+        }
+    }
+    cell.mailbox.request_stop();
+    hook(actor.post_stop(&mut ctx)).await;
+}
