@@ -470,7 +470,7 @@ impl<A: Actor> Spawn<'_, A> {
                 registered
                     .cell
                     .downcast_ref::<Weak<Cell<A>>>()
-                    .map_or(true, |weak| weak.strong_count() > 0)
+                    .is_none_or(|weak| weak.strong_count() > 0)
             });
             if taken {
                 return Err(SpawnError::NameTaken(name.to_string()));
