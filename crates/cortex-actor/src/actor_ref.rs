@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -13,11 +13,14 @@ use crate::actor::{Actor, Handler, Message};
 use crate::envelope::{Ask, BoxEnvelope, Tell};
 use crate::error::{AskError, SendError};
 use crate::mailbox::{Mailbox, Overflow, Push};
-use crate::system::{DeadLetterReason, SystemInner};
+use crate::system::{DeadLetterReason, KindStats, SystemInner};
 
 /// The shared state of one actor: its mailbox and lifecycle flags.
 pub(crate) struct Cell<A> {
     pub(crate) id: u64,
+    pub(crate) kind: Arc<KindStats>,
+    /// Messages handled; written only by the actor's own task.
+    pub(crate) handled: AtomicU64,
     pub(crate) label: Arc<str>,
     pub(crate) named: bool,
     pub(crate) mailbox: Mailbox<A>,
@@ -31,7 +34,7 @@ pub(crate) struct Cell<A> {
 impl<A> Cell<A> {
     pub(crate) fn dead_letter(&self, message_type: &'static str, reason: DeadLetterReason) {
         self.system
-            .dead_letter(&self.label, self.id, message_type, reason);
+            .dead_letter(&self.kind, &self.label, self.id, message_type, reason);
     }
 
     /// Reports undeliverable envelopes and tells their askers.

@@ -74,18 +74,29 @@
 
 mod actor;
 mod actor_ref;
+mod bus;
 mod envelope;
 mod error;
+#[cfg(feature = "health")]
+mod health;
 mod mailbox;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod supervision;
 mod system;
 
 pub use actor::{Actor, Context, Handler, Message};
 pub use actor_ref::ActorRef;
+pub use bus::{
+    BusStats, Delivery, EventBus, EventStream, PublishReport, Published, SubscriptionHandle,
+    TopicError,
+};
 pub use error::{ActorError, AskError, SendError, SpawnError};
+#[cfg(feature = "health")]
+pub use health::ActorHealthCheck;
 pub use mailbox::{MailboxConfig, Overflow};
 pub use supervision::{OnExhausted, RestartBackoff, RestartPolicy, RestartType};
 pub use system::{
-    ActorSystem, ActorSystemBuilder, DeadLetter, DeadLetterReason, ShutdownReport, Spawn,
-    SystemStats,
+    ActorSystem, ActorSystemBuilder, DEAD_LETTER_TOPIC, DeadLetter, DeadLetterReason,
+    ShutdownReport, Spawn, SystemStats,
 };

@@ -117,6 +117,10 @@ impl<A> Mailbox<A> {
         self.len.load(Ordering::Relaxed)
     }
 
+    pub(crate) fn is_full(&self) -> bool {
+        self.len() >= self.capacity
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }

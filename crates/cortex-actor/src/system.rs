@@ -21,6 +21,10 @@ use crate::error::{ActorError, SpawnError};
 use crate::mailbox::{Mailbox, MailboxConfig};
 use crate::supervision::{RestartPolicy, Supervisor, Verdict};
 
+/// The topic of the system's [`EventBus`](crate::EventBus) on which every
+/// [`DeadLetter`] is published.
+pub const DEAD_LETTER_TOPIC: &str = "system.dead_letter";
+
 /// Why a message was not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeadLetterReason {
@@ -77,14 +81,52 @@ pub struct ShutdownReport {
 
 type UndeliveredHook = Arc<dyn Fn(&DeadLetter) + Send + Sync>;
 
+/// Counters of one kind of actor (its Rust type): the label metrics use,
+/// so their cardinality is the number of actor types, never of actors.
+#[derive(Debug, Default)]
+pub(crate) struct KindStats {
+    pub(crate) kind: &'static str,
+    /// Messages handled by actors of this kind that have stopped; live
+    /// actors count their own (uncontended) and are added at scrape.
+    pub(crate) retired_messages: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    pub(crate) restarts: AtomicU64,
+    pub(crate) escalations: AtomicU64,
+    pub(crate) exhausted: AtomicU64,
+    pub(crate) dead_letters: AtomicU64,
+    pub(crate) live: AtomicU64,
+    #[cfg(feature = "metrics")]
+    pub(crate) duration: OnceLock<cortex_metrics::Histogram>,
+}
+
 /// Lifecycle control of an actor of any type.
-trait Control: Send + Sync {
+pub(crate) trait Control: Send + Sync {
     fn close(&self);
     fn stop(&self);
     fn kill(&self);
+    fn kind(&self) -> &Arc<KindStats>;
+    fn handled(&self) -> u64;
+    fn mailbox_len(&self) -> usize;
+    fn mailbox_full(&self) -> bool;
 }
 
 impl<A: Send + 'static> Control for Cell<A> {
+    fn kind(&self) -> &Arc<KindStats> {
+        &self.kind
+    }
+
+    fn handled(&self) -> u64 {
+        self.handled.load(Ordering::Relaxed)
+    }
+
+    fn mailbox_len(&self) -> usize {
+        self.mailbox.len()
+    }
+
+    fn mailbox_full(&self) -> bool {
+        self.mailbox.is_full()
+    }
+
     fn close(&self) {
         self.mailbox.close();
     }
@@ -101,8 +143,8 @@ impl<A: Send + 'static> Control for Cell<A> {
     }
 }
 
-struct Live {
-    control: Arc<dyn Control>,
+pub(crate) struct Live {
+    pub(crate) control: Arc<dyn Control>,
     task: JoinHandle<()>,
 }
 
@@ -119,25 +161,25 @@ pub(crate) struct SystemInner {
     next_id: AtomicU64,
     accepting: AtomicBool,
     live: Mutex<HashMap<u64, Live>>,
+    kinds: Mutex<HashMap<&'static str, Arc<KindStats>>>,
+    pub(crate) events: crate::bus::EventBus,
+    #[cfg(feature = "metrics")]
+    pub(crate) duration_family: OnceLock<cortex_metrics::Family<cortex_metrics::Histogram, 1>>,
     names: Mutex<HashMap<Arc<str>, Registered>>,
     on_undelivered: RwLock<Option<UndeliveredHook>>,
     dead_letters_tx: broadcast::Sender<DeadLetter>,
-    messages: AtomicU64,
-    failures: AtomicU64,
-    restarts: AtomicU64,
-    escalations: AtomicU64,
-    dead_letters: AtomicU64,
 }
 
 impl SystemInner {
     pub(crate) fn dead_letter(
         &self,
+        kind: &KindStats,
         actor: &Arc<str>,
         actor_id: u64,
         message_type: &'static str,
         reason: DeadLetterReason,
     ) {
-        self.dead_letters.fetch_add(1, Ordering::Relaxed);
+        kind.dead_letters.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(actor = %actor, actor_id, message_type, ?reason, "dead letter");
         let letter = DeadLetter {
             actor: Arc::clone(actor),
@@ -154,11 +196,44 @@ impl SystemInner {
             hook(&letter);
         }
         if self.dead_letters_tx.receiver_count() > 0 {
-            let _ = self.dead_letters_tx.send(letter);
+            let _ = self.dead_letters_tx.send(letter.clone());
         }
+        // Never waits: a full subscriber misses it (the counters do not).
+        let _ = self.events.try_publish(DEAD_LETTER_TOPIC, letter);
     }
 
-    fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Live>> {
+    pub(crate) fn kind<A>(&self) -> Arc<KindStats> {
+        let name = short_type_name::<A>();
+        let mut kinds = self
+            .kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(kinds.entry(name).or_insert_with(|| {
+            let stats = KindStats {
+                kind: name,
+                ..KindStats::default()
+            };
+            #[cfg(feature = "metrics")]
+            if let Some(family) = self.duration_family.get() {
+                let _ = stats.duration.set(family.with_labels([name]));
+            }
+            Arc::new(stats)
+        }))
+    }
+
+    pub(crate) fn kinds(&self) -> Vec<Arc<KindStats>> {
+        let mut kinds: Vec<_> = self
+            .kinds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        kinds.sort_by_key(|kind| kind.kind);
+        kinds
+    }
+
+    pub(crate) fn lock_live(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Live>> {
         self.live
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -250,11 +325,10 @@ impl ActorSystemBuilder {
                 names: Mutex::new(HashMap::new()),
                 on_undelivered: RwLock::new(None),
                 dead_letters_tx,
-                messages: AtomicU64::new(0),
-                failures: AtomicU64::new(0),
-                restarts: AtomicU64::new(0),
-                escalations: AtomicU64::new(0),
-                dead_letters: AtomicU64::new(0),
+                kinds: Mutex::new(HashMap::new()),
+                events: crate::bus::EventBus::new(),
+                #[cfg(feature = "metrics")]
+                duration_family: OnceLock::new(),
             }),
         }
     }
@@ -273,6 +347,10 @@ impl ActorSystem {
             ask_timeouts: (Duration::from_secs(5), Duration::from_secs(5)),
             default_mailbox: MailboxConfig::default(),
         }
+    }
+
+    pub(crate) fn inner(&self) -> &SystemInner {
+        &self.inner
     }
 
     /// The system's name.
@@ -345,14 +423,26 @@ impl ActorSystem {
     /// Counters.
     pub fn stats(&self) -> SystemStats {
         let inner = &self.inner;
-        SystemStats {
-            actors: inner.lock_live().len(),
-            messages: inner.messages.load(Ordering::Relaxed),
-            failures: inner.failures.load(Ordering::Relaxed),
-            restarts: inner.restarts.load(Ordering::Relaxed),
-            escalations: inner.escalations.load(Ordering::Relaxed),
-            dead_letters: inner.dead_letters.load(Ordering::Relaxed),
+        let mut stats = SystemStats::default();
+        {
+            let live = inner.lock_live();
+            stats.actors = live.len();
+            stats.messages = live.values().map(|actor| actor.control.handled()).sum();
         }
+        for kind in inner.kinds() {
+            stats.messages += kind.retired_messages.load(Ordering::Relaxed);
+            stats.failures += kind.failures.load(Ordering::Relaxed);
+            stats.restarts += kind.restarts.load(Ordering::Relaxed);
+            stats.escalations += kind.escalations.load(Ordering::Relaxed);
+            stats.dead_letters += kind.dead_letters.load(Ordering::Relaxed);
+        }
+        stats
+    }
+
+    /// The system's event bus. Every [`DeadLetter`] is published on it
+    /// under [`DEAD_LETTER_TOPIC`].
+    pub fn events(&self) -> &crate::bus::EventBus {
+        &self.inner.events
     }
 
     /// Stops the system: no new actors or messages; every actor drains its
@@ -453,8 +543,12 @@ impl<A: Actor> Spawn<'_, A> {
             .name
             .clone()
             .unwrap_or_else(|| short_type_name::<A>().into());
+        let kind = inner.kind::<A>();
+        kind.live.fetch_add(1, Ordering::Relaxed);
         let cell = Arc::new(Cell {
             id,
+            kind,
+            handled: AtomicU64::new(0),
             label: Arc::clone(&label),
             named: self.name.is_some(),
             mailbox: Mailbox::new(self.mailbox),
@@ -541,6 +635,10 @@ impl<A> Drop for ExitGuard<A> {
             }
         }
         cell.system.lock_live().remove(&cell.id);
+        cell.kind
+            .retired_messages
+            .fetch_add(cell.handled.load(Ordering::Relaxed), Ordering::Relaxed);
+        cell.kind.live.fetch_sub(1, Ordering::Relaxed);
         cell.stopped.notify_waiters();
     }
 }
@@ -586,7 +684,7 @@ async fn run<A: Actor>(
     let _guard = ExitGuard {
         cell: Arc::clone(&cell),
     };
-    let stats = Arc::clone(&system.inner);
+    let stats = Arc::clone(&cell.kind);
     let mut ctx = Context::new(
         ActorRef {
             cell: Arc::clone(&cell),
@@ -614,10 +712,21 @@ async fn run<A: Actor>(
             actor = %cell.label,
             message = message_type,
         );
+        #[cfg(feature = "metrics")]
+        let timer = stats
+            .duration
+            .get()
+            .map(|histogram| (histogram, std::time::Instant::now()));
         let outcome = CatchUnwind(envelope.handle(&mut actor, &mut ctx))
             .instrument(span)
             .await;
-        stats.messages.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some((histogram, start)) = timer {
+            histogram.observe(start.elapsed().as_secs_f64());
+        }
+        // Only this task writes it: a plain load and store, no contention.
+        cell.handled
+            .store(cell.handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         let (failed, error) = match outcome {
             Ok(()) if !ctx.stop_requested => continue,
             Ok(()) => (false, ActorError::msg("the actor stopped itself")),
@@ -647,8 +756,14 @@ async fn run<A: Actor>(
                 tracing::info!(actor = %cell.label, %error, "actor restarted");
                 hook(actor.post_restart(&error)).await;
             }
-            Verdict::Stop => break,
+            Verdict::Stop => {
+                if failed {
+                    stats.exhausted.fetch_add(1, Ordering::Relaxed);
+                }
+                break;
+            }
             Verdict::Escalate => {
+                stats.exhausted.fetch_add(1, Ordering::Relaxed);
                 stats.escalations.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(actor = %cell.label, %error, "actor restarts exhausted; escalated");
                 break;
