@@ -100,6 +100,7 @@ pub(crate) struct KindStats {
 }
 
 /// Lifecycle control of an actor of any type.
+#[cfg_attr(not(any(feature = "metrics", feature = "health")), allow(dead_code))]
 pub(crate) trait Control: Send + Sync {
     fn close(&self);
     fn stop(&self);
@@ -349,6 +350,7 @@ impl ActorSystem {
         }
     }
 
+    #[cfg_attr(not(any(feature = "metrics", feature = "health")), allow(dead_code))]
     pub(crate) fn inner(&self) -> &SystemInner {
         &self.inner
     }

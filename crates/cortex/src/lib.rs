@@ -31,6 +31,7 @@
 //! | `trace` | yes | [`trace`]: W3C propagation and HTTP trace layers (`cortex-trace`) |
 //! | `compress` | yes | [`compress`]: streaming response compression (`cortex-compress`) |
 //! | `resilience` | yes | [`resilience`]: circuit breaker, retry, bulkhead, timeout, rate limiter, fallback (`cortex-resilience`), with policy metrics when `metrics` is on |
+//! | `actor` | yes | [`actor`]: typed actors, supervision, registry, event bus (`cortex-actor`), with per-type metrics when `metrics` is on and a health check when `health` is on |
 //! | `full` | no | every crate above |
 //!
 //! # Minimum supported Rust version
@@ -39,6 +40,9 @@
 
 use axum::Router;
 
+#[cfg(feature = "actor")]
+#[doc(inline)]
+pub use cortex_actor as actor;
 #[cfg(feature = "compress")]
 #[doc(inline)]
 pub use cortex_compress as compress;
@@ -58,6 +62,11 @@ pub use cortex_trace as trace;
 /// The names most services need, for `use cortex::prelude::*`.
 pub mod prelude {
     pub use crate::{Cortex, CortexBuilder};
+    #[cfg(feature = "actor")]
+    pub use cortex_actor::{
+        Actor, ActorError, ActorRef, ActorSystem, AskError, Context, Delivery, EventBus, Handler,
+        MailboxConfig, Message, Overflow, Published, RestartPolicy, SendError,
+    };
     #[cfg(feature = "compress")]
     pub use cortex_compress::{CompressionLayer, DecompressionLayer, Encoding};
     #[cfg(feature = "health")]
@@ -132,6 +141,8 @@ pub struct CortexBuilder {
     decompression: Option<cortex_compress::DecompressionLayer>,
     #[cfg(feature = "resilience")]
     resilience: Option<(cortex_resilience::PolicyRegistry, String)>,
+    #[cfg(feature = "actor")]
+    actors: Option<cortex_actor::ActorSystem>,
 }
 
 #[cfg(feature = "metrics")]
@@ -226,6 +237,15 @@ impl CortexBuilder {
         self
     }
 
+    /// Observes `system`: with metrics configured, its `cortex_actor_*`
+    /// series; with health configured, an `actors` check (degraded when an
+    /// actor exhausted its restarts or a mailbox stays full).
+    #[cfg(feature = "actor")]
+    pub fn actors(mut self, system: cortex_actor::ActorSystem) -> Self {
+        self.actors = Some(system);
+        self
+    }
+
     /// Applies the configured layers to `router`'s routes and merges the
     /// configured endpoints into it.
     pub fn mount<S>(#[allow(unused_mut)] mut self, router: Router<S>) -> Result<Router<S>, Error>
@@ -237,6 +257,14 @@ impl CortexBuilder {
         // layers from unmatched requests.
         #[allow(unused_mut)]
         let mut router = router;
+        #[cfg(all(feature = "actor", feature = "health"))]
+        if let (Some(system), Some(health)) = (&self.actors, &self.health) {
+            health.register("actors", system.health_check())?;
+        }
+        #[cfg(all(feature = "actor", feature = "metrics"))]
+        if let (Some(system), Some(options)) = (&self.actors, &self.metrics) {
+            system.register_metrics(&options.registry)?;
+        }
         #[cfg(feature = "health")]
         if let Some(health) = self.health {
             router = router.merge(cortex_health::health_router(health));

@@ -19,6 +19,9 @@
 //! | `GET /api/flaky?fail=0.5&ms=N` | a simulated downstream failing at a set rate, behind the standard pipeline (bulkhead → timeout → retry → circuit breaker → timeout) and a per-client rate limit |
 //! | `GET`/`PUT /api/flaky/config?rate=R` | reads or sets the downstream's failure rate (0–1) |
 //! | `GET /resilience` | every policy's stats (`PolicyRegistry::all_stats`) as JSON; breaker states are also in `/metrics` |
+//! | `POST /api/orders` | creates an order actor (`{"item": "book", "quantity": 2, "fail_payment": false}`); it goes pending → processing → completed \| failed, publishing `order.*` events; the simulated payment is behind a resilience pipeline |
+//! | `GET /api/orders/{id}` | the order's state, asked of its actor |
+//! | `GET /api/orders` | counts of `order.*` events (kept by a bus subscriber) and actor-system stats |
 //! | `GET /api/empty`, `/api/not-modified`, `/api/partial`, `/api/precompressed` | 204, 304, 206 and pre-encoded responses, which must pass uncompressed |
 //!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
@@ -35,6 +38,7 @@ use std::time::Duration;
 
 pub mod demo;
 pub mod flaky;
+pub mod orders;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -62,6 +66,9 @@ pub struct HubConfig {
     pub tracer_provider: SdkTracerProvider,
     /// The resilience policies: served at `/resilience` and in `/metrics`.
     pub policies: PolicyRegistry,
+    /// The actors behind `/api/orders`; `main` shuts it down after the
+    /// server stops.
+    pub actors: ActorSystem,
 }
 
 /// The default listen address (what `HubConfig::default().addr` holds).
@@ -84,6 +91,7 @@ impl Default for HubConfig {
             metrics_token: None,
             tracer_provider: SdkTracerProvider::builder().build(),
             policies: PolicyRegistry::new(),
+            actors: ActorSystem::new("hub"),
         }
     }
 }
@@ -121,14 +129,16 @@ pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
         .route("/api/trace", get(current_trace))
         .with_state(state)
         .merge(demo::routes())
-        .merge(flaky::routes(&config.policies)?);
+        .merge(flaky::routes(&config.policies)?)
+        .merge(orders::routes(&config.actors, &config.policies)?);
     let mut cortex = Cortex::builder()
         .metrics(registry.clone())
         .health(config.health.clone())
         .trace(HttpTraceLayer::new(&config.tracer_provider))
         .compression(CompressionLayer::new())
         .decompression(DecompressionLayer::new())
-        .resilience(config.policies.clone());
+        .resilience(config.policies.clone())
+        .actors(config.actors.clone());
     if let Some(token) = &config.metrics_token {
         cortex = cortex.metrics_bearer_token(token.clone());
     }
@@ -193,6 +203,11 @@ async fn index() -> Json<Value> {
             "/api/big.json",
             "/api/events",
             "/api/upload",
+            "/api/flaky",
+            "/api/flaky/config",
+            "/resilience",
+            "/api/orders",
+            "/api/orders/{id}",
             "/metrics",
             "/health",
             "/health/live",

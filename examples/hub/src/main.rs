@@ -8,6 +8,7 @@
 //! (+ `OTEL_EXPORTER_OTLP_PROTOCOL`), `OTEL_TRACES_SAMPLER{,_ARG}`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use cortex::trace::{LogFormat, Tracing, TracingGuard};
 use cortex_hub::{DEFAULT_ADDR, HubConfig, app};
@@ -80,7 +81,9 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
     })
     .await
     .map_err(|e| format!("serving: {e}"))?;
-    tracing::info!("cortex-hub stopped");
+    // The server has drained: let order actors finish what they hold.
+    let report = config.actors.shutdown(Duration::from_secs(5)).await;
+    tracing::info!(?report, "cortex-hub stopped");
     Ok(())
 }
 

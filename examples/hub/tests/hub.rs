@@ -260,3 +260,94 @@ async fn flaky_downstream_opens_the_breaker_and_reports_it() {
         )
     );
 }
+
+/// A request with a JSON body.
+async fn post_json(addr: SocketAddr, path: &str, body: &str) -> String {
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("{head}\r\nHost: hub\r\nConnection: close\r\n\r\n{body}");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+/// Polls an order until it leaves pending/processing.
+async fn finished_order(addr: SocketAddr, id: u64) -> String {
+    for _ in 0..200 {
+        let response = request(addr, &format!("GET /api/orders/{id} HTTP/1.1")).await;
+        if response.contains(r#""state":"completed""#) || response.contains(r#""state":"failed""#) {
+            return response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("order {id} never finished");
+}
+
+#[tokio::test]
+async fn orders_are_actors_with_a_state_machine_events_and_metrics() {
+    let config = HubConfig::default();
+    let actors = config.actors.clone();
+    let addr = serve(config).await;
+
+    let created = post_json(addr, "/api/orders", r#"{"item":"book","quantity":2}"#).await;
+    assert!(created.starts_with("HTTP/1.1 202"), "{created}");
+    assert!(created.contains(r#""state":"pending""#), "{created}");
+    let paid = finished_order(addr, 1).await;
+    assert!(paid.contains(r#""state":"completed""#), "{paid}");
+    assert!(paid.contains(r#""payment_attempts":1"#), "{paid}");
+
+    let declined = post_json(
+        addr,
+        "/api/orders",
+        r#"{"item":"lamp","fail_payment":true}"#,
+    )
+    .await;
+    assert!(declined.starts_with("HTTP/1.1 202"), "{declined}");
+    let failed = finished_order(addr, 2).await;
+    assert!(failed.contains(r#""state":"failed""#), "{failed}");
+    assert!(
+        failed.contains(r#""payment_attempts":3"#),
+        "retried: {failed}"
+    );
+    assert!(failed.contains("payment declined"), "{failed}");
+
+    let missing = request(addr, "GET /api/orders/999 HTTP/1.1").await;
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    let bad_id = request(addr, "GET /api/orders/abc HTTP/1.1").await;
+    assert!(bad_id.starts_with("HTTP/1.1 400"), "{bad_id}");
+    let empty = post_json(addr, "/api/orders", r#"{"item":"  "}"#).await;
+    assert!(empty.starts_with("HTTP/1.1 422"), "{empty}");
+    let malformed = post_json(addr, "/api/orders", "{").await;
+    assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");
+
+    let summary = request(addr, "GET /api/orders HTTP/1.1").await;
+    for expected in [
+        r#""created":2"#,
+        r#""processing":2"#,
+        r#""completed":1"#,
+        r#""failed":1"#,
+        r#""payment_calls":4"#,
+    ] {
+        assert!(summary.contains(expected), "{expected} in {summary}");
+    }
+    let metrics = request(addr, "GET /metrics HTTP/1.1").await;
+    assert!(
+        metrics.contains(r#"cortex_actor_live{actor="OrderActor"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"cortex_circuitbreaker_state{name="payments",state="closed"} 1"#),
+        "{metrics}"
+    );
+    let health = request(addr, "GET /health?verbose HTTP/1.1").await;
+    assert!(health.contains(r#""actors""#), "{health}");
+
+    let report = actors.shutdown(std::time::Duration::from_secs(1)).await;
+    assert_eq!(report.drained, 2, "{report:?}");
+    let gone = request(addr, "GET /api/orders/1 HTTP/1.1").await;
+    assert!(gone.starts_with("HTTP/1.1 404"), "{gone}");
+}
