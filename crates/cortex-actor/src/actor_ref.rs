@@ -190,7 +190,7 @@ impl<A: Actor> ActorRef<A> {
         M: Message,
     {
         let (mailbox, reply) = self.cell.system.ask_timeouts;
-        self.ask_timeout(message, mailbox, reply).await
+        self.ask_within(message, mailbox, reply).await
     }
 
     /// Asks and waits for the reply: at most `mailbox_wait` for mailbox
@@ -207,14 +207,29 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Message,
     {
+        self.ask_within(message, mailbox_wait, Some(reply_wait))
+            .await
+    }
+
+    async fn ask_within<M>(
+        &self,
+        message: M,
+        mailbox_wait: Duration,
+        reply_wait: Option<Duration>,
+    ) -> Result<M::Reply, AskError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
         let (reply, answer) = oneshot::channel();
         let envelope: BoxEnvelope<A> = Box::new(Ask {
             message,
             reply,
             span: tracing::Span::current(),
         });
-        let pushed = match self.cell.mailbox.overflow() {
-            Overflow::Backpressure => {
+        // Try without a timer first: the timer is only needed to wait.
+        let pushed = match self.cell.mailbox.push(envelope) {
+            Push::Full(envelope) if self.cell.mailbox.overflow() == Overflow::Backpressure => {
                 match tokio::time::timeout(mailbox_wait, self.cell.mailbox.push_waiting(envelope))
                     .await
                 {
@@ -228,7 +243,7 @@ impl<A: Actor> ActorRef<A> {
                     }
                 }
             }
-            _ => self.cell.mailbox.push(envelope),
+            pushed => pushed,
         };
         match pushed {
             Push::Queued(evicted) => {
@@ -251,11 +266,14 @@ impl<A: Actor> ActorRef<A> {
                 return Err(AskError::ActorStopped);
             }
         }
-        match tokio::time::timeout(reply_wait, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(AskError::NoReply),
-            Err(_) => Err(AskError::ReplyTimeout),
-        }
+        let answer = match reply_wait {
+            Some(wait) => match tokio::time::timeout(wait, answer).await {
+                Ok(answer) => answer,
+                Err(_) => return Err(AskError::ReplyTimeout),
+            },
+            None => answer.await,
+        };
+        answer.unwrap_or(Err(AskError::NoReply))
     }
 
     /// Stops the actor after the message it is handling: a system message

@@ -544,9 +544,11 @@ impl EventBus {
         let topic: Arc<str> = topic.into();
         let mut report = PublishReport::default();
         for (delivery, subscriber) in targets {
-            let outcome = match delivery {
-                Delivery::BestEffort => subscriber.try_deliver(&topic, &event),
-                Delivery::Guaranteed => subscriber.deliver(&topic, &event).await,
+            // Guaranteed delivery only waits (and boxes a future) when the
+            // subscriber is full.
+            let outcome = match (delivery, subscriber.try_deliver(&topic, &event)) {
+                (Delivery::Guaranteed, Outcome::Full) => subscriber.deliver(&topic, &event).await,
+                (_, outcome) => outcome,
             };
             match outcome {
                 Outcome::Delivered => report.delivered += 1,

@@ -157,7 +157,7 @@ struct Registered {
 
 pub(crate) struct SystemInner {
     name: Arc<str>,
-    pub(crate) ask_timeouts: (Duration, Duration),
+    pub(crate) ask_timeouts: (Duration, Option<Duration>),
     default_mailbox: MailboxConfig,
     next_id: AtomicU64,
     accepting: AtomicBool,
@@ -294,14 +294,17 @@ impl fmt::Debug for ActorSystem {
 #[derive(Debug, Clone)]
 pub struct ActorSystemBuilder {
     name: Arc<str>,
-    ask_timeouts: (Duration, Duration),
+    ask_timeouts: (Duration, Option<Duration>),
     default_mailbox: MailboxConfig,
 }
 
 impl ActorSystemBuilder {
     /// Default timeouts of [`ActorRef::ask`]: waiting for mailbox space,
-    /// then for the reply. 5 s each unless set.
-    pub fn ask_timeouts(mut self, mailbox: Duration, reply: Duration) -> Self {
+    /// then for the reply (`None`: wait as long as the actor takes). 5 s
+    /// each unless set. The mailbox timeout costs nothing unless the
+    /// mailbox is full; a reply timeout arms a timer per ask (about a
+    /// tenth of a microsecond), which `None` saves.
+    pub fn ask_timeouts(mut self, mailbox: Duration, reply: Option<Duration>) -> Self {
         self.ask_timeouts = (mailbox, reply);
         self
     }
@@ -345,7 +348,7 @@ impl ActorSystem {
     pub fn builder(name: impl Into<Arc<str>>) -> ActorSystemBuilder {
         ActorSystemBuilder {
             name: name.into(),
-            ask_timeouts: (Duration::from_secs(5), Duration::from_secs(5)),
+            ask_timeouts: (Duration::from_secs(5), Some(Duration::from_secs(5))),
             default_mailbox: MailboxConfig::default(),
         }
     }
@@ -703,8 +706,13 @@ async fn run<A: Actor>(
         tracing::error!(actor = %cell.label, %error, "pre_start failed; actor not started");
         return;
     }
+    // Spinning before parking only pays where another thread may be
+    // sending; on a current-thread runtime the sender cannot run meanwhile.
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
     loop {
-        let Some(envelope) = cell.mailbox.recv().await else {
+        let spin = multi_thread && cell.handled.load(Ordering::Relaxed) > 0;
+        let Some(envelope) = cell.mailbox.recv(spin).await else {
             break;
         };
         let message_type = envelope.message_type();
