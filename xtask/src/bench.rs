@@ -51,10 +51,10 @@ pub(crate) fn run(criterion_args: &[String]) -> Result<(), String> {
         args.extend(criterion_args.iter().map(String::as_str));
         exec(&cargo(), &args)?;
     }
-    let mut report = report(&root().join("crates/cortex-bench/target/criterion"))?;
-    report.push_str(&resilience_report(
-        &root().join("crates/cortex-bench/target/criterion"),
-    ));
+    let criterion = root().join("crates/cortex-bench/target/criterion");
+    let mut report = report(&criterion)?;
+    report.push_str(&resilience_report(&criterion));
+    report.push_str(&actor_report(&criterion));
     report.push_str(&compression_report()?);
     let path = root().join("docs/benchmarks.md");
     std::fs::write(&path, report).map_err(|e| format!("writing {}: {e}", path.display()))?;
@@ -165,6 +165,76 @@ fn resilience_report(criterion: &Path) -> String {
             }
         }
     }
+    out
+}
+
+/// cortex-actor vs kameo, ractor and actix: one row per workload and
+/// runtime, each framework's time for the whole workload.
+fn actor_report(criterion: &Path) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## cortex-actor\n\n\
+         Whole workloads (criterion mean of 10 samples), same run: `st` is a \
+         current-thread tokio runtime, `mt` a two-worker one, the workload \
+         running as a task on it; actix runs on its own `System` (`st`) or \
+         with the actor on a second `Arbiter` thread (`mt`). spawn_10k: spawn \
+         10 000 actors and wait until each ran its start hook. tell_100k: \
+         100 000 tells to one actor, then an ask. ask_100k: 100 000 \
+         sequential asks. fanout_100x1000: 1 000 events to 100 subscribers, \
+         until all 100 000 were handled (cortex through its `EventBus`, the \
+         others by looping over their refs). Cortex asks run without a reply \
+         timeout, like the peers'; `cortex + reply timeout` is the default \
+         (a timer per ask). Mailboxes: cortex 1024 and kameo 64, both \
+         backpressured; ractor unbounded; actix `do_send` (past capacity).\n\n\
+         | workload | runtime | cortex | kameo | ractor | actix | best peer / cortex |\n\
+         |---|---|---:|---:|---:|---:|---:|"
+    );
+    for workload in ["spawn_10k", "tell_100k", "ask_100k", "fanout_100x1000"] {
+        for runtime in ["st", "mt"] {
+            let time = |who: &str| {
+                mean_ns(
+                    criterion,
+                    "actors",
+                    &flat(&format!("{workload}/{who}/{runtime}")),
+                )
+            };
+            let ours = time("cortex");
+            let peers = [time("kameo"), time("ractor"), time("actix")];
+            let best = peers.iter().flatten().copied().reduce(f64::min);
+            let _ = writeln!(
+                out,
+                "| {workload} | {runtime} | {} | {} | {} | {} | {} |",
+                format_ns(ours),
+                format_ns(peers[0]),
+                format_ns(peers[1]),
+                format_ns(peers[2]),
+                match (ours, best) {
+                    (Some(ours), Some(best)) if ours > 0.0 => format!("{:.2}x", best / ours),
+                    _ => "n/a".to_owned(),
+                },
+            );
+        }
+        if workload == "ask_100k" {
+            for runtime in ["st", "mt"] {
+                let timed = mean_ns(
+                    criterion,
+                    "actors",
+                    &flat(&format!("ask_100k/cortex-reply-timeout/{runtime}")),
+                );
+                let _ = writeln!(
+                    out,
+                    "| ask_100k, cortex + reply timeout | {runtime} | {} | | | | |",
+                    format_ns(timed)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nThe last column above 1.00x means Cortex is faster than the fastest \
+         of the three on that row."
+    );
     out
 }
 
