@@ -1,11 +1,13 @@
 //! The `Actor`, `Message` and `Handler` traits and the handler's `Context`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::actor_ref::ActorRef;
 use crate::error::ActorError;
-use crate::system::ActorSystem;
+use crate::supervision::Terminated;
+use crate::system::{ActorSystem, Control, Spawn};
 
 /// State that handles messages one at a time on its own tokio task.
 ///
@@ -92,6 +94,28 @@ impl<A: Actor> Context<A> {
     /// The system the actor lives in (to spawn or look up other actors).
     pub fn system(&self) -> &ActorSystem {
         &self.system
+    }
+
+    /// Starts describing a child of this actor: it is stopped before this
+    /// actor's `post_stop`, its restarts spread to its siblings per this
+    /// actor's [`SupervisionStrategy`](crate::SupervisionStrategy), and
+    /// when its restarts run out under `OnExhausted::Escalate` the failure
+    /// becomes this actor's.
+    pub fn spawn_child<C, F>(&self, factory: F) -> Spawn<'_, C>
+    where
+        C: Actor,
+        F: FnMut() -> C + Send + 'static,
+    {
+        let parent: Arc<dyn Control> = self.myself.cell.clone();
+        self.system.actor(factory).parent(parent)
+    }
+
+    /// Gets a [`Terminated`] message when `other` ends.
+    pub fn watch<B: Actor>(&self, other: &ActorRef<B>)
+    where
+        A: Handler<Terminated>,
+    {
+        other.watch_by(&self.myself);
     }
 
     /// Stops the actor after this message; queued messages become dead

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
@@ -13,7 +13,8 @@ use crate::actor::{Actor, Handler, Message};
 use crate::envelope::{Ask, BoxEnvelope, Tell};
 use crate::error::{AskError, SendError};
 use crate::mailbox::{Mailbox, Overflow, Push};
-use crate::system::{DeadLetterReason, KindStats, SystemInner};
+use crate::supervision::{ExitReason, SupervisionStrategy, Terminated};
+use crate::system::{Control, DeadLetterReason, KindStats, SystemInner};
 
 /// The shared state of one actor: its mailbox and lifecycle flags.
 pub(crate) struct Cell<A> {
@@ -29,6 +30,26 @@ pub(crate) struct Cell<A> {
     pub(crate) stopped: Notify,
     pub(crate) abort: OnceLock<AbortHandle>,
     pub(crate) timers: Mutex<Vec<AbortHandle>>,
+    /// The actor that spawned this one as a child, if any.
+    pub(crate) parent: Option<Weak<dyn Control>>,
+    /// Children in start order, and how their restarts spread.
+    pub(crate) children: Mutex<Vec<Arc<dyn Control>>>,
+    pub(crate) strategy: SupervisionStrategy,
+    /// Told once when this actor ends.
+    pub(crate) watchers: Mutex<Vec<Watcher>>,
+    /// Why it ended; `Killed` unless the run loop says otherwise.
+    pub(crate) exit: Mutex<ExitReason>,
+}
+
+/// Delivers a [`Terminated`] to one watcher.
+pub(crate) type Watcher = Box<dyn FnOnce(Terminated) + Send>;
+
+/// Locks, shrugging off poison: every critical section here leaves its
+/// data consistent.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl<A> Cell<A> {
@@ -55,6 +76,24 @@ impl<A> Cell<A> {
         }
         timers.retain(|timer| !timer.is_finished());
         timers.push(tokio::spawn(timer).abort_handle());
+    }
+
+    pub(crate) fn add_watcher(&self, watcher: Watcher) {
+        let mut watchers = lock(&self.watchers);
+        if self.alive.load(Ordering::Acquire) {
+            watchers.push(watcher);
+            return;
+        }
+        drop(watchers);
+        watcher(self.terminated());
+    }
+
+    pub(crate) fn terminated(&self) -> Terminated {
+        Terminated {
+            id: self.id,
+            name: Arc::clone(&self.label),
+            reason: lock(&self.exit).clone(),
+        }
     }
 
     pub(crate) fn cancel_timers(&self) {
@@ -290,6 +329,29 @@ impl<A: Actor> ActorRef<A> {
         if let Some(abort) = self.cell.abort.get() {
             abort.abort();
         }
+    }
+
+    /// Tells `watcher` a [`Terminated`] when this actor ends (at once if it
+    /// already has).
+    pub fn watch_by<W>(&self, watcher: &ActorRef<W>)
+    where
+        W: Handler<Terminated>,
+    {
+        let watcher = watcher.clone();
+        self.cell.add_watcher(Box::new(move |terminated| {
+            // A full or stopped watcher makes this a dead letter.
+            let _ = watcher.try_tell(terminated);
+        }));
+    }
+
+    /// Links two actors: each is told a [`Terminated`] when the other ends.
+    pub fn link<B>(&self, other: &ActorRef<B>)
+    where
+        A: Handler<Terminated>,
+        B: Handler<Terminated>,
+    {
+        self.watch_by(other);
+        other.watch_by(self);
     }
 
     /// Waits until the actor has stopped.

@@ -95,7 +95,10 @@ pub use error::{ActorError, AskError, SendError, SpawnError};
 #[cfg(feature = "health")]
 pub use health::ActorHealthCheck;
 pub use mailbox::{MailboxConfig, Overflow};
-pub use supervision::{OnExhausted, RestartBackoff, RestartPolicy, RestartType};
+pub use supervision::{
+    ExitReason, OnExhausted, RestartBackoff, RestartPolicy, RestartType, SupervisionStrategy,
+    Terminated,
+};
 pub use system::{
     ActorSystem, ActorSystemBuilder, DEAD_LETTER_TOPIC, DeadLetter, DeadLetterReason,
     ShutdownReport, Spawn, SystemStats,

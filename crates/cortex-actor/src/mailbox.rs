@@ -74,8 +74,21 @@ impl MailboxConfig {
     }
 }
 
-/// Yields an actor makes looking for its next message before parking.
-const SPIN_YIELDS: u32 = 16;
+/// A system message other than stop, delivered ahead of the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Restart now (a sibling restarted under one-for-all/rest-for-one).
+    Restart(String),
+    /// A child escalated: a failure of this actor.
+    Failure(String),
+}
+
+/// What the actor does next.
+pub(crate) enum Next<A> {
+    Message(BoxEnvelope<A>),
+    Signal(Signal),
+    Stop,
+}
 
 /// The result of offering one envelope.
 pub(crate) enum Push<A> {
@@ -96,6 +109,9 @@ pub(crate) struct Mailbox<A> {
     /// Stop after the current message: a system message that jumps the
     /// queue.
     stop: AtomicBool,
+    /// A pending [`Signal`]; the flag saves a lock per message.
+    signalled: AtomicBool,
+    signal: Mutex<Option<Signal>>,
     len: AtomicUsize,
     /// The actor's task, when it waits for a message.
     receiver: AtomicWaker,
@@ -113,6 +129,8 @@ impl<A> Mailbox<A> {
             overflow: config.overflow,
             closed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            signalled: AtomicBool::new(false),
+            signal: Mutex::new(None),
             len: AtomicUsize::new(0),
             receiver: AtomicWaker::new(),
             space: Notify::new(),
@@ -194,24 +212,7 @@ impl<A> Mailbox<A> {
 
     /// The next message, or `None` once a stop was requested or the
     /// mailbox is closed and empty.
-    ///
-    /// With `spin`, an empty mailbox is looked at again across a few
-    /// scheduler yields before the actor parks: while messages flow, its
-    /// worker thread stays awake, so a sender on another thread is not
-    /// waiting for it to be unparked (tens of microseconds on some
-    /// machines).
-    pub(crate) async fn recv(&self, spin: bool) -> Option<BoxEnvelope<A>> {
-        if let Some(next) = self.try_recv() {
-            return next;
-        }
-        if spin {
-            for _ in 0..SPIN_YIELDS {
-                tokio::task::yield_now().await;
-                if let Some(next) = self.try_recv() {
-                    return next;
-                }
-            }
-        }
+    pub(crate) async fn recv(&self) -> Next<A> {
         poll_fn(|cx| {
             if let Some(next) = self.try_recv() {
                 return Poll::Ready(next);
@@ -227,11 +228,20 @@ impl<A> Mailbox<A> {
         .await
     }
 
-    /// `Some(next)` when there is an answer now: a message, or `None` for
-    /// "stop".
-    fn try_recv(&self) -> Option<Option<BoxEnvelope<A>>> {
+    /// `Some(next)` when there is something to do now.
+    fn try_recv(&self) -> Option<Next<A>> {
         if self.stop.load(Ordering::Acquire) {
-            return Some(None);
+            return Some(Next::Stop);
+        }
+        if self.signalled.swap(false, Ordering::AcqRel) {
+            let signal = self
+                .signal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(signal) = signal {
+                return Some(Next::Signal(signal));
+            }
         }
         let popped = {
             let mut queue = self.lock();
@@ -243,9 +253,25 @@ impl<A> Mailbox<A> {
             if self.waiting_senders.load(Ordering::SeqCst) > 0 {
                 self.space.notify_one();
             }
-            return Some(Some(envelope));
+            return Some(Next::Message(envelope));
         }
-        self.is_closed().then_some(None)
+        self.is_closed().then_some(Next::Stop)
+    }
+
+    /// Delivers `signal` ahead of queued messages; a failure outranks a
+    /// pending restart.
+    pub(crate) fn signal(&self, signal: Signal) {
+        {
+            let mut pending = self
+                .signal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !matches!(*pending, Some(Signal::Failure(_))) {
+                *pending = Some(signal);
+            }
+        }
+        self.signalled.store(true, Ordering::Release);
+        self.receiver.wake();
     }
 
     /// Takes no new messages; queued ones are still delivered.

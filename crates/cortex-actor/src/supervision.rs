@@ -295,3 +295,44 @@ mod tests {
         }
     }
 }
+
+/// How a parent's children affect each other when one restarts (OTP's
+/// supervisor strategies). Each child's own [`RestartPolicy`] decides
+/// whether *it* restarts; the strategy decides who restarts with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SupervisionStrategy {
+    /// Only the failed child restarts. The default.
+    #[default]
+    OneForOne,
+    /// Every sibling restarts with it.
+    OneForAll,
+    /// The siblings started after it restart with it.
+    RestForOne,
+}
+
+/// Why an actor ended, as told to those watching it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitReason {
+    /// It stopped: `stop`, `ctx.stop()`, shutdown, or its mailbox closed.
+    Stopped,
+    /// It failed and was not restarted (restarts exhausted, temporary,
+    /// escalated, or its start hook failed), with the last error.
+    Failed(String),
+    /// It was killed (or its task aborted) mid-way.
+    Killed,
+}
+
+/// The message a watcher gets when a watched (or linked) actor ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminated {
+    /// The actor that ended.
+    pub id: u64,
+    /// Its name (or type name).
+    pub name: std::sync::Arc<str>,
+    /// Why.
+    pub reason: ExitReason,
+}
+
+impl crate::Message for Terminated {
+    type Reply = ();
+}

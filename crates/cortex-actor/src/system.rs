@@ -16,9 +16,11 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::actor::{Actor, Context};
-use crate::actor_ref::{ActorRef, Cell};
+use crate::actor_ref::{ActorRef, Cell, lock};
 use crate::error::{ActorError, SpawnError};
 use crate::mailbox::{Mailbox, MailboxConfig};
+use crate::mailbox::{Next, Signal};
+use crate::supervision::{ExitReason, SupervisionStrategy};
 use crate::supervision::{RestartPolicy, Supervisor, Verdict};
 
 /// The topic of the system's [`EventBus`](crate::EventBus) on which every
@@ -105,6 +107,14 @@ pub(crate) trait Control: Send + Sync {
     fn close(&self);
     fn stop(&self);
     fn kill(&self);
+    fn id(&self) -> u64;
+    fn signal(&self, signal: Signal);
+    /// A child of this actor restarted: spread it per the strategy.
+    fn child_restarted(&self, child: u64, reason: &str);
+    fn remove_child(&self, child: u64);
+    /// Adopts `child`; false once this actor is ending.
+    fn add_child(&self, child: Arc<dyn Control>) -> bool;
+    fn wait_stopped(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
     fn kind(&self) -> &Arc<KindStats>;
     fn handled(&self) -> u64;
     fn mailbox_len(&self) -> usize;
@@ -112,6 +122,56 @@ pub(crate) trait Control: Send + Sync {
 }
 
 impl<A: Send + 'static> Control for Cell<A> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn signal(&self, signal: Signal) {
+        self.mailbox.signal(signal);
+    }
+
+    fn child_restarted(&self, child: u64, reason: &str) {
+        let children = lock(&self.children).clone();
+        let position = children.iter().position(|c| c.id() == child);
+        let restart: Vec<_> = match (self.strategy, position) {
+            (SupervisionStrategy::OneForOne, _) | (_, None) => return,
+            (SupervisionStrategy::OneForAll, Some(_)) => {
+                children.iter().filter(|c| c.id() != child).collect()
+            }
+            (SupervisionStrategy::RestForOne, Some(at)) => children[at + 1..].iter().collect(),
+        };
+        for sibling in restart {
+            sibling.signal(Signal::Restart(format!("sibling restarted: {reason}")));
+        }
+    }
+
+    fn remove_child(&self, child: u64) {
+        lock(&self.children).retain(|c| c.id() != child);
+    }
+
+    fn add_child(&self, child: Arc<dyn Control>) -> bool {
+        let mut children = lock(&self.children);
+        if !self.alive.load(Ordering::Acquire) || self.mailbox.is_closed() {
+            return false;
+        }
+        children.push(child);
+        true
+    }
+
+    fn wait_stopped(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            loop {
+                let stopped = self.stopped.notified();
+                tokio::pin!(stopped);
+                stopped.as_mut().enable();
+                if !self.alive.load(Ordering::Acquire) {
+                    return;
+                }
+                stopped.await;
+            }
+        })
+    }
+
     fn kind(&self) -> &Arc<KindStats> {
         &self.kind
     }
@@ -385,6 +445,8 @@ impl ActorSystem {
             name: None,
             mailbox: self.inner.default_mailbox,
             policy: RestartPolicy::default(),
+            parent: None,
+            strategy: SupervisionStrategy::OneForOne,
         }
     }
 
@@ -502,6 +564,8 @@ pub struct Spawn<'s, A> {
     name: Option<Arc<str>>,
     mailbox: MailboxConfig,
     policy: RestartPolicy,
+    parent: Option<Arc<dyn Control>>,
+    strategy: SupervisionStrategy,
 }
 
 impl<A> fmt::Debug for Spawn<'_, A> {
@@ -530,6 +594,18 @@ impl<A: Actor> Spawn<'_, A> {
     /// Its restart policy.
     pub fn restart_policy(mut self, policy: RestartPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// How this actor's own children restart together (one-for-one unless
+    /// set).
+    pub fn strategy(mut self, strategy: SupervisionStrategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    pub(crate) fn parent(mut self, parent: Arc<dyn Control>) -> Self {
+        self.parent = Some(parent);
         self
     }
 
@@ -562,6 +638,11 @@ impl<A: Actor> Spawn<'_, A> {
             stopped: Notify::new(),
             abort: OnceLock::new(),
             timers: Mutex::new(Vec::new()),
+            parent: self.parent.as_ref().map(Arc::downgrade),
+            children: Mutex::new(Vec::new()),
+            strategy: self.strategy,
+            watchers: Mutex::new(Vec::new()),
+            exit: Mutex::new(ExitReason::Killed),
         });
         let mut names = inner.lock_names();
         if let Some(name) = &self.name {
@@ -597,6 +678,13 @@ impl<A: Actor> Spawn<'_, A> {
         drop(names);
         let task = runtime.spawn(run);
         let _ = cell.abort.set(task.abort_handle());
+        if let Some(parent) = &self.parent {
+            let child: Arc<dyn Control> = cell.clone();
+            if !parent.add_child(Arc::clone(&child)) {
+                // The parent ended meanwhile: its children end with it.
+                child.stop();
+            }
+        }
         live.insert(
             id,
             Live {
@@ -637,6 +725,20 @@ impl<A> Drop for ExitGuard<A> {
                 .is_some_and(|registered| registered.id == cell.id)
             {
                 names.remove(&cell.label);
+            }
+        }
+        // Killed or aborted: children go with it.
+        for child in std::mem::take(&mut *lock(&cell.children)) {
+            child.kill();
+        }
+        if let Some(parent) = cell.parent.as_ref().and_then(Weak::upgrade) {
+            parent.remove_child(cell.id);
+        }
+        let watchers = std::mem::take(&mut *lock(&cell.watchers));
+        if !watchers.is_empty() {
+            let terminated = cell.terminated();
+            for watcher in watchers {
+                watcher(terminated.clone());
             }
         }
         cell.system.lock_live().remove(&cell.id);
@@ -696,90 +798,159 @@ async fn run<A: Actor>(
         },
         system,
     );
+    let fail = |reason: String| *lock(&cell.exit) = ExitReason::Failed(reason);
     let Ok(mut actor) = std::panic::catch_unwind(AssertUnwindSafe(&mut factory)) else {
         stats.failures.fetch_add(1, Ordering::Relaxed);
         tracing::error!(actor = %cell.label, "actor factory panicked");
+        fail("the actor factory panicked".to_owned());
         return;
     };
     if let Err(error) = guarded(actor.pre_start(&mut ctx)).await {
         stats.failures.fetch_add(1, Ordering::Relaxed);
         tracing::error!(actor = %cell.label, %error, "pre_start failed; actor not started");
+        fail(error.to_string());
+        stop_children(&cell).await;
         return;
     }
-    // Spinning before parking only pays where another thread may be
-    // sending; on a current-thread runtime the sender cannot run meanwhile.
-    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::MultiThread;
+    let mut exit = ExitReason::Stopped;
     loop {
-        let spin = multi_thread && cell.handled.load(Ordering::Relaxed) > 0;
-        let Some(envelope) = cell.mailbox.recv(spin).await else {
-            break;
-        };
-        let message_type = envelope.message_type();
-        let span = tracing::debug_span!(
-            parent: envelope.sender_span(),
-            "actor.handle",
-            actor = %cell.label,
-            message = message_type,
-        );
-        #[cfg(feature = "metrics")]
-        let timer = stats
-            .duration
-            .get()
-            .map(|histogram| (histogram, std::time::Instant::now()));
-        let outcome = CatchUnwind(envelope.handle(&mut actor, &mut ctx))
-            .instrument(span)
-            .await;
-        #[cfg(feature = "metrics")]
-        if let Some((histogram, start)) = timer {
-            histogram.observe(start.elapsed().as_secs_f64());
-        }
-        // Only this task writes it: a plain load and store, no contention.
-        cell.handled
-            .store(cell.handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        let (failed, error) = match outcome {
-            Ok(()) if !ctx.stop_requested => continue,
-            Ok(()) => (false, ActorError::msg("the actor stopped itself")),
-            Err(error) => {
+        let (failed, error, message_type) = match cell.mailbox.recv().await {
+            Next::Stop => break,
+            Next::Signal(Signal::Restart(reason)) => {
+                // A sibling's restart: this one restarts too, without
+                // counting against its own policy.
+                let error = ActorError::msg(reason);
+                match restart(&cell, &mut factory, actor, &error, None, Duration::ZERO).await {
+                    Some(fresh) => {
+                        actor = fresh;
+                        continue;
+                    }
+                    None => return,
+                }
+            }
+            Next::Signal(Signal::Failure(reason)) => {
                 stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(actor = %cell.label, message = message_type, %error, "actor failed");
-                (true, error)
+                (true, ActorError::msg(reason), None)
+            }
+            Next::Message(envelope) => {
+                let message_type = envelope.message_type();
+                let span = tracing::debug_span!(
+                    parent: envelope.sender_span(),
+                    "actor.handle",
+                    actor = %cell.label,
+                    message = message_type,
+                );
+                #[cfg(feature = "metrics")]
+                let timer = stats
+                    .duration
+                    .get()
+                    .map(|histogram| (histogram, std::time::Instant::now()));
+                let outcome = CatchUnwind(envelope.handle(&mut actor, &mut ctx))
+                    .instrument(span)
+                    .await;
+                #[cfg(feature = "metrics")]
+                if let Some((histogram, start)) = timer {
+                    histogram.observe(start.elapsed().as_secs_f64());
+                }
+                // Only this task writes it: a plain load and store.
+                cell.handled
+                    .store(cell.handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                match outcome {
+                    Ok(()) if !ctx.stop_requested => continue,
+                    Ok(()) => (
+                        false,
+                        ActorError::msg("the actor stopped itself"),
+                        Some(message_type),
+                    ),
+                    Err(error) => {
+                        stats.failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            actor = %cell.label, message = message_type, %error, "actor failed"
+                        );
+                        (true, error, Some(message_type))
+                    }
+                }
             }
         };
         ctx.stop_requested = false;
         match supervisor.on_exit(failed) {
             Verdict::Restart(delay) => {
-                hook(actor.pre_restart(&error, Some(message_type))).await;
-                drop(actor);
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
+                match restart(&cell, &mut factory, actor, &error, message_type, delay).await {
+                    Some(fresh) => actor = fresh,
+                    None => return,
                 }
-                actor = match std::panic::catch_unwind(AssertUnwindSafe(&mut factory)) {
-                    Ok(actor) => actor,
-                    Err(_) => {
-                        stats.failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(actor = %cell.label, "actor factory panicked on restart");
-                        return;
-                    }
-                };
-                stats.restarts.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(actor = %cell.label, %error, "actor restarted");
-                hook(actor.post_restart(&error)).await;
+                if let Some(parent) = cell.parent.as_ref().and_then(Weak::upgrade) {
+                    parent.child_restarted(cell.id, &error.to_string());
+                }
             }
             Verdict::Stop => {
                 if failed {
                     stats.exhausted.fetch_add(1, Ordering::Relaxed);
+                    exit = ExitReason::Failed(error.to_string());
                 }
                 break;
             }
             Verdict::Escalate => {
                 stats.exhausted.fetch_add(1, Ordering::Relaxed);
-                stats.escalations.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(actor = %cell.label, %error, "actor restarts exhausted; escalated");
+                exit = ExitReason::Failed(error.to_string());
+                match cell.parent.as_ref().and_then(Weak::upgrade) {
+                    Some(parent) => parent.signal(Signal::Failure(format!(
+                        "child {} escalated: {error}",
+                        cell.label
+                    ))),
+                    None => {
+                        stats.escalations.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(
+                            actor = %cell.label, %error, "actor restarts exhausted; escalated"
+                        );
+                    }
+                }
                 break;
             }
         }
     }
     cell.mailbox.request_stop();
+    // Children first, newest first, as OTP stops a supervisor's children.
+    stop_children(&cell).await;
     hook(actor.post_stop(&mut ctx)).await;
+    *lock(&cell.exit) = exit;
+}
+
+/// Stops every child of `cell` (newest first) and waits for them.
+async fn stop_children<A: Send + 'static>(cell: &Cell<A>) {
+    cell.mailbox.close();
+    let children = std::mem::take(&mut *lock(&cell.children));
+    for child in children.iter().rev() {
+        child.stop();
+    }
+    for child in children.iter().rev() {
+        child.wait_stopped().await;
+    }
+}
+
+/// Replaces `actor` with a fresh one from `factory`, running the restart
+/// hooks; `None` if the factory panicked (the actor then ends).
+async fn restart<A: Actor>(
+    cell: &Cell<A>,
+    factory: &mut Box<dyn FnMut() -> A + Send>,
+    mut actor: A,
+    error: &ActorError,
+    message_type: Option<&'static str>,
+    delay: Duration,
+) -> Option<A> {
+    hook(actor.pre_restart(error, message_type)).await;
+    drop(actor);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let Ok(mut fresh) = std::panic::catch_unwind(AssertUnwindSafe(factory)) else {
+        cell.kind.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(actor = %cell.label, "actor factory panicked on restart");
+        *lock(&cell.exit) = ExitReason::Failed("the actor factory panicked".to_owned());
+        return None;
+    };
+    cell.kind.restarts.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(actor = %cell.label, %error, "actor restarted");
+    hook(fresh.post_restart(error)).await;
+    Some(fresh)
 }
