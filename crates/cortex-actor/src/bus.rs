@@ -276,7 +276,28 @@ impl<E: Clone + Send + Sync + 'static> Subscriber for StreamSubscriber<E> {
 
 struct TypedActorSubscriber<A, E> {
     actor: ActorRef<A>,
+    /// This subscriber's own copy of the last topic: the actor drops its
+    /// messages on its own thread, and a topic `Arc` shared by every
+    /// subscriber would bounce its count between cores.
+    topic: std::sync::Mutex<Option<Arc<str>>>,
     _event: std::marker::PhantomData<fn(E)>,
+}
+
+impl<A, E> TypedActorSubscriber<A, E> {
+    fn own_topic(&self, topic: &Arc<str>) -> Arc<str> {
+        let mut last = self
+            .topic
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*last {
+            Some(own) if **own == **topic => Arc::clone(own),
+            _ => {
+                let own: Arc<str> = Arc::from(&**topic);
+                *last = Some(Arc::clone(&own));
+                own
+            }
+        }
+    }
 }
 
 impl<A, E> Subscriber for TypedActorSubscriber<A, E>
@@ -289,7 +310,7 @@ where
             return Outcome::Gone;
         };
         let published = Published {
-            topic: Arc::clone(topic),
+            topic: self.own_topic(topic),
             event: event.clone(),
         };
         match self.actor.try_tell(published) {
@@ -309,7 +330,7 @@ where
                 return Outcome::Gone;
             };
             let published = Published {
-                topic: Arc::clone(topic),
+                topic: self.own_topic(topic),
                 event: event.clone(),
             };
             match self.actor.tell(published).await {
@@ -429,6 +450,7 @@ impl EventBus {
             delivery,
             Arc::new(TypedActorSubscriber::<A, E> {
                 actor: actor.clone(),
+                topic: std::sync::Mutex::new(None),
                 _event: std::marker::PhantomData,
             }),
         )
