@@ -27,6 +27,8 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 /// Families the Hub must expose; checked by the Python parsers.
 const REQUIRED_FAMILIES: &[&str] = &[
     "cortex_circuitbreaker_state",
+    "cortex_actor_messages",
+    "cortex_actor_handler_duration_seconds",
     "cortex_circuitbreaker_calls",
     "cortex_bulkhead_available_concurrent_calls",
     "cortex_retry_calls",
@@ -109,6 +111,7 @@ pub(crate) fn run() -> Result<(), String> {
         http(addr, head)?;
     }
     check_resilience(addr)?;
+    check_orders(addr)?;
 
     let out_dir = root().join("target").join("conformance");
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
@@ -316,6 +319,48 @@ fn check_resilience(addr: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
+/// An order placed over HTTP becomes an actor that reaches `completed`; a
+/// bad body is refused with a typed error; an unknown order is a 404.
+fn check_orders(addr: SocketAddr) -> Result<(), String> {
+    let body = r#"{"item":"conformance","quantity":1}"#;
+    let (head, created) = post_json(addr, "/api/orders", body)?;
+    if !head.starts_with("HTTP/1.1 202") {
+        return Err(format!("POST /api/orders: {head}\n{created}"));
+    }
+    let created: serde_json::Value = serde_json::from_str(&created)
+        .map_err(|e| format!("POST /api/orders: invalid JSON ({e})"))?;
+    let id = created["id"]
+        .as_u64()
+        .ok_or_else(|| format!("POST /api/orders: no id in {created}"))?;
+    let mut state = String::new();
+    for _ in 0..100 {
+        let (_, order) = http(addr, &format!("GET /api/orders/{id} HTTP/1.1"))?;
+        let order: serde_json::Value = serde_json::from_str(&order)
+            .map_err(|e| format!("GET /api/orders/{id}: invalid JSON ({e})"))?;
+        state = order["state"].as_str().unwrap_or_default().to_owned();
+        if state == "completed" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if state != "completed" {
+        return Err(format!(
+            "order {id} ended in state {state:?}, not completed"
+        ));
+    }
+    let (head, _) = http(addr, "GET /api/orders/987654321 HTTP/1.1")?;
+    if !head.starts_with("HTTP/1.1 404") {
+        return Err(format!("unknown order: {head}"));
+    }
+    let bad = r#"{"item":""}"#;
+    let (head, _) = post_json(addr, "/api/orders", bad)?;
+    if !head.starts_with("HTTP/1.1 422") {
+        return Err(format!("an empty item: {head}"));
+    }
+    eprintln!("orders: an order actor completed; bad input 422, unknown order 404");
+    Ok(())
+}
+
 /// Every probe answers `application/health+json` with an IETF status word
 /// that agrees with the HTTP status.
 fn check_health_endpoints(addr: SocketAddr) -> Result<(), String> {
@@ -421,15 +466,32 @@ fn wait_until_listening(addr: SocketAddr, timeout: Duration) -> Result<(), Strin
     ))
 }
 
+/// A `POST` of a JSON body.
+fn post_json(addr: SocketAddr, path: &str, body: &str) -> Result<(String, String), String> {
+    send(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}",
+            body.len()
+        ),
+        body,
+    )
+}
+
 /// One HTTP/1.1 exchange with `Connection: close`: (head, body).
 pub(crate) fn http(addr: SocketAddr, head: &str) -> Result<(String, String), String> {
+    send(addr, head, "")
+}
+
+/// `head` (request line and headers), then `body`; answers (head, body).
+fn send(addr: SocketAddr, head: &str, body: &str) -> Result<(String, String), String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     write!(
         stream,
-        "{head}\r\nHost: conformance\r\nConnection: close\r\n\r\n"
+        "{head}\r\nHost: conformance\r\nConnection: close\r\n\r\n{body}"
     )
     .map_err(|e| e.to_string())?;
     let mut response = Vec::new();

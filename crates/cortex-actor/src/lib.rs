@@ -16,6 +16,14 @@
 //!   on the new — keeping the mailbox and reporting, not retrying, the
 //!   failing message. Intensity windows, backoff with jitter, and
 //!   Permanent / Transient / Temporary restart types as in OTP.
+//! - **Trees**: `ctx.spawn_child` starts children under a parent whose
+//!   [`SupervisionStrategy`] (one-for-one, one-for-all, rest-for-one)
+//!   spreads restarts; stopping a parent stops its children first; an
+//!   exhausted child can escalate to its parent; `watch`/`link` deliver
+//!   [`Terminated`] when a peer ends.
+//! - **Event bus**: [`EventBus`] with typed topics, `*`/`**` wildcards,
+//!   stream, actor and callback subscribers, best-effort or guaranteed
+//!   delivery.
 //! - **System messages jump the queue**: `stop` lets the current handler
 //!   finish, `kill` interrupts it.
 //! - **Registry and dead letters**: actors spawned with a name can be
@@ -71,6 +79,18 @@
 //! assert!(!account.is_alive());
 //! # }
 //! ```
+
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `metrics` | no | `ActorSystem::register_metrics`: `cortex_actor_*` series for cortex-metrics, labelled by actor type |
+//! | `health` | no | `ActorSystem::health_check`: a cortex-health check (degraded on exhausted restarts or stuck mailboxes) |
+//!
+//! # Minimum supported Rust version
+//!
+//! The workspace's `rust-version` (1.88).
 
 mod actor;
 mod actor_ref;
