@@ -196,6 +196,16 @@ impl<A: Actor> ActorRef<A> {
     }
 
     fn settle<M: Message>(&self, pushed: Push<A>) -> Result<(), SendError<M>> {
+        match self.account(pushed) {
+            Ok(()) | Err(Refused::Dropped) => Ok(()),
+            Err(Refused::Full(envelope)) => Err(SendError::MailboxFull(take_message(envelope))),
+            Err(Refused::Closed(envelope)) => Err(SendError::ActorStopped(take_message(envelope))),
+        }
+    }
+
+    /// Reports what a push dropped as dead letters (an evicted message, a
+    /// `DropNewest` refusal, a stopped addressee) and says what happened.
+    fn account(&self, pushed: Push<A>) -> Result<(), Refused<A>> {
         match pushed {
             Push::Queued(evicted) => {
                 if let Some(evicted) = evicted {
@@ -205,18 +215,16 @@ impl<A: Actor> ActorRef<A> {
                 }
                 Ok(())
             }
-            Push::Full(envelope) => {
-                if self.cell.mailbox.overflow() == Overflow::DropNewest {
-                    self.cell
-                        .dead_letter(envelope.message_type(), DeadLetterReason::MailboxOverflow);
-                    return Ok(());
-                }
-                Err(SendError::MailboxFull(take_message(envelope)))
+            Push::Full(envelope) if self.cell.mailbox.overflow() == Overflow::DropNewest => {
+                self.cell
+                    .dead_letter(envelope.message_type(), DeadLetterReason::MailboxOverflow);
+                Err(Refused::Dropped)
             }
+            Push::Full(envelope) => Err(Refused::Full(envelope)),
             Push::Closed(envelope) => {
                 self.cell
                     .dead_letter(envelope.message_type(), DeadLetterReason::ActorStopped);
-                Err(SendError::ActorStopped(take_message(envelope)))
+                Err(Refused::Closed(envelope))
             }
         }
     }
@@ -284,26 +292,10 @@ impl<A: Actor> ActorRef<A> {
             }
             pushed => pushed,
         };
-        match pushed {
-            Push::Queued(evicted) => {
-                if let Some(evicted) = evicted {
-                    self.cell
-                        .dead_letter(evicted.message_type(), DeadLetterReason::MailboxOverflow);
-                    evicted.reject(AskError::MailboxFull);
-                }
-            }
-            Push::Full(envelope) => {
-                if self.cell.mailbox.overflow() == Overflow::DropNewest {
-                    self.cell
-                        .dead_letter(envelope.message_type(), DeadLetterReason::MailboxOverflow);
-                }
-                return Err(AskError::MailboxFull);
-            }
-            Push::Closed(envelope) => {
-                self.cell
-                    .dead_letter(envelope.message_type(), DeadLetterReason::ActorStopped);
-                return Err(AskError::ActorStopped);
-            }
+        match self.account(pushed) {
+            Ok(()) => {}
+            Err(Refused::Full(_) | Refused::Dropped) => return Err(AskError::MailboxFull),
+            Err(Refused::Closed(_)) => return Err(AskError::ActorStopped),
         }
         let answer = match reply_wait {
             Some(wait) => match tokio::time::timeout(wait, answer).await {
@@ -366,6 +358,16 @@ impl<A: Actor> ActorRef<A> {
             stopped.await;
         }
     }
+}
+
+/// Why a push did not queue a message.
+enum Refused<A> {
+    /// Full, and the policy refuses: the envelope comes back.
+    Full(BoxEnvelope<A>),
+    /// Full under `DropNewest`: the message is a dead letter.
+    Dropped,
+    /// The actor no longer takes messages (a dead letter already).
+    Closed(BoxEnvelope<A>),
 }
 
 fn tell_envelope<A, M>(message: M) -> BoxEnvelope<A>

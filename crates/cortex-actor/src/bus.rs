@@ -562,9 +562,9 @@ impl EventBus {
         E: Send + Sync + 'static,
     {
         let words = check_topic(topic)?;
-        let (targets, mut gone) = self.matching::<E>(&words);
+        let (targets, gone) = self.matching::<E>(&words);
         let topic: Arc<str> = topic.into();
-        let mut report = PublishReport::default();
+        let mut tally = Tally::new(gone);
         for (delivery, subscriber) in targets {
             // Guaranteed delivery only waits (and boxes a future) when the
             // subscriber is full.
@@ -572,17 +572,9 @@ impl EventBus {
                 (Delivery::Guaranteed, Outcome::Full) => subscriber.deliver(&topic, &event).await,
                 (_, outcome) => outcome,
             };
-            match outcome {
-                Outcome::Delivered => report.delivered += 1,
-                Outcome::Full => report.dropped += 1,
-                Outcome::Gone => gone = true,
-            }
+            tally.add(outcome);
         }
-        if gone {
-            self.sweep();
-        }
-        self.tally(report);
-        Ok(report)
+        Ok(self.finish(tally))
     }
 
     /// Publishes without ever waiting: `Guaranteed` subscribers with no
@@ -592,21 +584,45 @@ impl EventBus {
         E: Send + Sync + 'static,
     {
         let words = check_topic(topic)?;
-        let (targets, mut gone) = self.matching::<E>(&words);
+        let (targets, gone) = self.matching::<E>(&words);
         let topic: Arc<str> = topic.into();
-        let mut report = PublishReport::default();
+        let mut tally = Tally::new(gone);
         for (_, subscriber) in targets {
-            match subscriber.try_deliver(&topic, &event) {
-                Outcome::Delivered => report.delivered += 1,
-                Outcome::Full => report.dropped += 1,
-                Outcome::Gone => gone = true,
-            }
+            tally.add(subscriber.try_deliver(&topic, &event));
         }
-        if gone {
+        Ok(self.finish(tally))
+    }
+
+    /// Sweeps gone subscribers and adds one publish to the totals.
+    fn finish(&self, tally: Tally) -> PublishReport {
+        if tally.gone {
             self.sweep();
         }
-        self.tally(report);
-        Ok(report)
+        self.tally(tally.report);
+        tally.report
+    }
+}
+
+/// Outcomes of one publish so far.
+struct Tally {
+    report: PublishReport,
+    gone: bool,
+}
+
+impl Tally {
+    fn new(gone: bool) -> Self {
+        Self {
+            report: PublishReport::default(),
+            gone,
+        }
+    }
+
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Delivered => self.report.delivered += 1,
+            Outcome::Full => self.report.dropped += 1,
+            Outcome::Gone => self.gone = true,
+        }
     }
 }
 
