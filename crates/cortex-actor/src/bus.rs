@@ -87,23 +87,21 @@ enum Outcome {
     Gone,
 }
 
-/// A matching subscription, taken out of the lock for delivery.
-type Target = (Delivery, Arc<dyn Subscriber>);
-
 type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 /// One subscriber, type-erased: the event arrives as `&dyn Any` of the
 /// subscription's event type.
 trait Subscriber: Send + Sync {
-    fn try_deliver(&self, topic: &Arc<str>, event: &(dyn Any + Send + Sync)) -> Outcome;
+    fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome;
     fn deliver<'a>(
         &'a self,
-        topic: &'a Arc<str>,
+        topic: &'a str,
         event: &'a (dyn Any + Send + Sync),
     ) -> DeliverFuture<'a>;
     fn is_gone(&self) -> bool;
 }
 
+#[derive(Clone)]
 struct Subscription {
     id: u64,
     pattern: Pattern,
@@ -194,7 +192,9 @@ pub struct EventBus {
 
 #[derive(Default)]
 struct BusInner {
-    subscriptions: RwLock<Vec<Subscription>>,
+    /// Copy-on-write: a publish clones the `Arc`, never holds the lock
+    /// while delivering, and allocates nothing for the list.
+    subscriptions: RwLock<Arc<Vec<Subscription>>>,
     next_id: AtomicU64,
     published: AtomicU64,
     delivered: AtomicU64,
@@ -239,14 +239,15 @@ pub struct SubscriptionHandle(u64);
 
 struct StreamSubscriber<E> {
     sender: mpsc::Sender<(Arc<str>, E)>,
+    topic: TopicCache,
 }
 
 impl<E: Clone + Send + Sync + 'static> Subscriber for StreamSubscriber<E> {
-    fn try_deliver(&self, topic: &Arc<str>, event: &(dyn Any + Send + Sync)) -> Outcome {
+    fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome {
         let Some(event) = event.downcast_ref::<E>() else {
             return Outcome::Gone;
         };
-        match self.sender.try_send((Arc::clone(topic), event.clone())) {
+        match self.sender.try_send((self.topic.get(topic), event.clone())) {
             Ok(()) => Outcome::Delivered,
             Err(mpsc::error::TrySendError::Full(_)) => Outcome::Full,
             Err(mpsc::error::TrySendError::Closed(_)) => Outcome::Gone,
@@ -255,14 +256,18 @@ impl<E: Clone + Send + Sync + 'static> Subscriber for StreamSubscriber<E> {
 
     fn deliver<'a>(
         &'a self,
-        topic: &'a Arc<str>,
+        topic: &'a str,
         event: &'a (dyn Any + Send + Sync),
     ) -> DeliverFuture<'a> {
         Box::pin(async move {
             let Some(event) = event.downcast_ref::<E>() else {
                 return Outcome::Gone;
             };
-            match self.sender.send((Arc::clone(topic), event.clone())).await {
+            match self
+                .sender
+                .send((self.topic.get(topic), event.clone()))
+                .await
+            {
                 Ok(()) => Outcome::Delivered,
                 Err(_) => Outcome::Gone,
             }
@@ -276,23 +281,26 @@ impl<E: Clone + Send + Sync + 'static> Subscriber for StreamSubscriber<E> {
 
 struct TypedActorSubscriber<A, E> {
     actor: ActorRef<A>,
-    /// This subscriber's own copy of the last topic: the actor drops its
-    /// messages on its own thread, and a topic `Arc` shared by every
-    /// subscriber would bounce its count between cores.
-    topic: std::sync::Mutex<Option<Arc<str>>>,
+    topic: TopicCache,
     _event: std::marker::PhantomData<fn(E)>,
 }
 
-impl<A, E> TypedActorSubscriber<A, E> {
-    fn own_topic(&self, topic: &Arc<str>) -> Arc<str> {
+/// A subscriber's own `Arc` of the last topic it was sent. Publishing
+/// allocates no topic, and no topic count is shared between subscribers
+/// (whose actors drop their copies on other cores).
+#[derive(Default)]
+struct TopicCache(std::sync::Mutex<Option<Arc<str>>>);
+
+impl TopicCache {
+    fn get(&self, topic: &str) -> Arc<str> {
         let mut last = self
-            .topic
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match &*last {
-            Some(own) if **own == **topic => Arc::clone(own),
+            Some(own) if **own == *topic => Arc::clone(own),
             _ => {
-                let own: Arc<str> = Arc::from(&**topic);
+                let own: Arc<str> = Arc::from(topic);
                 *last = Some(Arc::clone(&own));
                 own
             }
@@ -305,12 +313,12 @@ where
     A: Handler<Published<E>>,
     E: Clone + Send + Sync + 'static,
 {
-    fn try_deliver(&self, topic: &Arc<str>, event: &(dyn Any + Send + Sync)) -> Outcome {
+    fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome {
         let Some(event) = event.downcast_ref::<E>() else {
             return Outcome::Gone;
         };
         let published = Published {
-            topic: self.own_topic(topic),
+            topic: self.topic.get(topic),
             event: event.clone(),
         };
         match self.actor.try_tell(published) {
@@ -322,7 +330,7 @@ where
 
     fn deliver<'a>(
         &'a self,
-        topic: &'a Arc<str>,
+        topic: &'a str,
         event: &'a (dyn Any + Send + Sync),
     ) -> DeliverFuture<'a> {
         Box::pin(async move {
@@ -330,7 +338,7 @@ where
                 return Outcome::Gone;
             };
             let published = Published {
-                topic: self.own_topic(topic),
+                topic: self.topic.get(topic),
                 event: event.clone(),
             };
             match self.actor.tell(published).await {
@@ -356,7 +364,7 @@ where
     E: Send + Sync + 'static,
     F: Fn(&str, &E) + Send + Sync + 'static,
 {
-    fn try_deliver(&self, topic: &Arc<str>, event: &(dyn Any + Send + Sync)) -> Outcome {
+    fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome {
         match event.downcast_ref::<E>() {
             Some(event) => {
                 (self.callback)(topic, event);
@@ -368,7 +376,7 @@ where
 
     fn deliver<'a>(
         &'a self,
-        topic: &'a Arc<str>,
+        topic: &'a str,
         event: &'a (dyn Any + Send + Sync),
     ) -> DeliverFuture<'a> {
         let outcome = self.try_deliver(topic, event);
@@ -395,17 +403,18 @@ impl EventBus {
     ) -> Result<SubscriptionHandle, TopicError> {
         let pattern = Pattern::parse(pattern)?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.inner
+        let mut subscriptions = self
+            .inner
             .subscriptions
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Subscription {
-                id,
-                pattern,
-                type_id,
-                delivery,
-                subscriber,
-            });
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::make_mut(&mut subscriptions).push(Subscription {
+            id,
+            pattern,
+            type_id,
+            delivery,
+            subscriber,
+        });
         Ok(SubscriptionHandle(id))
     }
 
@@ -424,7 +433,10 @@ impl EventBus {
             pattern,
             TypeId::of::<E>(),
             delivery,
-            Arc::new(StreamSubscriber { sender }),
+            Arc::new(StreamSubscriber {
+                sender,
+                topic: TopicCache::default(),
+            }),
         )?;
         Ok(EventStream {
             receiver,
@@ -450,7 +462,7 @@ impl EventBus {
             delivery,
             Arc::new(TypedActorSubscriber::<A, E> {
                 actor: actor.clone(),
-                topic: std::sync::Mutex::new(None),
+                topic: TopicCache::default(),
                 _event: std::marker::PhantomData,
             }),
         )
@@ -485,7 +497,7 @@ impl EventBus {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let before = subscriptions.len();
-        subscriptions.retain(|subscription| subscription.id != handle.0);
+        Arc::make_mut(&mut subscriptions).retain(|subscription| subscription.id != handle.0);
         subscriptions.len() != before
     }
 
@@ -517,32 +529,23 @@ impl EventBus {
         }
     }
 
-    fn matching<E: 'static>(&self, words: &[&str]) -> (Vec<Target>, bool) {
-        let type_id = TypeId::of::<E>();
-        let subscriptions = self
-            .inner
-            .subscriptions
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut gone = false;
-        let targets = subscriptions
-            .iter()
-            .filter(|s| {
-                let is_gone = s.subscriber.is_gone();
-                gone |= is_gone;
-                !is_gone && s.type_id == type_id && s.pattern.matches(words)
-            })
-            .map(|s| (s.delivery, Arc::clone(&s.subscriber)))
-            .collect();
-        (targets, gone)
+    fn snapshot(&self) -> Arc<Vec<Subscription>> {
+        Arc::clone(
+            &self
+                .inner
+                .subscriptions
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     fn sweep(&self) {
-        self.inner
+        let mut subscriptions = self
+            .inner
             .subscriptions
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|s| !s.subscriber.is_gone());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::make_mut(&mut subscriptions).retain(|s| !s.subscriber.is_gone());
     }
 
     fn tally(&self, report: PublishReport) {
@@ -562,18 +565,20 @@ impl EventBus {
         E: Send + Sync + 'static,
     {
         let words = check_topic(topic)?;
-        let (targets, gone) = self.matching::<E>(&words);
-        let topic: Arc<str> = topic.into();
-        let mut tally = Tally::new(gone);
-        for (delivery, subscriber) in targets {
+        let subscriptions = self.snapshot();
+        let mut tally = Tally::default();
+        for subscription in matching::<E>(&subscriptions, &words) {
             // Guaranteed delivery only waits (and boxes a future) when the
             // subscriber is full.
-            let outcome = match (delivery, subscriber.try_deliver(&topic, &event)) {
-                (Delivery::Guaranteed, Outcome::Full) => subscriber.deliver(&topic, &event).await,
+            let subscriber = &subscription.subscriber;
+            let outcome = match (subscription.delivery, subscriber.try_deliver(topic, &event)) {
+                (Delivery::Guaranteed, Outcome::Full) => subscriber.deliver(topic, &event).await,
                 (_, outcome) => outcome,
             };
             tally.add(outcome);
         }
+        // Subscribers of other topics or types that have gone leave too.
+        tally.gone |= subscriptions.iter().any(|s| s.subscriber.is_gone());
         Ok(self.finish(tally))
     }
 
@@ -584,12 +589,12 @@ impl EventBus {
         E: Send + Sync + 'static,
     {
         let words = check_topic(topic)?;
-        let (targets, gone) = self.matching::<E>(&words);
-        let topic: Arc<str> = topic.into();
-        let mut tally = Tally::new(gone);
-        for (_, subscriber) in targets {
-            tally.add(subscriber.try_deliver(&topic, &event));
+        let subscriptions = self.snapshot();
+        let mut tally = Tally::default();
+        for subscription in matching::<E>(&subscriptions, &words) {
+            tally.add(subscription.subscriber.try_deliver(topic, &event));
         }
+        tally.gone |= subscriptions.iter().any(|s| s.subscriber.is_gone());
         Ok(self.finish(tally))
     }
 
@@ -603,20 +608,25 @@ impl EventBus {
     }
 }
 
+/// The subscriptions of event type `E` whose pattern matches `words`.
+fn matching<'s, E: 'static>(
+    subscriptions: &'s [Subscription],
+    words: &'s [&str],
+) -> impl Iterator<Item = &'s Subscription> + 's {
+    let type_id = TypeId::of::<E>();
+    subscriptions
+        .iter()
+        .filter(move |s| s.type_id == type_id && s.pattern.matches(words))
+}
+
 /// Outcomes of one publish so far.
+#[derive(Default)]
 struct Tally {
     report: PublishReport,
     gone: bool,
 }
 
 impl Tally {
-    fn new(gone: bool) -> Self {
-        Self {
-            report: PublishReport::default(),
-            gone,
-        }
-    }
-
     fn add(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Delivered => self.report.delivered += 1,
