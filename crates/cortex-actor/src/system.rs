@@ -952,5 +952,10 @@ async fn restart<A: Actor>(
     cell.kind.restarts.fetch_add(1, Ordering::Relaxed);
     tracing::info!(actor = %cell.label, %error, "actor restarted");
     hook(fresh.post_restart(error)).await;
+    // As an OTP supervisor restarts its children when it restarts: each
+    // gets fresh state (and passes it on to its own children).
+    for child in lock(&cell.children).iter() {
+        child.signal(Signal::Restart(format!("parent {} restarted", cell.label)));
+    }
     Some(fresh)
 }

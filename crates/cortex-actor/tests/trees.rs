@@ -243,13 +243,19 @@ async fn exhausted_children_escalate_to_their_parent() {
     children[0].tell(Fail).await.unwrap();
     children[0].wait_for_stop().await;
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let log = entries(&log);
     assert!(
-        log.iter()
+        entries(&log)
+            .iter()
             .any(|entry| entry.starts_with("parent restart: child Child escalated: a failed")),
-        "{log:?}"
+        "{:?}",
+        entries(&log)
     );
     assert!(parent.is_alive(), "the parent restarted, it did not stop");
+    // Its restart restarted the children still alive, with fresh state.
+    settle(&children[1..]).await;
+    let seen = entries(&log);
+    assert!(seen.contains(&"b restart".to_owned()), "{seen:?}");
+    assert!(seen.contains(&"c restart".to_owned()), "{seen:?}");
     assert_eq!(system.stats().escalations, 0, "handled by the parent");
     system.shutdown(Duration::from_secs(1)).await;
 }
