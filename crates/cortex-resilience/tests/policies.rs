@@ -193,6 +193,44 @@ async fn retry_budget_caps_extra_load() {
     assert!(retry.stats().budget_exhausted > 0);
 }
 
+/// The generic tower layer: the first attempt runs in place, retries
+/// take over when it fails, and the stats tell the two apart.
+#[tokio::test(start_paused = true)]
+async fn retry_layer_retries_failed_first_attempts_and_counts_both_paths() {
+    use tower::{Layer, Service};
+    let retry = Retry::builder("layer")
+        .clock(Clock::tokio())
+        .max_attempts(3)
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let inner = tower::service_fn(move |fail_first: usize| {
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        async move { if n < fail_first { Err("down") } else { Ok(n) } }
+    });
+    let mut service = retry.layer().layer(inner);
+    // Succeeds at once: no retry.
+    let first = service.ready().await.unwrap().call(0).await;
+    assert_eq!(first.unwrap(), 0);
+    // Fails twice (calls 1 and 2), succeeds on the third attempt.
+    let third = service.ready().await.unwrap().call(3).await;
+    assert_eq!(third.unwrap(), 3);
+    // Fails every attempt: the last error comes back after 3 attempts.
+    let failed = service.ready().await.unwrap().call(100).await;
+    assert!(matches!(failed, Err(ResilienceError::Inner("down"))));
+    assert_eq!(calls.load(Ordering::SeqCst), 7);
+    let stats = retry.stats();
+    assert_eq!(
+        (
+            stats.successful_without_retry,
+            stats.successful_with_retry,
+            stats.failed_with_retry
+        ),
+        (1, 1, 1)
+    );
+}
+
 fn flaky_router(failures: usize, calls: Arc<AtomicUsize>) -> Router {
     Router::new().route(
         "/",

@@ -7,7 +7,11 @@ use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{Retry, ShouldRetry};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+
+use super::{Retry, RetryDecision, ShouldRetry};
 use crate::ResilienceError;
 
 /// Retries calls of the services it wraps; see [`Retry::layer`].
@@ -60,32 +64,142 @@ where
     S::Future: Send,
     S::Response: Send + 'static,
     S::Error: Send + 'static,
-    P: ShouldRetry<S::Response, S::Error> + Clone + 'static,
+    P: ShouldRetry<S::Response, S::Error> + Clone + Send + Sync + 'static,
     Req: Clone + Send + Sync + 'static,
 {
     type Response = S::Response;
     type Error = ResilienceError<S::Error>;
-    type Future = BoxFuture<Result<S::Response, ResilienceError<S::Error>>>;
+    type Future = RetryFuture<S, P, Req>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(ResilienceError::Inner)
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        // Each attempt readies its own clone, as tower's `Retry` does.
+        // The ready service makes the first attempt in place, unboxed;
+        // later attempts each ready their own clone, as tower's `Retry`
+        // does.
         let clone = self.inner.clone();
-        let service = std::mem::replace(&mut self.inner, clone);
-        let retry = self.retry.clone();
-        let predicate = self.predicate.clone();
-        Box::pin(async move {
+        let mut service = std::mem::replace(&mut self.inner, clone);
+        self.retry.shared.deposit();
+        let first = service.call(request.clone());
+        RetryFuture {
+            state: State::First {
+                future: first,
+                rest: Some(Rest {
+                    service,
+                    request,
+                    retry: self.retry.clone(),
+                    predicate: self.predicate.clone(),
+                }),
+            },
+        }
+    }
+}
+
+/// What a retry after the first attempt needs.
+#[derive(Debug)]
+struct Rest<S, P, Req> {
+    service: S,
+    request: Req,
+    retry: Retry,
+    predicate: P,
+}
+
+pin_project! {
+    /// The response future of [`RetryService`]: the first attempt polled in
+    /// place; only a retry boxes the rest of the loop.
+    pub struct RetryFuture<S, P, Req>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: State<S::Future, Rest<S, P, Req>, BoxFuture<Result<S::Response, ResilienceError<S::Error>>>>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, R, B> {
+        First { #[pin] future: F, rest: Option<R> },
+        Retrying { future: B },
+    }
+}
+
+impl<S, P, Req> std::fmt::Debug for RetryFuture<S, P, Req>
+where
+    S: Service<Req>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, P, Req> Future for RetryFuture<S, P, Req>
+where
+    S: Service<Req> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    P: ShouldRetry<S::Response, S::Error> + Clone + Send + Sync + 'static,
+    Req: Clone + Send + Sync + 'static,
+{
+    type Output = Result<S::Response, ResilienceError<S::Error>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (result, rest) = match self.as_mut().project().state.project() {
+            StateProj::Retrying { future } => return future.as_mut().poll(cx),
+            StateProj::First { future, rest } => {
+                let result = std::task::ready!(future.poll(cx)).map_err(ResilienceError::Inner);
+                let Some(rest) = rest.take() else {
+                    // The `Future` contract forbids it; tower's futures
+                    // panic the same way.
+                    panic!("RetryFuture polled after it completed");
+                };
+                (result, rest)
+            }
+        };
+        let shared = &rest.retry.shared;
+        let retry_after = match rest.predicate.should_retry(&result) {
+            RetryDecision::Done => {
+                shared.finish(1, result.is_ok());
+                return Poll::Ready(result);
+            }
+            RetryDecision::Retry => None,
+            RetryDecision::RetryAfter(after) => Some(after),
+        };
+        let Some(delay) = shared.next_delay(1, Duration::ZERO, retry_after) else {
+            shared.finish(1, false);
+            return Poll::Ready(result);
+        };
+        drop(result);
+        let Rest {
+            service,
+            request,
+            retry,
+            predicate,
+        } = rest;
+        let future: BoxFuture<_> = Box::pin(async move {
+            tokio::time::sleep(delay).await;
             retry
-                .run_with(&predicate, || {
-                    let mut service = service.clone();
-                    let request = request.clone();
-                    async move { call_ready(&mut service, request).await }
-                })
+                .run_from(
+                    &predicate,
+                    || {
+                        let mut service = service.clone();
+                        let request = request.clone();
+                        async move { call_ready(&mut service, request).await }
+                    },
+                    2,
+                    delay,
+                    None,
+                )
                 .await
-        })
+        });
+        self.as_mut()
+            .project()
+            .state
+            .set(State::Retrying { future });
+        self.poll(cx)
     }
 }
 

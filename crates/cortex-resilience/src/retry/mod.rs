@@ -51,7 +51,7 @@ pub use budget::RetryBudgetConfig;
 pub(crate) use http::{DEFAULT_MAX_REPLAY_BODY, Prepared, prepare, unreadable_body};
 pub use http::{HttpRetryLayer, HttpRetryPredicate, HttpRetryService, IdempotentMethods};
 pub(crate) use layer::call_ready;
-pub use layer::{RetryLayer, RetryService};
+pub use layer::{RetryFuture, RetryLayer, RetryService};
 
 use crate::clock::{Clock, Stopwatch};
 use crate::events::EventHub;
@@ -373,12 +373,32 @@ impl Retry {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ResilienceError<E>>>,
     {
+        self.shared.deposit();
+        self.run_from(predicate, call, 1, Duration::ZERO, None)
+            .await
+    }
+
+    /// The retry loop from attempt number `attempt`, the last delay having
+    /// been `delay`; with `first`, that attempt's result is already known.
+    pub(crate) async fn run_from<T, E, P, F, Fut>(
+        &self,
+        predicate: &P,
+        call: F,
+        mut attempt: u32,
+        mut delay: Duration,
+        mut first: Option<Result<T, ResilienceError<E>>>,
+    ) -> Result<T, ResilienceError<E>>
+    where
+        P: ShouldRetry<T, E> + ?Sized,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, ResilienceError<E>>>,
+    {
         let shared = &*self.shared;
-        shared.deposit();
-        let mut attempt = 1;
-        let mut delay = Duration::ZERO;
         loop {
-            let result = call().await;
+            let result = match first.take() {
+                Some(result) => result,
+                None => call().await,
+            };
             let retry_after = match predicate.should_retry(&result) {
                 RetryDecision::Done => {
                     shared.finish(attempt, result.is_ok());
