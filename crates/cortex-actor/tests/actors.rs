@@ -240,6 +240,14 @@ async fn temporary_actors_stop_on_first_failure_and_permanent_ones_restart_after
     system.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Waits until `probe` took its first message off the mailbox (and so is
+/// busy handling it), however slow the machine.
+async fn until_busy(probe: &cortex_actor::ActorRef<Probe>) {
+    while probe.mailbox_len() > 0 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 #[tokio::test]
 async fn overflow_policies() {
     let system = ActorSystem::new("t");
@@ -258,10 +266,10 @@ async fn overflow_policies() {
     // The actor is busy with the first message; two more fill the mailbox.
     let fail_fast = spawn(Overflow::FailFast);
     fail_fast
-        .tell(Work(Duration::from_millis(200), "w"))
+        .tell(Work(Duration::from_millis(1000), "w"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    until_busy(&fail_fast).await;
     fail_fast.tell(Add(1)).await.unwrap();
     fail_fast.tell(Add(2)).await.unwrap();
     assert!(matches!(
@@ -273,10 +281,10 @@ async fn overflow_policies() {
 
     let drop_oldest = spawn(Overflow::DropOldest);
     drop_oldest
-        .tell(Work(Duration::from_millis(200), "w"))
+        .tell(Work(Duration::from_millis(300), "w"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    until_busy(&drop_oldest).await;
     for n in [1, 10, 100] {
         drop_oldest.tell(Add(n)).await.unwrap();
     }
@@ -286,10 +294,10 @@ async fn overflow_policies() {
 
     let drop_newest = spawn(Overflow::DropNewest);
     drop_newest
-        .tell(Work(Duration::from_millis(200), "w"))
+        .tell(Work(Duration::from_millis(1000), "w"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    until_busy(&drop_newest).await;
     for n in [1, 10, 100] {
         drop_newest.tell(Add(n)).await.unwrap();
     }
@@ -300,7 +308,7 @@ async fn overflow_policies() {
         .tell(Work(Duration::from_millis(100), "w"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    until_busy(&backpressure).await;
     backpressure.tell(Add(1)).await.unwrap();
     backpressure.tell(Add(2)).await.unwrap();
     assert!(matches!(
@@ -313,7 +321,9 @@ async fn overflow_policies() {
 
     // A full DropNewest mailbox refuses a question (nobody would answer).
     assert_eq!(drop_newest.ask(Add(0)).await.ok(), None);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    while drop_newest.mailbox_len() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(drop_newest.ask(Add(0)).await, Ok(11), "100 was dropped");
     let reasons = letters.lock().unwrap().clone();
     assert!(
@@ -374,11 +384,11 @@ async fn stop_lets_the_handler_finish_and_kill_interrupts_it() {
     let log = journal();
     let stopped = system.spawn(Probe::factory(&log)).unwrap();
     stopped
-        .tell(Work(Duration::from_millis(50), "finished"))
+        .tell(Work(Duration::from_millis(300), "finished"))
         .await
         .unwrap();
+    until_busy(&stopped).await;
     stopped.tell(Work(Duration::ZERO, "queued")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(10)).await;
     stopped.stop();
     stopped.wait_for_stop().await;
     assert_eq!(entries(&log), ["pre_start", "finished", "post_stop"]);
@@ -392,7 +402,7 @@ async fn stop_lets_the_handler_finish_and_kill_interrupts_it() {
         .tell(Work(Duration::from_secs(60), "never"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    until_busy(&killed).await;
     killed.kill();
     killed.wait_for_stop().await;
     assert_eq!(entries(&log), ["pre_start"], "no post_stop after kill");

@@ -146,11 +146,14 @@ async fn tree(
     (log, parent, children)
 }
 
-/// Waits until every child answered after the signal reached it.
+/// Waits until restarts have spread: a child answers only after its own
+/// restart (which signals its siblings first), and a signalled sibling
+/// restarts before it answers; two rounds cover both.
 async fn settle(children: &[ActorRef<Child>]) {
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    for child in children {
-        let _ = child.ask(Ping).await;
+    for _ in 0..2 {
+        for child in children {
+            let _ = child.ask(Ping).await;
+        }
     }
 }
 
@@ -242,7 +245,9 @@ async fn exhausted_children_escalate_to_their_parent() {
     .await;
     children[0].tell(Fail).await.unwrap();
     children[0].wait_for_stop().await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The escalation is a signal ahead of this question: once answered,
+    // the parent has restarted.
+    parent.ask(Children).await.unwrap();
     assert!(
         entries(&log)
             .iter()
