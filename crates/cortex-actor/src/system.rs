@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -228,7 +228,6 @@ pub(crate) struct SystemInner {
     pub(crate) duration_family: OnceLock<cortex_metrics::Family<cortex_metrics::Histogram, 1>>,
     names: Mutex<HashMap<Arc<str>, Registered>>,
     on_undelivered: RwLock<Option<UndeliveredHook>>,
-    dead_letters_tx: broadcast::Sender<DeadLetter>,
 }
 
 impl SystemInner {
@@ -255,9 +254,6 @@ impl SystemInner {
             .clone();
         if let Some(hook) = hook {
             hook(&letter);
-        }
-        if self.dead_letters_tx.receiver_count() > 0 {
-            let _ = self.dead_letters_tx.send(letter.clone());
         }
         // Never waits: a full subscriber misses it (the counters do not).
         let _ = self.events.try_publish(DEAD_LETTER_TOPIC, letter);
@@ -377,7 +373,6 @@ impl ActorSystemBuilder {
 
     /// The system.
     pub fn build(self) -> ActorSystem {
-        let (dead_letters_tx, _) = broadcast::channel(1024);
         ActorSystem {
             inner: Arc::new(SystemInner {
                 name: self.name,
@@ -388,7 +383,6 @@ impl ActorSystemBuilder {
                 live: Mutex::new(HashMap::new()),
                 names: Mutex::new(HashMap::new()),
                 on_undelivered: RwLock::new(None),
-                dead_letters_tx,
                 kinds: Mutex::new(HashMap::new()),
                 events: crate::bus::EventBus::new(),
                 #[cfg(feature = "metrics")]
@@ -481,10 +475,14 @@ impl ActorSystem {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(hook));
     }
 
-    /// A stream of dead letters (a slow receiver misses the oldest; the
-    /// counter in [`stats`](Self::stats) never does).
-    pub fn dead_letters(&self) -> broadcast::Receiver<DeadLetter> {
-        self.inner.dead_letters_tx.subscribe()
+    /// A stream of dead letters with room for 1024 waiting: a subscription
+    /// to [`DEAD_LETTER_TOPIC`] on [`events`](Self::events). A slow reader
+    /// misses letters; the counter in [`stats`](Self::stats) never does.
+    pub fn dead_letters(&self) -> crate::bus::EventStream<DeadLetter> {
+        self.inner
+            .events
+            .subscribe(DEAD_LETTER_TOPIC, 1024, crate::bus::Delivery::BestEffort)
+            .unwrap_or_else(|_| unreachable!("{DEAD_LETTER_TOPIC} is a valid pattern"))
     }
 
     /// Counters.

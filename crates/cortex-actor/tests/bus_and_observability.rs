@@ -180,7 +180,7 @@ async fn dead_letters_reach_hook_stream_and_bus() {
     projection.stop();
     projection.wait_for_stop().await;
     assert!(projection.tell(Crash).await.is_err());
-    let letter = stream.recv().await.unwrap();
+    let (_, letter) = stream.recv().await.unwrap();
     assert_eq!(letter.reason, DeadLetterReason::ActorStopped);
     assert!(letter.message_type.ends_with("Crash"));
     assert_eq!(on_bus.recv().await.unwrap().1, letter);

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cortex_resilience::{Bulkhead, CircuitBreaker, Pipeline, RateLimiter, Retry, Timeout};
+mod common;
+use common::{current_thread, two_workers};
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
 };
@@ -21,21 +23,6 @@ type Inner = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
 
 fn inner() -> Inner {
     service_fn(|n: u64| ready(Ok::<_, Infallible>(n)))
-}
-
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 /// `iters` awaited calls inside one `block_on`, so entering the runtime

@@ -396,7 +396,7 @@ async fn summary(State(state): State<OrdersState>) -> Json<Value> {
             "failed": load(&counts.failed),
         },
         "payment_calls": load(&state.payments.calls),
-        "live_orders": state.system.stats().actors,
+        "live_orders": system.actors,
         "subscribers": state.system.events().subscriber_count("order.created").unwrap_or(0),
         "actors": {
             "messages": system.messages,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use super::{Retry, RetryDecision, ShouldRetry};
+use super::{Retry, ShouldRetry};
 use crate::ResilienceError;
 
 /// Retries calls of the services it wraps; see [`Retry::layer`].
@@ -159,17 +159,11 @@ where
                 (result, rest)
             }
         };
-        let shared = &rest.retry.shared;
-        let retry_after = match rest.predicate.should_retry(&result) {
-            RetryDecision::Done => {
-                shared.finish(1, result.is_ok());
-                return Poll::Ready(result);
-            }
-            RetryDecision::Retry => None,
-            RetryDecision::RetryAfter(after) => Some(after),
-        };
-        let Some(delay) = shared.next_delay(1, Duration::ZERO, retry_after) else {
-            shared.finish(1, false);
+        let Some(delay) =
+            rest.retry
+                .shared
+                .after_attempt(&rest.predicate, &result, 1, Duration::ZERO)
+        else {
             return Poll::Ready(result);
         };
         drop(result);
@@ -191,7 +185,6 @@ where
                     },
                     2,
                     delay,
-                    None,
                 )
                 .await
         });

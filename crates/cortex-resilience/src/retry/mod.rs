@@ -374,45 +374,31 @@ impl Retry {
         Fut: Future<Output = Result<T, ResilienceError<E>>>,
     {
         self.shared.deposit();
-        self.run_from(predicate, call, 1, Duration::ZERO, None)
-            .await
+        self.run_from(predicate, call, 1, Duration::ZERO).await
     }
 
     /// The retry loop from attempt number `attempt`, the last delay having
-    /// been `delay`; with `first`, that attempt's result is already known.
+    /// been `delay` (the layer runs the first attempt itself).
     pub(crate) async fn run_from<T, E, P, F, Fut>(
         &self,
         predicate: &P,
         call: F,
         mut attempt: u32,
         mut delay: Duration,
-        mut first: Option<Result<T, ResilienceError<E>>>,
     ) -> Result<T, ResilienceError<E>>
     where
         P: ShouldRetry<T, E> + ?Sized,
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, ResilienceError<E>>>,
     {
-        let shared = &*self.shared;
         loop {
-            let result = match first.take() {
-                Some(result) => result,
-                None => call().await,
-            };
-            let retry_after = match predicate.should_retry(&result) {
-                RetryDecision::Done => {
-                    shared.finish(attempt, result.is_ok());
-                    return result;
-                }
-                RetryDecision::Retry => None,
-                RetryDecision::RetryAfter(after) => Some(after),
-            };
-            match shared.next_delay(attempt, delay, retry_after) {
+            let result = call().await;
+            match self
+                .shared
+                .after_attempt(predicate, &result, attempt, delay)
+            {
                 Some(next) => delay = next,
-                None => {
-                    shared.finish(attempt, false);
-                    return result;
-                }
+                None => return result,
             }
             drop(result);
             tokio::time::sleep(delay).await;
@@ -466,6 +452,34 @@ impl Retry {
 }
 
 impl Shared {
+    /// Decides after attempt number `attempt` (the last delay having been
+    /// `delay`): the wait before the next one, or `None` when `result` is
+    /// final, in which case the call is counted.
+    fn after_attempt<T, E, P>(
+        &self,
+        predicate: &P,
+        result: &Result<T, ResilienceError<E>>,
+        attempt: u32,
+        delay: Duration,
+    ) -> Option<Duration>
+    where
+        P: ShouldRetry<T, E> + ?Sized,
+    {
+        let retry_after = match predicate.should_retry(result) {
+            RetryDecision::Done => {
+                self.finish(attempt, result.is_ok());
+                return None;
+            }
+            RetryDecision::Retry => None,
+            RetryDecision::RetryAfter(after) => Some(after),
+        };
+        let next = self.next_delay(attempt, delay, retry_after);
+        if next.is_none() {
+            self.finish(attempt, false);
+        }
+        next
+    }
+
     #[inline]
     fn deposit(&self) {
         if let Some(budget) = &self.budget {
