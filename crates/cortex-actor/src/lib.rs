@@ -85,7 +85,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `metrics` | no | `ActorSystem::register_metrics`: `cortex_actor_*` series for cortex-metrics, labelled by actor type |
+//! | `metrics` | no | `impl cortex_metrics::RegisterMetrics for ActorSystem`: `cortex_actor_*` series, labelled by actor type |
 //! | `health` | no | `ActorSystem::health_check`: a cortex-health check (degraded on exhausted restarts or stuck mailboxes) |
 //!
 //! # Minimum supported Rust version
@@ -123,3 +123,8 @@ pub use system::{
     ActorSystem, ActorSystemBuilder, DEAD_LETTER_TOPIC, DeadLetter, DeadLetterReason,
     ShutdownReport, Spawn, SystemStats,
 };
+
+/// Compiles the code blocks of `docs/actors.md` as doctests, so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/actors.md")]
+pub struct ActorsGuideDoctests;

@@ -1,12 +1,15 @@
 //! Prometheus series for an [`ActorSystem`], labelled by actor type.
 //!
-//! Counters are read at scrape time from the system's own counters; only
-//! the handler-duration histogram is recorded per message (two clock reads),
-//! and only once metrics are registered.
+//! [`ActorSystem`] implements [`RegisterMetrics`], the one way every Cortex
+//! component exports its series. Counters are read at scrape time from the
+//! system's own counters; only the handler-duration histogram is recorded
+//! per message (two clock reads), and only once metrics are registered.
+//! Registering is harmless to repeat and may happen before or after actors
+//! are spawned.
 //!
 //! ```
 //! use cortex_actor::{Actor, ActorError, ActorSystem, Context, Handler, Message};
-//! use cortex_metrics::{Format, MetricsRegistry};
+//! use cortex_metrics::{Format, MetricsRegistry, RegisterMetrics};
 //!
 //! #[derive(Default)]
 //! struct Greeter;
@@ -34,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
-use cortex_metrics::{Collector, CollectorOutput, MetricsError, MetricsRegistry};
+use cortex_metrics::{Collector, CollectorOutput, MetricsError, MetricsRegistry, RegisterMetrics};
 
 use crate::system::{ActorSystem, KindStats};
 
@@ -44,26 +47,40 @@ const DURATION_BUCKETS: &[f64] = &[
     1.0, 2.5, 5.0, 10.0,
 ];
 
-impl ActorSystem {
-    /// Registers this system's series with `registry`: a collector for the
-    /// counters and gauges, and the `cortex_actor_handler_duration_seconds`
-    /// histogram family (which turns on per-message timing).
-    pub fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
-        let family = registry.histogram_family(
-            "cortex_actor_handler_duration_seconds",
-            "Time spent in message handlers, by actor type.",
-            ["actor"],
-            DURATION_BUCKETS,
-        )?;
+impl RegisterMetrics for ActorSystem {
+    /// Registers this system's series with `registry`: a scrape-time
+    /// collector for the counters and gauges, and, with the first registry
+    /// only, the `cortex_actor_handler_duration_seconds` histogram family
+    /// (which turns on per-message timing). Registering again with the same
+    /// registry adds nothing; another registry gets the scrape-time series.
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
         let inner = self.inner();
-        if inner.duration_family.set(family.clone()).is_ok() {
-            for kind in inner.kinds() {
-                let _ = kind.duration.set(family.with_labels([kind.kind]));
+        // Each message is timed once, so the histogram has one home: the
+        // first registry. Later registries do not get an empty copy of it.
+        if inner.duration_family.get().is_none() {
+            let family = registry.histogram_family(
+                "cortex_actor_handler_duration_seconds",
+                "Time spent in message handlers, by actor type.",
+                ["actor"],
+                DURATION_BUCKETS,
+            )?;
+            if inner.duration_family.set(family.clone()).is_ok() {
+                // Kinds created from here on bind at creation
+                // (`SystemInner::kind`); these are the ones that came before.
+                for kind in inner.kinds() {
+                    let _ = kind.duration.set(family.with_labels([kind.kind]));
+                }
             }
         }
-        registry.register_collector(ActorCollector {
-            system: self.clone(),
-        });
+        // The key names this system: the collector holds the system, so its
+        // address cannot be reused by another while the registry lives.
+        let key = format!("cortex_actor/{:p}", std::ptr::from_ref(inner));
+        registry.register_collector_once(
+            &key,
+            ActorCollector {
+                system: self.clone(),
+            },
+        );
         Ok(())
     }
 }
@@ -73,7 +90,7 @@ type LiveTotals = (u64, u64, u64);
 /// Reads one sample's value from a kind's counters and live totals.
 type Pick = dyn Fn(&KindStats, LiveTotals) -> u64;
 
-/// The collector [`ActorSystem::register_metrics`] installs.
+/// The collector [`ActorSystem`]'s [`RegisterMetrics`] impl installs.
 #[derive(Debug)]
 struct ActorCollector {
     system: ActorSystem,

@@ -9,7 +9,7 @@ use cortex_actor::{
     Delivery, EventBus, Handler, MailboxConfig, Message, Published, RestartPolicy,
 };
 use cortex_health::{HealthCheck, HealthStatus};
-use cortex_metrics::{Format, MetricsRegistry};
+use cortex_metrics::{Format, MetricsRegistry, RegisterMetrics};
 
 #[derive(Debug, Clone, PartialEq)]
 struct OrderEvent(u64);
@@ -220,6 +220,116 @@ async fn metrics_are_labelled_by_actor_type() {
         text.contains(r#"cortex_actor_live{actor="Projection"} 0"#),
         "{text}"
     );
+}
+
+/// A `tracing` subscriber that counts warnings (and records nothing else).
+#[derive(Clone, Default)]
+struct WarningCount(Arc<AtomicUsize>);
+
+impl tracing::Subscriber for WarningCount {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// How many times `# HELP <name> ` opens a family in `text`.
+fn families_named(text: &str, name: &str) -> usize {
+    text.matches(&format!("# HELP {name} ")).count()
+}
+
+#[tokio::test]
+async fn registering_twice_adds_no_series() {
+    let system = ActorSystem::new("t");
+    let metrics = MetricsRegistry::new();
+    system.register_metrics(&metrics).unwrap();
+    system.register_metrics(&metrics).unwrap();
+    let projection = system.spawn(Projection::default).unwrap();
+    projection.ask(Seen).await.unwrap();
+    // A duplicate collector would also yield one family per name (the
+    // registry skips taken names), but warn on every scrape: count both.
+    let warnings = WarningCount::default();
+    let text =
+        tracing::subscriber::with_default(warnings.clone(), || metrics.encode(Format::Prometheus));
+    assert_eq!(warnings.0.load(Ordering::Relaxed), 0, "{text}");
+    for family in [
+        "cortex_actor_messages_total",
+        "cortex_actor_live",
+        "cortex_actor_bus_deliveries_total",
+        "cortex_actor_handler_duration_seconds",
+    ] {
+        assert_eq!(families_named(&text, family), 1, "{family} in\n{text}");
+    }
+    assert!(
+        text.contains(r#"cortex_actor_messages_total{actor="Projection"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"cortex_actor_handler_duration_seconds_count{actor="Projection"} 1"#),
+        "{text}"
+    );
+    system.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn registering_after_spawning_times_the_actors_already_running() {
+    let system = ActorSystem::new("t");
+    let projection = system.spawn(Projection::default).unwrap();
+    projection.ask(Seen).await.unwrap();
+    let metrics = MetricsRegistry::new();
+    system.register_metrics(&metrics).unwrap();
+    projection.ask(Seen).await.unwrap();
+    let text = metrics.encode(Format::Prometheus);
+    // Counters are the system's own, so they include what came before;
+    // timing starts with the registration.
+    for line in [
+        r#"cortex_actor_messages_total{actor="Projection"} 2"#,
+        r#"cortex_actor_live{actor="Projection"} 1"#,
+        r#"cortex_actor_handler_duration_seconds_count{actor="Projection"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    system.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_second_registry_reads_the_counters_and_the_first_keeps_the_histogram() {
+    let system = ActorSystem::new("t");
+    let first = MetricsRegistry::new();
+    let second = MetricsRegistry::new();
+    system.register_metrics(&first).unwrap();
+    system.register_metrics(&second).unwrap();
+    let projection = system.spawn(Projection::default).unwrap();
+    projection.ask(Seen).await.unwrap();
+    let (first, second) = (
+        first.encode(Format::Prometheus),
+        second.encode(Format::Prometheus),
+    );
+    for text in [&first, &second] {
+        assert!(
+            text.contains(r#"cortex_actor_messages_total{actor="Projection"} 1"#),
+            "{text}"
+        );
+    }
+    assert!(
+        first.contains(r#"cortex_actor_handler_duration_seconds_count{actor="Projection"} 1"#),
+        "{first}"
+    );
+    assert_eq!(
+        families_named(&second, "cortex_actor_handler_duration_seconds"),
+        0,
+        "{second}"
+    );
+    system.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test]
