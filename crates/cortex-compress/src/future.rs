@@ -91,7 +91,7 @@ where
         #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
         let mut body = CompressionBody::compressed(body, compressor);
         #[cfg(feature = "metrics")]
-        if let Some(metrics) = &config.metrics {
+        if let Some(metrics) = config.metrics.get() {
             body.count_into(metrics.bytes(encoding));
         }
         Poll::Ready(Ok(Response::from_parts(parts, body)))
@@ -101,7 +101,7 @@ where
 #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 fn record_decision(config: &Config, decision: &str) {
     #[cfg(feature = "metrics")]
-    if let Some(metrics) = &config.metrics {
+    if let Some(metrics) = config.metrics.get() {
         metrics.decision(decision);
     }
 }

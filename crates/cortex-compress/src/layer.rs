@@ -26,8 +26,10 @@ pub(crate) struct Config {
     /// When set, only these media types (or `type/*` prefixes) compress.
     pub(crate) allowed_types: Option<Vec<String>>,
     pub(crate) skip_rules: Vec<SkipRule>,
+    /// Shared through its own `Arc` so that builder calls after
+    /// `register_metrics` (which copy the config) keep recording into it.
     #[cfg(feature = "metrics")]
-    pub(crate) metrics: Option<crate::metrics::CompressionMetrics>,
+    pub(crate) metrics: Arc<std::sync::OnceLock<crate::metrics::CompressionMetrics>>,
 }
 
 /// The default threshold: bodies known to be smaller stay uncompressed.
@@ -55,7 +57,7 @@ impl CompressionLayer {
                 allowed_types: None,
                 skip_rules: Vec::new(),
                 #[cfg(feature = "metrics")]
-                metrics: None,
+                metrics: Arc::default(),
             }),
         }
     }
@@ -153,21 +155,34 @@ impl CompressionLayer {
     }
 }
 
-impl CompressionLayer {
-    /// Counts into `registry`: `cortex_compression_bytes_total{encoding,
-    /// direction}` (bytes in and out of the compressor) and
-    /// `cortex_compression_responses_total{decision}` (the encoding used, or
-    /// `identity` when the client accepts none, or the skip reason:
-    /// `head`, `status`, `already_encoded`, `range`, `no_transform`,
-    /// `content_type`, `too_small`, `rule`).
-    #[cfg(feature = "metrics")]
-    pub fn metrics(
-        mut self,
+/// Counts into `registry`: `cortex_compression_bytes_total{encoding,
+/// direction}` (bytes in and out of the compressor) and
+/// `cortex_compression_responses_total{decision}` (the encoding used, or
+/// `identity` when the client accepts none, or the skip reason: `head`,
+/// `status`, `already_encoded`, `range`, `no_transform`, `content_type`,
+/// `too_small`, `rule`). Every clone of the layer and every service it
+/// built counts from then on, wherever it was registered in the order.
+///
+/// ```
+/// use cortex_compress::CompressionLayer;
+/// use cortex_metrics::{MetricsRegistry, RegisterMetrics};
+///
+/// let metrics = MetricsRegistry::new();
+/// let layer = CompressionLayer::new();
+/// layer.register_metrics(&metrics)?;
+/// # Ok::<(), cortex_metrics::MetricsError>(())
+/// ```
+#[cfg(feature = "metrics")]
+impl cortex_metrics::RegisterMetrics for CompressionLayer {
+    fn register_metrics(
+        &self,
         registry: &cortex_metrics::MetricsRegistry,
-    ) -> Result<Self, cortex_metrics::MetricsError> {
-        Arc::make_mut(&mut self.config).metrics =
-            Some(crate::metrics::CompressionMetrics::new(registry)?);
-        Ok(self)
+    ) -> Result<(), cortex_metrics::MetricsError> {
+        // Validated against every registry (conflicts surface); recording
+        // binds to the first, as the contract says.
+        let metrics = crate::metrics::CompressionMetrics::new(registry)?;
+        let _ = self.config.metrics.set(metrics);
+        Ok(())
     }
 }
 

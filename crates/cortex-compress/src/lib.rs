@@ -31,6 +31,12 @@
 //! [`DecompressionLayer`] is the request side: bounded streaming decoding
 //! of compressed request bodies (see [`decompression`]).
 //!
+//! # Feature flags
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `metrics` | no | `cortex_compression_bytes_total` and `cortex_compression_responses_total` through `cortex_metrics::RegisterMetrics` on [`CompressionLayer`] |
+//!
 //! # Minimum supported Rust version
 //!
 //! The workspace's `rust-version` (1.88).
@@ -53,3 +59,8 @@ pub use encoding::{Encoding, Negotiated, negotiate};
 pub use future::ResponseFuture;
 pub use layer::{CompressionLayer, DEFAULT_MIN_SIZE};
 pub use service::Compression;
+
+/// Compiles the code blocks of `docs/compress.md` as doctests, so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/compress.md")]
+pub struct CompressGuideDoctests;

@@ -22,12 +22,12 @@ impl CompressionMetrics {
     pub(crate) fn new(registry: &MetricsRegistry) -> Result<Self, MetricsError> {
         Ok(Self {
             bytes: registry.counter_family(
-                "cortex_compression_bytes",
+                "cortex_compression_bytes_total",
                 "Response bytes before (direction=in) and after (direction=out) compression.",
                 ["encoding", "direction"],
             )?,
             responses: registry.counter_family(
-                "cortex_compression_responses",
+                "cortex_compression_responses_total",
                 "Responses by compression decision: the encoding used, or why none was.",
                 ["decision"],
             )?,

@@ -285,7 +285,11 @@ proptest! {
 #[tokio::test]
 async fn decisions_and_bytes_are_counted() {
     let registry = cortex_metrics::MetricsRegistry::new();
-    let app = app(CompressionLayer::new().metrics(&registry).unwrap());
+    let layer = CompressionLayer::new();
+    let app = app(layer.clone());
+    // Registered after the layer built its service: the service counts too.
+    cortex_metrics::RegisterMetrics::register_metrics(&layer, &registry).unwrap();
+    cortex_metrics::RegisterMetrics::register_metrics(&layer, &registry).unwrap();
     let (_, body) = fetch(&app, "GET", "/json", Some("gzip")).await;
     fetch(&app, "GET", "/png", Some("gzip")).await;
     fetch(&app, "GET", "/json", None).await;

@@ -11,7 +11,7 @@
 //!   dependencies.
 //! - Liveness / readiness / startup groups ([`Probe`]), non-critical checks,
 //!   draining before shutdown ([`HealthRegistry::set_draining`]).
-//! - [`health_router`]: `/health`, `/health/live`, `/health/ready`,
+//! - [`HealthRegistry::router`]: `/health`, `/health/live`, `/health/ready`,
 //!   `/health/startup`, `/livez`, `/readyz`, answering IETF
 //!   `application/health+json`.
 //! - [`checks`]: process memory (cgroup-aware), uptime, disk space.
@@ -23,7 +23,6 @@
 //! use axum::Router;
 //! use cortex_health::{
 //!     CheckOptions, HealthCheckResult, HealthRegistry, Probe, ShowDetails, checks, health_fn,
-//!     health_router,
 //! };
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,7 +36,7 @@
 //!         .timeout(Duration::from_secs(2))
 //!         .cache_ttl(Duration::from_secs(5)),
 //! )?;
-//! let app: Router = Router::new().merge(health_router(health.clone()));
+//! let app: Router = Router::new().merge(health.router());
 //! # let _ = app;
 //! // On SIGTERM, before draining connections:
 //! health.set_draining();
@@ -49,7 +48,7 @@
 //!
 //! | feature | default | enables |
 //! |---|---|---|
-//! | `metrics` | no | `cortex_health_check_status{check}` and `cortex_health_check_duration_seconds{check}` via `HealthRegistryBuilder::metrics` |
+//! | `metrics` | no | `cortex_health_check_status{check}` and `cortex_health_check_duration_seconds{check}` via `cortex_metrics::RegisterMetrics` on [`HealthRegistry`] |
 //!
 //! # Minimum supported Rust version
 //!
@@ -70,4 +69,9 @@ pub use registry::{
     CheckOptions, DEFAULT_TIMEOUT, HealthRegistry, HealthRegistryBuilder, Probe, ShowDetails,
 };
 pub use report::{CheckReport, HealthReport};
-pub use router::{HEALTH_JSON, health_router};
+pub use router::HEALTH_JSON;
+
+/// Compiles the code blocks of `docs/health.md` as doctests, so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/health.md")]
+pub struct HealthGuideDoctests;

@@ -165,8 +165,9 @@ struct RegistryInner {
     started: AtomicBool,
     draining: AtomicBool,
     show_details: ShowDetails,
+    /// Set by the first `register_metrics`; checks record into it from then on.
     #[cfg(feature = "metrics")]
-    metrics: Option<crate::metrics::HealthMetrics>,
+    metrics: std::sync::OnceLock<crate::metrics::HealthMetrics>,
 }
 
 pub(crate) struct Entry {
@@ -207,8 +208,6 @@ impl Default for HealthRegistry {
 #[must_use]
 pub struct HealthRegistryBuilder {
     show_details: ShowDetails,
-    #[cfg(feature = "metrics")]
-    metrics: Option<crate::metrics::HealthMetrics>,
 }
 
 impl HealthRegistryBuilder {
@@ -218,36 +217,16 @@ impl HealthRegistryBuilder {
         self
     }
 
-    /// Records `cortex_health_check_status{check}` and
-    /// `cortex_health_check_duration_seconds{check}` into `registry`. Fails
-    /// only if those names are taken by incompatible metrics.
-    #[cfg(feature = "metrics")]
-    pub fn metrics(
-        mut self,
-        registry: &cortex_metrics::MetricsRegistry,
-    ) -> Result<Self, cortex_metrics::MetricsError> {
-        self.metrics = Some(crate::metrics::HealthMetrics::new(registry)?);
-        Ok(self)
-    }
-
     /// Builds the registry.
     pub fn build(self) -> HealthRegistry {
-        HealthRegistry::from_parts(
-            self.show_details,
-            #[cfg(feature = "metrics")]
-            self.metrics,
-        )
+        HealthRegistry::from_parts(self.show_details)
     }
 }
 
 impl HealthRegistry {
     /// An empty registry that hides details.
     pub fn new() -> Self {
-        Self::from_parts(
-            ShowDetails::Never,
-            #[cfg(feature = "metrics")]
-            None,
-        )
+        Self::from_parts(ShowDetails::Never)
     }
 
     /// A builder for non-default settings.
@@ -255,10 +234,7 @@ impl HealthRegistry {
         HealthRegistryBuilder::default()
     }
 
-    fn from_parts(
-        show_details: ShowDetails,
-        #[cfg(feature = "metrics")] metrics: Option<crate::metrics::HealthMetrics>,
-    ) -> Self {
+    fn from_parts(show_details: ShowDetails) -> Self {
         Self {
             inner: Arc::new(RegistryInner {
                 checks: RwLock::new(Vec::new()),
@@ -266,7 +242,7 @@ impl HealthRegistry {
                 draining: AtomicBool::new(false),
                 show_details,
                 #[cfg(feature = "metrics")]
-                metrics,
+                metrics: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -497,10 +473,44 @@ impl HealthRegistry {
         };
         result.duration = start.elapsed();
         #[cfg(feature = "metrics")]
-        if let Some(metrics) = &self.inner.metrics {
+        if let Some(metrics) = self.inner.metrics.get() {
             metrics.record(&entry.name, &result);
         }
         result
+    }
+}
+
+/// Records `cortex_health_check_status{check}` (1 up, 0.5 degraded, 0 down)
+/// and `cortex_health_check_duration_seconds{check}` for every run from now
+/// on. Fails only if those names are taken by incompatible metrics.
+///
+/// ```
+/// use cortex_health::{HealthCheckResult, HealthRegistry, health_fn};
+/// use cortex_metrics::{Format, MetricsRegistry, RegisterMetrics};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let metrics = MetricsRegistry::new();
+/// let health = HealthRegistry::new();
+/// health.register_metrics(&metrics)?;
+/// health.register("db", health_fn(|| async { HealthCheckResult::up() }))?;
+/// health.check_all().await;
+/// assert!(metrics.encode(Format::Prometheus).contains("cortex_health_check_status{check=\"db\"} 1"));
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "metrics")]
+impl cortex_metrics::RegisterMetrics for HealthRegistry {
+    fn register_metrics(
+        &self,
+        registry: &cortex_metrics::MetricsRegistry,
+    ) -> Result<(), cortex_metrics::MetricsError> {
+        // Get-or-create: a second registry's families are validated (so a
+        // name conflict still surfaces) but runs keep recording into the
+        // first, as the contract says.
+        let metrics = crate::metrics::HealthMetrics::new(registry)?;
+        let _ = self.inner.metrics.set(metrics);
+        Ok(())
     }
 }
 

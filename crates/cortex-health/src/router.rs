@@ -12,44 +12,46 @@ use crate::report::HealthReport;
 /// The media type of the IETF health-check draft.
 pub const HEALTH_JSON: &str = "application/health+json";
 
-/// A router with the health endpoints:
-///
-/// | route | runs |
-/// |---|---|
-/// | `GET /health` | every check |
-/// | `GET /health/live`, `GET /livez` | liveness checks |
-/// | `GET /health/ready`, `GET /readyz` | readiness (see [`HealthRegistry::check_probe`]) |
-/// | `GET /health/startup` | startup checks |
-///
-/// Up and Degraded answer 200, Down 503, with an `application/health+json`
-/// body and `Cache-Control: no-store`. Messages and details appear only as
-/// the registry's [`ShowDetails`] allows; `?verbose` asks for them.
-///
-/// ```
-/// use axum::Router;
-/// use cortex_health::{HealthRegistry, health_router};
-///
-/// let health = HealthRegistry::new();
-/// let app: Router = Router::new().merge(health_router(health));
-/// ```
-pub fn health_router<S>(registry: HealthRegistry) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    let route = |probe: Option<Probe>| {
-        let registry = registry.clone();
-        get(move |RawQuery(query): RawQuery| {
-            let registry = registry.clone();
-            async move { respond(&registry, probe, query.as_deref()).await }
-        })
-    };
-    Router::new()
-        .route("/health", route(None))
-        .route("/health/live", route(Some(Probe::Liveness)))
-        .route("/livez", route(Some(Probe::Liveness)))
-        .route("/health/ready", route(Some(Probe::Readiness)))
-        .route("/readyz", route(Some(Probe::Readiness)))
-        .route("/health/startup", route(Some(Probe::Startup)))
+impl HealthRegistry {
+    /// A router with the health endpoints:
+    ///
+    /// | route | runs |
+    /// |---|---|
+    /// | `GET /health` | every check |
+    /// | `GET /health/live`, `GET /livez` | liveness checks |
+    /// | `GET /health/ready`, `GET /readyz` | readiness (see [`HealthRegistry::check_probe`]) |
+    /// | `GET /health/startup` | startup checks |
+    ///
+    /// Up and Degraded answer 200, Down 503, with an `application/health+json`
+    /// body and `Cache-Control: no-store`. Messages and details appear only as
+    /// the registry's [`ShowDetails`] allows; `?verbose` asks for them.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use cortex_health::HealthRegistry;
+    ///
+    /// let health = HealthRegistry::new();
+    /// let app: Router = Router::new().merge(health.router());
+    /// ```
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let route = |probe: Option<Probe>| {
+            let registry = self.clone();
+            get(move |RawQuery(query): RawQuery| {
+                let registry = registry.clone();
+                async move { respond(&registry, probe, query.as_deref()).await }
+            })
+        };
+        Router::new()
+            .route("/health", route(None))
+            .route("/health/live", route(Some(Probe::Liveness)))
+            .route("/livez", route(Some(Probe::Liveness)))
+            .route("/health/ready", route(Some(Probe::Readiness)))
+            .route("/readyz", route(Some(Probe::Readiness)))
+            .route("/health/startup", route(Some(Probe::Startup)))
+    }
 }
 
 async fn respond(registry: &HealthRegistry, probe: Option<Probe>, query: Option<&str>) -> Response {

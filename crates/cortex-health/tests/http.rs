@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use cortex_health::{
-    CheckOptions, HealthCheckResult, HealthRegistry, ShowDetails, health_fn, health_router,
+    CheckOptions, HealthCheckResult, HealthRegistry, ShowDetails, health_fn,
 };
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
 
 async fn serve(health: HealthRegistry) -> SocketAddr {
-    let app: Router = health_router(health);
+    let app: Router = health.router();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -126,7 +126,7 @@ async fn a_probe_storm_against_a_slow_check_runs_it_once_per_ttl() {
             CheckOptions::new().cache_ttl(Duration::from_secs(60)),
         )
         .unwrap();
-    let app: Router = health_router(health.clone());
+    let app: Router = health.router();
     let mut probes = Vec::new();
     for i in 0..1_000 {
         let app = app.clone();

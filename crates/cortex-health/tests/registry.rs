@@ -247,9 +247,13 @@ async fn readiness_waits_for_startup_and_goes_down_when_draining() {
 #[cfg(feature = "metrics")]
 #[tokio::test]
 async fn check_results_are_exported_as_metrics() {
+    use cortex_metrics::RegisterMetrics;
     let metrics = cortex_metrics::MetricsRegistry::new();
-    let health = HealthRegistry::builder().metrics(&metrics).unwrap().build();
+    let health = HealthRegistry::new();
     health.register("up", sleeper(0)).unwrap();
+    // Registering after checks exist, and twice, is the contract's normal case.
+    health.register_metrics(&metrics).unwrap();
+    health.register_metrics(&metrics).unwrap();
     health
         .register(
             "degraded",
@@ -269,5 +273,20 @@ async fn check_results_are_exported_as_metrics() {
     assert!(
         text.contains("cortex_health_check_duration_seconds_count{check=\"up\"} 1\n"),
         "{text}"
+    );
+}
+
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn metrics_registration_reports_name_conflicts() {
+    use cortex_metrics::RegisterMetrics;
+    let metrics = cortex_metrics::MetricsRegistry::new();
+    metrics
+        .counter("cortex_health_check_status", "taken by a counter")
+        .unwrap();
+    let error = HealthRegistry::new().register_metrics(&metrics).unwrap_err();
+    assert!(
+        matches!(error, cortex_metrics::MetricsError::Conflict { .. }),
+        "{error:?}"
     );
 }

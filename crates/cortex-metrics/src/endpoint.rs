@@ -9,22 +9,24 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::{Format, MetricsRegistry};
 
-/// A router serving `GET /metrics` (and `HEAD`) for `registry` with format
-/// negotiation and no authentication. Use [`MetricsEndpoint`] for a token or
-/// another path.
-///
-/// ```
-/// use axum::Router;
-/// use cortex_metrics::{MetricsRegistry, metrics_router};
-///
-/// let registry = MetricsRegistry::new();
-/// let app: Router = Router::new().merge(metrics_router(registry));
-/// ```
-pub fn metrics_router<S>(registry: MetricsRegistry) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    MetricsEndpoint::new(registry).into_router()
+impl MetricsRegistry {
+    /// A router serving this registry at `GET /metrics` (and `HEAD`) with
+    /// format negotiation and no authentication: the common case of
+    /// [`MetricsEndpoint`], which takes another path or a bearer token.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use cortex_metrics::MetricsRegistry;
+    ///
+    /// let registry = MetricsRegistry::new();
+    /// let app: Router = Router::new().merge(registry.router());
+    /// ```
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        MetricsEndpoint::new(self.clone()).router()
+    }
 }
 
 /// A configurable metrics endpoint.
@@ -43,7 +45,7 @@ where
 /// let app: Router = MetricsEndpoint::new(registry)
 ///     .path("/internal/metrics")
 ///     .bearer_token("s3cret")
-///     .into_router();
+///     .router();
 /// ```
 #[derive(Debug, Clone)]
 #[must_use]
@@ -75,16 +77,17 @@ impl MetricsEndpoint {
         self
     }
 
-    /// A router with the endpoint's single route.
-    pub fn into_router<S>(self) -> Router<S>
+    /// A router with the endpoint's single route (`GET` and `HEAD`).
+    pub fn router<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
         let path = self.path.clone();
+        let endpoint = self.clone();
         Router::new().route(
             &path,
             get(move |headers: HeaderMap| {
-                let endpoint = self.clone();
+                let endpoint = endpoint.clone();
                 async move { endpoint.respond(&headers) }
             }),
         )

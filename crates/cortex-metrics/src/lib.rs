@@ -12,8 +12,11 @@
 //!   the scrape's `Accept` header ([`Format::negotiate`]).
 //! - [`http::HttpMetricsLayer`]: OpenTelemetry HTTP server metrics as a tower
 //!   layer, with route templates from axum's `MatchedPath`.
-//! - [`metrics_router`] / [`MetricsEndpoint`]: the `/metrics` route for axum,
-//!   optionally behind a bearer token.
+//! - [`MetricsRegistry::router`] / [`MetricsEndpoint`]: the `/metrics` route
+//!   for axum, optionally at another path or behind a bearer token.
+//! - [`RegisterMetrics`]: the one trait through which every Cortex component
+//!   (health registry, compression, resilience policies, actor system...)
+//!   exports its series into a registry.
 //! - [`ProcessCollector`]: the standard `process_*` metrics on Linux.
 //!
 //! # Example
@@ -21,7 +24,7 @@
 //! ```
 //! use axum::{Router, routing::get};
 //! use cortex_metrics::{
-//!     Format, MetricsRegistry, ProcessCollector, http::HttpMetricsLayer, metrics_router,
+//!     Format, MetricsRegistry, ProcessCollector, http::HttpMetricsLayer,
 //! };
 //!
 //! # fn main() -> Result<(), cortex_metrics::MetricsError> {
@@ -32,7 +35,7 @@
 //!
 //! let app: Router = Router::new()
 //!     .route("/", get(|| async { "hello" }))
-//!     .merge(metrics_router(registry.clone()))
+//!     .merge(registry.router())
 //!     .layer(HttpMetricsLayer::new(&registry)?);
 //! # let _ = app;
 //!
@@ -66,6 +69,7 @@ mod label_table;
 mod metric;
 mod name;
 mod process;
+mod register;
 mod registry;
 
 pub use collector::{Collector, CollectorOutput};
@@ -73,7 +77,7 @@ pub use counter::Counter;
 pub use encoding::Format;
 #[doc(hidden)]
 pub use encoding::{LabelSet, MetricWriter};
-pub use endpoint::{MetricsEndpoint, metrics_router};
+pub use endpoint::MetricsEndpoint;
 pub use error::MetricsError;
 pub use family::{
     CounterFamily, DEFAULT_MAX_SERIES, Family, GaugeF64Family, GaugeFamily, HistogramFamily,
@@ -82,4 +86,10 @@ pub use gauge::{Gauge, GaugeF64, GaugeGuard};
 pub use histogram::{Buckets, DEFAULT_BUCKETS, Exemplar, Histogram, HistogramTimer};
 pub use metric::{Metric, MetricType};
 pub use process::ProcessCollector;
+pub use register::RegisterMetrics;
 pub use registry::{MetricsRegistry, MetricsRegistryBuilder};
+
+/// Compiles the code blocks of `docs/metrics.md` as doctests, so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/metrics.md")]
+pub struct MetricsGuideDoctests;

@@ -13,6 +13,7 @@ use crate::histogram::{Buckets, Histogram};
 use crate::metric::Metric;
 use crate::name::{validate_label_name, validate_metric_name};
 
+/// A counter family's base name: exposed as `cortex_metrics_overflow_total`.
 const OVERFLOW_TOTAL: &str = "cortex_metrics_overflow";
 
 /// A set of metrics that are exposed together.
@@ -58,6 +59,8 @@ struct RegistryInner {
     max_series_per_family: usize,
     families: RwLock<Families>,
     collectors: RwLock<Vec<Arc<dyn Collector>>>,
+    /// Keys of collectors added by `register_collector_once`.
+    collector_keys: std::sync::Mutex<HashSet<Box<str>>>,
     overflow_total: Family<Counter, 1>,
 }
 
@@ -149,6 +152,7 @@ impl MetricsRegistryBuilder {
                 max_series_per_family: self.max_series_per_family,
                 families: RwLock::new(families),
                 collectors: RwLock::new(Vec::new()),
+                collector_keys: std::sync::Mutex::default(),
                 overflow_total,
             }),
         }
@@ -258,6 +262,24 @@ impl MetricsRegistry {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .push(Arc::new(collector));
+    }
+
+    /// Adds `collector` unless a collector was already added under `key`;
+    /// returns whether it was added. Components use it so that
+    /// [`RegisterMetrics::register_metrics`](crate::RegisterMetrics) can be
+    /// called twice without duplicating their series (the key names the
+    /// component instance, e.g. `"cortex_actor/<address of its state>"`).
+    pub fn register_collector_once(&self, key: &str, collector: impl Collector) -> bool {
+        let mut keys = self
+            .inner
+            .collector_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !keys.insert(key.into()) {
+            return false;
+        }
+        self.register_collector(collector);
+        true
     }
 
     /// Encodes every metric in `format`.
@@ -401,6 +423,28 @@ fn downcast<M: Metric, const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Constant;
+    impl Collector for Constant {
+        fn collect(&self, out: &mut CollectorOutput<'_, '_>) {
+            out.gauge("constant", "A constant.", 1.0);
+        }
+    }
+
+    #[test]
+    fn a_keyed_collector_is_added_once() {
+        let registry = MetricsRegistry::new();
+        assert!(registry.register_collector_once("c/1", Constant));
+        assert!(!registry.register_collector_once("c/1", Constant));
+        let text = registry.encode(Format::Prometheus);
+        assert_eq!(text.matches("# HELP constant ").count(), 1, "{text}");
+        // Another key is another collector; its duplicate family is skipped
+        // at scrape time, so the exposition stays valid.
+        assert!(registry.register_collector_once("c/2", Constant));
+        let text = registry.encode(Format::Prometheus);
+        assert_eq!(text.matches("# HELP constant ").count(), 1, "{text}");
+    }
 
     #[test]
     fn get_or_create_returns_the_same_metric() {

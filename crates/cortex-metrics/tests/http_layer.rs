@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use cortex_metrics::http::HttpMetricsLayer;
-use cortex_metrics::{Format, MetricsEndpoint, MetricsRegistry, metrics_router};
+use cortex_metrics::{Format, MetricsEndpoint, MetricsRegistry};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -34,7 +34,7 @@ fn app(registry: &MetricsRegistry) -> Router {
             }),
         )
         .route("/stream", get(|| async { Body::new(Chunks(4)) }))
-        .merge(metrics_router(registry.clone()))
+        .merge(registry.router())
         .layer(HttpMetricsLayer::new(registry).unwrap())
 }
 
@@ -189,7 +189,7 @@ async fn scrapes_over_a_real_socket_in_both_formats_with_auth() {
         .merge(
             MetricsEndpoint::new(registry.clone())
                 .bearer_token("t0ken")
-                .into_router(),
+                .router(),
         )
         .layer(HttpMetricsLayer::new(&registry).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -29,12 +29,12 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use cortex_metrics::{MetricsRegistry, http::HttpMetricsLayer, metrics_router};
+//! use cortex_metrics::{MetricsRegistry, http::HttpMetricsLayer};
 //!
 //! let registry = MetricsRegistry::new();
 //! let app: Router = Router::new()
 //!     .route("/users/{id}", get(|| async { "user" }))
-//!     .merge(metrics_router(registry.clone()))
+//!     .merge(registry.router())
 //!     // Layer after merging: `merge` replaces a layered default fallback
 //!     // with the other router's unlayered one, so 404s would go unmeasured.
 //!     .layer(HttpMetricsLayer::new(&registry)?);
