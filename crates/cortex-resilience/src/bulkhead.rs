@@ -225,6 +225,11 @@ impl Bulkhead {
         &self.shared.name
     }
 
+    /// The address of the shared state: the same for every clone.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared).addr()
+    }
+
     /// Takes a free permit without waiting, or rejects.
     pub fn try_acquire<E>(&self) -> Result<BulkheadPermit, ResilienceError<E>> {
         if self.shared.try_take() {

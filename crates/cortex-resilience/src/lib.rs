@@ -52,7 +52,16 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `metrics` | no | [`PolicyRegistry::metrics_collector`]: `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`, `cortex_ratelimiter_*`, `cortex_timelimiter_*` series for cortex-metrics |
+//! | `metrics` | no | `impl cortex_metrics::RegisterMetrics` for [`PolicyRegistry`], every policy and [`Pipeline`]: `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`, `cortex_ratelimiter_*`, `cortex_timelimiter_*` series, labelled by policy name |
+//! | `health` | no | `PolicyRegistry::health_check()` and `CircuitBreaker::health_check()` (a `CircuitBreakerHealthCheck` for cortex-health): degraded while a breaker is open |
+//!
+//! # Observability
+//!
+//! [`PolicyRegistry::router`] serves every registered policy's stats as
+//! JSON at `GET /resilience`. With `metrics`, `register_metrics(&registry)`
+//! on a `PolicyRegistry`, a single policy or a `Pipeline` exports its
+//! series (again, or in any order: registering twice adds nothing); with
+//! `health`, `health_check()` reports open circuit breakers.
 //!
 //! # Time
 //!
@@ -75,6 +84,8 @@ mod duration;
 mod error;
 mod events;
 mod future;
+#[cfg(feature = "health")]
+mod health;
 pub mod http;
 #[cfg(feature = "metrics")]
 mod metrics;
@@ -99,9 +110,9 @@ pub use clock::{Clock, ManualClock};
 pub use error::{ConfigError, ResilienceError};
 pub use events::EVENT_CHANNEL_CAPACITY;
 pub use future::RejectableFuture;
+#[cfg(feature = "health")]
+pub use health::CircuitBreakerHealthCheck;
 pub use http::{HttpLayer, PolicyRejection, ResilienceBody};
-#[cfg(feature = "metrics")]
-pub use metrics::ResilienceCollector;
 pub use pipeline::{HttpPipelineLayer, Pipeline, PipelineBuilder, PipelineLayer};
 pub use policy::{Chain, ClassifiedBreaker, Fallback, Policy, PolicyExt, RetryWhen};
 pub use ratelimit::{
@@ -116,3 +127,8 @@ pub use retry::{
     RetryStats, ShouldRetry,
 };
 pub use timeout::{Timeout, TimeoutLayer};
+
+/// Compiles the code blocks of `docs/resilience.md` as doctests, so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/resilience.md")]
+pub struct ResilienceGuideDoctests;

@@ -1,39 +1,183 @@
-//! resilience4j-style Prometheus series for a [`PolicyRegistry`].
+//! resilience4j-style Prometheus series for policies and registries.
 //!
-//! Read at scrape time from the policies' own counters, so metrics cost
-//! nothing on the call path.
+//! [`PolicyRegistry`], every policy and [`Pipeline`] implement
+//! [`RegisterMetrics`]. The series are read at scrape time from the
+//! policies' own counters, so metrics cost nothing on the call path.
 //!
 //! ```
-//! use cortex_metrics::{Format, MetricsRegistry};
-//! use cortex_resilience::{CircuitBreaker, PolicyRegistry};
+//! use cortex_metrics::{Format, MetricsRegistry, RegisterMetrics};
+//! use cortex_resilience::{Bulkhead, CircuitBreaker, PolicyRegistry};
 //!
 //! let policies = PolicyRegistry::new();
 //! policies.register_circuit_breaker(CircuitBreaker::builder("db").build().unwrap()).unwrap();
 //! let metrics = MetricsRegistry::new();
-//! metrics.register_collector(policies.metrics_collector());
+//! policies.register_metrics(&metrics).unwrap();
+//! // A policy outside any registry is observable too, in the same families.
+//! Bulkhead::builder("uploads").build().unwrap().register_metrics(&metrics).unwrap();
 //! let text = metrics.encode(Format::Prometheus);
 //! assert!(text.contains(r#"cortex_circuitbreaker_state{name="db",state="closed"} 1"#));
+//! assert!(text.contains(r#"cortex_bulkhead_max_allowed_concurrent_calls{name="uploads"} 25"#));
 //! ```
+//!
+//! Every component registered with one [`MetricsRegistry`] lands in the
+//! same families, so the registry gets one collector for all of them:
+//! each family may appear only once per scrape. A policy registered both
+//! alone and through a [`PolicyRegistry`] is exported once; of two
+//! different instances of one kind with the same name, the first
+//! registered is exported.
 
-use cortex_metrics::{Collector, CollectorOutput};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use crate::{CircuitState, PolicyRegistry};
+use cortex_metrics::{
+    Collector, CollectorOutput, CounterFamily, MetricsError, MetricsRegistry, RegisterMetrics,
+};
 
-/// The [`Collector`] of a [`PolicyRegistry`]; see
-/// [`PolicyRegistry::metrics_collector`].
-#[derive(Debug, Clone)]
-pub struct ResilienceCollector {
-    registry: PolicyRegistry,
+use crate::registry::{LimiterHandle, Member};
+use crate::{
+    AllStats, Bulkhead, CircuitBreaker, CircuitState, KeyedRateLimiter, Pipeline, PolicyRegistry,
+    RateLimiter, Retry, Timeout,
+};
+
+/// What one [`MetricsRegistry`] exports: registries (read live at every
+/// scrape, so policies registered later show up) and single policies.
+#[derive(Default)]
+struct Exports {
+    registries: Vec<PolicyRegistry>,
+    members: Vec<Member>,
 }
 
-impl PolicyRegistry {
-    /// A collector rendering every registered policy as
-    /// `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`,
-    /// `cortex_ratelimiter_*` and `cortex_timelimiter_*` series.
-    pub fn metrics_collector(&self) -> ResilienceCollector {
+/// The collector of one [`MetricsRegistry`]; renders its [`Exports`].
+struct ResilienceCollector {
+    exports: Arc<Mutex<Exports>>,
+}
+
+/// Which exports belong to which metrics registry. A `MetricsRegistry`
+/// has no identity of its own to compare, so it is recognised by a family
+/// every registry already holds: asking for `cortex_metrics_overflow`
+/// returns that registry's one instance, whose address is stable while a
+/// handle to it lives (entries hold one). Entries whose collector is gone
+/// (its registry was dropped) are pruned on the next registration.
+static EXPORTS: Mutex<Vec<(CounterFamily<1>, Weak<Mutex<Exports>>)>> = Mutex::new(Vec::new());
+
+/// The exports of `registry`, installing its collector on first use.
+fn exports_of(registry: &MetricsRegistry) -> Result<Arc<Mutex<Exports>>, MetricsError> {
+    let anchor = registry.counter_family(
+        "cortex_metrics_overflow",
+        "Lookups of new label sets redirected to a family's overflow series by the cardinality guard.",
+        ["metric"],
+    )?;
+    let mut table = EXPORTS.lock().unwrap_or_else(PoisonError::into_inner);
+    table.retain(|(_, exports)| exports.strong_count() > 0);
+    let same = |family: &CounterFamily<1>| std::ptr::eq(family.name(), anchor.name());
+    if let Some(exports) = table
+        .iter()
+        .find(|(family, _)| same(family))
+        .and_then(|(_, exports)| exports.upgrade())
+    {
+        return Ok(exports);
+    }
+    let exports = Arc::new(Mutex::new(Exports::default()));
+    let key = format!("cortex_resilience/{:x}", Arc::as_ptr(&exports).addr());
+    registry.register_collector_once(
+        &key,
         ResilienceCollector {
-            registry: self.clone(),
+            exports: Arc::clone(&exports),
+        },
+    );
+    table.push((anchor, Arc::downgrade(&exports)));
+    Ok(exports)
+}
+
+/// Adds `members` to what `registry` exports; each instance once.
+fn export(registry: &MetricsRegistry, members: Vec<Member>) -> Result<(), MetricsError> {
+    let exports = exports_of(registry)?;
+    let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
+    for member in members {
+        if !exports
+            .members
+            .iter()
+            .any(|known| known.id() == member.id())
+        {
+            exports.members.push(member);
         }
+    }
+    Ok(())
+}
+
+/// `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`,
+/// `cortex_ratelimiter_*` and `cortex_timelimiter_*` series of every
+/// registered policy, including those registered after this call.
+impl RegisterMetrics for PolicyRegistry {
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        let exports = exports_of(registry)?;
+        let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
+        if !exports
+            .registries
+            .iter()
+            .any(|known| known.id() == self.id())
+        {
+            exports.registries.push(self.clone());
+        }
+        Ok(())
+    }
+}
+
+/// `cortex_circuitbreaker_*` series labelled `name="<breaker's name>"`.
+impl RegisterMetrics for CircuitBreaker {
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        export(registry, vec![Member::CircuitBreaker(self.clone())])
+    }
+}
+
+/// `cortex_bulkhead_*` series labelled `name="<bulkhead's name>"`.
+impl RegisterMetrics for Bulkhead {
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        export(registry, vec![Member::Bulkhead(self.clone())])
+    }
+}
+
+/// `cortex_retry_*` series labelled `name="<policy's name>"`.
+impl RegisterMetrics for Retry {
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        export(registry, vec![Member::Retry(self.clone())])
+    }
+}
+
+/// `cortex_ratelimiter_*` series labelled `name="<limiter's name>"`.
+impl RegisterMetrics for RateLimiter {
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        export(
+            registry,
+            vec![Member::RateLimiter(LimiterHandle::global(self))],
+        )
+    }
+}
+
+/// `cortex_ratelimiter_*` series labelled `name="<limiter's name>"`
+/// (one series for all keys).
+impl<K> RegisterMetrics for KeyedRateLimiter<K>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+{
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        export(
+            registry,
+            vec![Member::RateLimiter(LimiterHandle::keyed(self))],
+        )
+    }
+}
+
+/// `cortex_timelimiter_*` series labelled `name="<timeout's name>"`.
+impl RegisterMetrics for Timeout {
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        export(registry, vec![Member::Timeout(self.clone())])
+    }
+}
+
+/// The series of every policy in the pipeline, each under its own name.
+impl<C, P> RegisterMetrics for Pipeline<C, P> {
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        export(registry, self.members())
     }
 }
 
@@ -44,189 +188,200 @@ fn float(value: u64) -> f64 {
 
 impl Collector for ResilienceCollector {
     fn collect(&self, out: &mut CollectorOutput<'_, '_>) {
-        let stats = self.registry.all_stats();
-
-        let breakers = &stats.circuit_breakers;
-        let states: Vec<([&str; 2], f64)> = breakers
-            .iter()
-            .flat_map(|breaker| {
-                CircuitState::ALL.iter().map(move |state| {
-                    (
-                        [breaker.name.as_str(), state.as_str()],
-                        if breaker.state == *state { 1.0 } else { 0.0 },
-                    )
-                })
-            })
-            .collect();
-        out.gauge_family(
-            "cortex_circuitbreaker_state",
-            "Circuit breaker state: 1 for the current state, 0 for the others.",
-            &["name", "state"],
-            states.iter().map(|(labels, value)| (&labels[..], *value)),
-        );
-        let calls: Vec<([&str; 2], f64)> = breakers
-            .iter()
-            .flat_map(|b| {
-                let name = b.name.as_str();
-                [
-                    ([name, "successful"], float(b.successful_calls_total)),
-                    ([name, "failed"], float(b.failed_calls_total)),
-                    (
-                        [name, "slow_successful"],
-                        float(b.slow_successful_calls_total),
-                    ),
-                    ([name, "slow_failed"], float(b.slow_failed_calls_total)),
-                    ([name, "ignored"], float(b.ignored_calls_total)),
-                    ([name, "not_permitted"], float(b.not_permitted_calls)),
-                ]
-            })
-            .collect();
-        out.counter_family(
-            "cortex_circuitbreaker_calls_total",
-            "Calls through circuit breakers by outcome.",
-            &["name", "kind"],
-            calls.iter().map(|(labels, value)| (&labels[..], *value)),
-        );
-        let names: Vec<[&str; 1]> = breakers.iter().map(|b| [b.name.as_str()]).collect();
-        let per_breaker = |values: Vec<f64>| -> Vec<(&[&str], f64)> {
-            names.iter().map(|n| &n[..]).zip(values).collect()
-        };
-        out.gauge_family(
-            "cortex_circuitbreaker_failure_rate",
-            "Failure percentage of the sliding window; -1 below the minimum number of calls.",
-            &["name"],
-            per_breaker(
-                breakers
-                    .iter()
-                    .map(|b| b.failure_rate.unwrap_or(-1.0))
-                    .collect(),
-            ),
-        );
-        out.gauge_family(
-            "cortex_circuitbreaker_slow_call_rate",
-            "Slow-call percentage of the sliding window; -1 below the minimum number of calls.",
-            &["name"],
-            per_breaker(
-                breakers
-                    .iter()
-                    .map(|b| b.slow_call_rate.unwrap_or(-1.0))
-                    .collect(),
-            ),
-        );
-        out.gauge_family(
-            "cortex_circuitbreaker_buffered_calls",
-            "Calls in the sliding window.",
-            &["name"],
-            per_breaker(breakers.iter().map(|b| float(b.buffered_calls)).collect()),
-        );
-
-        let bulkheads = &stats.bulkheads;
-        let names: Vec<[&str; 1]> = bulkheads.iter().map(|b| [b.name.as_str()]).collect();
-        let per_bulkhead = |values: Vec<f64>| -> Vec<(&[&str], f64)> {
-            names.iter().map(|n| &n[..]).zip(values).collect()
-        };
-        out.gauge_family(
-            "cortex_bulkhead_available_concurrent_calls",
-            "Free bulkhead permits.",
-            &["name"],
-            per_bulkhead(
-                bulkheads
-                    .iter()
-                    .map(|b| float(b.available_permits))
-                    .collect(),
-            ),
-        );
-        out.gauge_family(
-            "cortex_bulkhead_max_allowed_concurrent_calls",
-            "Configured bulkhead concurrency.",
-            &["name"],
-            per_bulkhead(
-                bulkheads
-                    .iter()
-                    .map(|b| f64::from(b.max_concurrent_calls))
-                    .collect(),
-            ),
-        );
-        out.gauge_family(
-            "cortex_bulkhead_queue_depth",
-            "Calls waiting for a bulkhead permit.",
-            &["name"],
-            per_bulkhead(bulkheads.iter().map(|b| float(b.queued)).collect()),
-        );
-        out.counter_family(
-            "cortex_bulkhead_rejected_calls_total",
-            "Calls rejected by bulkheads.",
-            &["name"],
-            per_bulkhead(bulkheads.iter().map(|b| float(b.rejected_total)).collect()),
-        );
-
-        let retries: Vec<([&str; 2], f64)> = stats
-            .retries
-            .iter()
-            .flat_map(|r| {
-                let name = r.name.as_str();
-                [
-                    (
-                        [name, "successful_without_retry"],
-                        float(r.successful_without_retry),
-                    ),
-                    (
-                        [name, "successful_with_retry"],
-                        float(r.successful_with_retry),
-                    ),
-                    (
-                        [name, "failed_without_retry"],
-                        float(r.failed_without_retry),
-                    ),
-                    ([name, "failed_with_retry"], float(r.failed_with_retry)),
-                ]
-            })
-            .collect();
-        out.counter_family(
-            "cortex_retry_calls_total",
-            "Calls through retry policies by outcome.",
-            &["name", "kind"],
-            retries.iter().map(|(labels, value)| (&labels[..], *value)),
-        );
-
-        let limiters = &stats.rate_limiters;
-        let names: Vec<[&str; 1]> = limiters.iter().map(|l| [l.name.as_str()]).collect();
-        out.gauge_family(
-            "cortex_ratelimiter_available_permissions",
-            "Permits available now (for keyed limiters, the shared overflow budget).",
-            &["name"],
-            names
+        let members: Vec<Member> = {
+            let exports = self.exports.lock().unwrap_or_else(PoisonError::into_inner);
+            exports
+                .registries
                 .iter()
-                .map(|n| &n[..])
-                .zip(limiters.iter().map(|l| f64::from(l.available_permissions))),
-        );
-        let limited: Vec<([&str; 2], f64)> = limiters
-            .iter()
-            .flat_map(|l| {
-                let name = l.name.as_str();
-                [
-                    ([name, "permitted"], float(l.permitted_total)),
-                    ([name, "rejected"], float(l.rejected_total)),
-                ]
-            })
-            .collect();
-        out.counter_family(
-            "cortex_ratelimiter_calls_total",
-            "Calls through rate limiters by outcome.",
-            &["name", "kind"],
-            limited.iter().map(|(labels, value)| (&labels[..], *value)),
-        );
-
-        let timeouts: Vec<([&str; 1], f64)> = stats
-            .timeouts
-            .iter()
-            .map(|t| ([t.name.as_str()], float(t.timeouts_total)))
-            .collect();
-        out.counter_family(
-            "cortex_timelimiter_timeouts_total",
-            "Calls cancelled by timeouts.",
-            &["name"],
-            timeouts.iter().map(|(labels, value)| (&labels[..], *value)),
-        );
+                .flat_map(PolicyRegistry::members)
+                .chain(exports.members.iter().cloned())
+                .collect()
+        };
+        render(&AllStats::of(&members), out);
     }
+}
+
+fn render(stats: &AllStats, out: &mut CollectorOutput<'_, '_>) {
+    let breakers = &stats.circuit_breakers;
+    let states: Vec<([&str; 2], f64)> = breakers
+        .iter()
+        .flat_map(|breaker| {
+            CircuitState::ALL.iter().map(move |state| {
+                (
+                    [breaker.name.as_str(), state.as_str()],
+                    if breaker.state == *state { 1.0 } else { 0.0 },
+                )
+            })
+        })
+        .collect();
+    out.gauge_family(
+        "cortex_circuitbreaker_state",
+        "Circuit breaker state: 1 for the current state, 0 for the others.",
+        &["name", "state"],
+        states.iter().map(|(labels, value)| (&labels[..], *value)),
+    );
+    let calls: Vec<([&str; 2], f64)> = breakers
+        .iter()
+        .flat_map(|b| {
+            let name = b.name.as_str();
+            [
+                ([name, "successful"], float(b.successful_calls_total)),
+                ([name, "failed"], float(b.failed_calls_total)),
+                (
+                    [name, "slow_successful"],
+                    float(b.slow_successful_calls_total),
+                ),
+                ([name, "slow_failed"], float(b.slow_failed_calls_total)),
+                ([name, "ignored"], float(b.ignored_calls_total)),
+                ([name, "not_permitted"], float(b.not_permitted_calls)),
+            ]
+        })
+        .collect();
+    out.counter_family(
+        "cortex_circuitbreaker_calls_total",
+        "Calls through circuit breakers by outcome.",
+        &["name", "kind"],
+        calls.iter().map(|(labels, value)| (&labels[..], *value)),
+    );
+    let names: Vec<[&str; 1]> = breakers.iter().map(|b| [b.name.as_str()]).collect();
+    let per_breaker = |values: Vec<f64>| -> Vec<(&[&str], f64)> {
+        names.iter().map(|n| &n[..]).zip(values).collect()
+    };
+    out.gauge_family(
+        "cortex_circuitbreaker_failure_rate",
+        "Failure percentage of the sliding window; -1 below the minimum number of calls.",
+        &["name"],
+        per_breaker(
+            breakers
+                .iter()
+                .map(|b| b.failure_rate.unwrap_or(-1.0))
+                .collect(),
+        ),
+    );
+    out.gauge_family(
+        "cortex_circuitbreaker_slow_call_rate",
+        "Slow-call percentage of the sliding window; -1 below the minimum number of calls.",
+        &["name"],
+        per_breaker(
+            breakers
+                .iter()
+                .map(|b| b.slow_call_rate.unwrap_or(-1.0))
+                .collect(),
+        ),
+    );
+    out.gauge_family(
+        "cortex_circuitbreaker_buffered_calls",
+        "Calls in the sliding window.",
+        &["name"],
+        per_breaker(breakers.iter().map(|b| float(b.buffered_calls)).collect()),
+    );
+
+    let bulkheads = &stats.bulkheads;
+    let names: Vec<[&str; 1]> = bulkheads.iter().map(|b| [b.name.as_str()]).collect();
+    let per_bulkhead = |values: Vec<f64>| -> Vec<(&[&str], f64)> {
+        names.iter().map(|n| &n[..]).zip(values).collect()
+    };
+    out.gauge_family(
+        "cortex_bulkhead_available_concurrent_calls",
+        "Free bulkhead permits.",
+        &["name"],
+        per_bulkhead(
+            bulkheads
+                .iter()
+                .map(|b| float(b.available_permits))
+                .collect(),
+        ),
+    );
+    out.gauge_family(
+        "cortex_bulkhead_max_allowed_concurrent_calls",
+        "Configured bulkhead concurrency.",
+        &["name"],
+        per_bulkhead(
+            bulkheads
+                .iter()
+                .map(|b| f64::from(b.max_concurrent_calls))
+                .collect(),
+        ),
+    );
+    out.gauge_family(
+        "cortex_bulkhead_queue_depth",
+        "Calls waiting for a bulkhead permit.",
+        &["name"],
+        per_bulkhead(bulkheads.iter().map(|b| float(b.queued)).collect()),
+    );
+    out.counter_family(
+        "cortex_bulkhead_rejected_calls_total",
+        "Calls rejected by bulkheads.",
+        &["name"],
+        per_bulkhead(bulkheads.iter().map(|b| float(b.rejected_total)).collect()),
+    );
+
+    let retries: Vec<([&str; 2], f64)> = stats
+        .retries
+        .iter()
+        .flat_map(|r| {
+            let name = r.name.as_str();
+            [
+                (
+                    [name, "successful_without_retry"],
+                    float(r.successful_without_retry),
+                ),
+                (
+                    [name, "successful_with_retry"],
+                    float(r.successful_with_retry),
+                ),
+                (
+                    [name, "failed_without_retry"],
+                    float(r.failed_without_retry),
+                ),
+                ([name, "failed_with_retry"], float(r.failed_with_retry)),
+            ]
+        })
+        .collect();
+    out.counter_family(
+        "cortex_retry_calls_total",
+        "Calls through retry policies by outcome.",
+        &["name", "kind"],
+        retries.iter().map(|(labels, value)| (&labels[..], *value)),
+    );
+
+    let limiters = &stats.rate_limiters;
+    let names: Vec<[&str; 1]> = limiters.iter().map(|l| [l.name.as_str()]).collect();
+    out.gauge_family(
+        "cortex_ratelimiter_available_permissions",
+        "Permits available now (for keyed limiters, the shared overflow budget).",
+        &["name"],
+        names
+            .iter()
+            .map(|n| &n[..])
+            .zip(limiters.iter().map(|l| f64::from(l.available_permissions))),
+    );
+    let limited: Vec<([&str; 2], f64)> = limiters
+        .iter()
+        .flat_map(|l| {
+            let name = l.name.as_str();
+            [
+                ([name, "permitted"], float(l.permitted_total)),
+                ([name, "rejected"], float(l.rejected_total)),
+            ]
+        })
+        .collect();
+    out.counter_family(
+        "cortex_ratelimiter_calls_total",
+        "Calls through rate limiters by outcome.",
+        &["name", "kind"],
+        limited.iter().map(|(labels, value)| (&labels[..], *value)),
+    );
+
+    let timeouts: Vec<([&str; 1], f64)> = stats
+        .timeouts
+        .iter()
+        .map(|t| ([t.name.as_str()], float(t.timeouts_total)))
+        .collect();
+    out.counter_family(
+        "cortex_timelimiter_timeouts_total",
+        "Calls cancelled by timeouts.",
+        &["name"],
+        timeouts.iter().map(|(labels, value)| (&labels[..], *value)),
+    );
 }

@@ -162,6 +162,27 @@ impl<C, P> Pipeline<C, P> {
         self.parts.circuit_breaker.as_ref()
     }
 
+    /// Every policy in the pipeline, outermost first.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn members(&self) -> Vec<crate::registry::Member> {
+        use crate::registry::{LimiterHandle, Member};
+        let parts = &*self.parts;
+        [
+            parts
+                .rate_limiter
+                .as_ref()
+                .map(|limiter| Member::RateLimiter(LimiterHandle::global(limiter))),
+            parts.bulkhead.clone().map(Member::Bulkhead),
+            parts.timeout.clone().map(Member::Timeout),
+            parts.retry.clone().map(Member::Retry),
+            parts.circuit_breaker.clone().map(Member::CircuitBreaker),
+            parts.attempt_timeout.clone().map(Member::Timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     /// A tower layer running each call through the pipeline; requests
     /// must be `Clone` if a retry is configured.
     pub fn layer(&self) -> PipelineLayer<C, P>

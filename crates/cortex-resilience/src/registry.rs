@@ -91,8 +91,103 @@ pub struct TimeoutStats {
 
 type StatsFn = Arc<dyn Fn() -> RateLimiterStats + Send + Sync>;
 
+/// A global or keyed rate limiter with its key type erased.
+#[derive(Clone)]
+pub(crate) struct LimiterHandle {
+    /// The address of the limiter's state: the same for every clone.
+    id: usize,
+    stats: StatsFn,
+}
+
+impl LimiterHandle {
+    pub(crate) fn global(limiter: &RateLimiter) -> Self {
+        let stats = limiter.clone();
+        Self {
+            id: limiter.id(),
+            stats: Arc::new(move || stats.stats()),
+        }
+    }
+
+    pub(crate) fn keyed<K>(limiter: &KeyedRateLimiter<K>) -> Self
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    {
+        let stats = limiter.clone();
+        Self {
+            id: limiter.id(),
+            stats: Arc::new(move || stats.stats()),
+        }
+    }
+}
+
+/// One policy instance, as the registry, the metrics and the health check
+/// see it.
+#[derive(Clone)]
+pub(crate) enum Member {
+    CircuitBreaker(CircuitBreaker),
+    Bulkhead(Bulkhead),
+    Retry(Retry),
+    RateLimiter(LimiterHandle),
+    Timeout(Timeout),
+}
+
+impl Member {
+    /// The address of the policy's shared state: clones compare equal.
+    pub(crate) fn id(&self) -> usize {
+        match self {
+            Self::CircuitBreaker(breaker) => breaker.id(),
+            Self::Bulkhead(bulkhead) => bulkhead.id(),
+            Self::Retry(retry) => retry.id(),
+            Self::RateLimiter(limiter) => limiter.id,
+            Self::Timeout(timeout) => timeout.id(),
+        }
+    }
+}
+
+impl AllStats {
+    /// Stats of `members`, each instance once, sorted by name; of two
+    /// instances of one kind with the same name only the first is kept, so
+    /// no two series share their labels.
+    pub(crate) fn of<'a>(members: impl IntoIterator<Item = &'a Member>) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        let mut stats = Self::default();
+        for member in members {
+            if !seen.insert(member.id()) {
+                continue;
+            }
+            match member {
+                Member::CircuitBreaker(breaker) => stats.circuit_breakers.push(breaker.stats()),
+                Member::Bulkhead(bulkhead) => stats.bulkheads.push(bulkhead.stats()),
+                Member::Retry(retry) => stats.retries.push(retry.stats()),
+                Member::RateLimiter(limiter) => stats.rate_limiters.push((limiter.stats)()),
+                Member::Timeout(timeout) => stats.timeouts.push(TimeoutStats {
+                    name: timeout.name().to_owned(),
+                    timeout_ms: u64::try_from(timeout.duration().as_millis()).unwrap_or(u64::MAX),
+                    timeouts_total: timeout.timeouts_total(),
+                }),
+            }
+        }
+        fn by_name<T>(list: &mut Vec<T>, name: impl Fn(&T) -> &str) {
+            // Stable: the first of two equal names stays first and is kept.
+            list.sort_by(|a, b| name(a).cmp(name(b)));
+            list.dedup_by(|later, earlier| name(later) == name(earlier));
+        }
+        by_name(&mut stats.circuit_breakers, |s| &s.name);
+        by_name(&mut stats.bulkheads, |s| &s.name);
+        by_name(&mut stats.retries, |s| &s.name);
+        by_name(&mut stats.rate_limiters, |s| &s.name);
+        by_name(&mut stats.timeouts, |s| &s.name);
+        stats
+    }
+}
+
 /// Named circuit breakers, bulkheads, retries, rate limiters and timeouts
 /// (resilience4j's registries in one). Cheap to clone; clones share.
+///
+/// Its stats are served as JSON by [`router`](Self::router) at
+/// `GET /resilience`; with the `metrics` feature it implements
+/// `cortex_metrics::RegisterMetrics`, and with the `health` feature
+/// [`health_check`](Self::health_check) reports open circuit breakers.
 #[derive(Clone, Default)]
 pub struct PolicyRegistry {
     inner: Arc<RwLock<Entries>>,
@@ -103,7 +198,7 @@ struct Entries {
     circuit_breakers: BTreeMap<String, CircuitBreaker>,
     bulkheads: BTreeMap<String, Bulkhead>,
     retries: BTreeMap<String, Retry>,
-    rate_limiters: BTreeMap<String, StatsFn>,
+    rate_limiters: BTreeMap<String, LimiterHandle>,
     global_limiters: BTreeMap<String, RateLimiter>,
     timeouts: BTreeMap<String, Timeout>,
 }
@@ -212,12 +307,11 @@ impl PolicyRegistry {
     pub fn register_rate_limiter(&self, limiter: RateLimiter) -> Result<(), RegistryError> {
         let name = limiter.name().to_owned();
         let mut entries = self.write();
-        let stats = limiter.clone();
         insert(
             &mut entries.rate_limiters,
             "rate limiter",
             &name,
-            Arc::new(move || stats.stats()),
+            LimiterHandle::global(&limiter),
         )?;
         entries.global_limiters.insert(name, limiter);
         Ok(())
@@ -236,7 +330,7 @@ impl PolicyRegistry {
             &mut self.write().rate_limiters,
             "rate limiter",
             &name,
-            Arc::new(move || limiter.stats()),
+            LimiterHandle::keyed(&limiter),
         )
     }
 
@@ -278,49 +372,71 @@ impl PolicyRegistry {
 
     /// Stats of everything registered.
     pub fn all_stats(&self) -> AllStats {
-        let entries = self.read();
-        AllStats {
-            circuit_breakers: entries
-                .circuit_breakers
-                .values()
-                .map(CircuitBreaker::stats)
-                .collect(),
-            bulkheads: entries.bulkheads.values().map(Bulkhead::stats).collect(),
-            retries: entries.retries.values().map(Retry::stats).collect(),
-            rate_limiters: entries
-                .rate_limiters
-                .values()
-                .map(|stats| stats())
-                .collect(),
-            timeouts: entries
-                .timeouts
-                .values()
-                .map(|timeout| TimeoutStats {
-                    name: timeout.name().to_owned(),
-                    timeout_ms: u64::try_from(timeout.duration().as_millis()).unwrap_or(u64::MAX),
-                    timeouts_total: timeout.timeouts_total(),
-                })
-                .collect(),
-        }
+        AllStats::of(&self.members())
     }
-}
 
-impl PolicyRegistry {
-    /// A router serving [`all_stats`](Self::all_stats) as JSON at `path`
-    /// (e.g. `/resilience`), for dashboards and debugging.
+    /// Every registered policy instance.
+    pub(crate) fn members(&self) -> Vec<Member> {
+        let entries = self.read();
+        let breakers = entries
+            .circuit_breakers
+            .values()
+            .cloned()
+            .map(Member::CircuitBreaker);
+        let bulkheads = entries.bulkheads.values().cloned().map(Member::Bulkhead);
+        let retries = entries.retries.values().cloned().map(Member::Retry);
+        let limiters = entries
+            .rate_limiters
+            .values()
+            .cloned()
+            .map(Member::RateLimiter);
+        let timeouts = entries.timeouts.values().cloned().map(Member::Timeout);
+        breakers
+            .chain(bulkheads)
+            .chain(retries)
+            .chain(limiters)
+            .chain(timeouts)
+            .collect()
+    }
+
+    /// The address of the shared entries: the same for every clone.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner).addr()
+    }
+
+    /// The registry's endpoint: `GET /resilience` answers
+    /// [`all_stats`](Self::all_stats) as JSON, for dashboards and
+    /// debugging. Merge it into the application's router.
     ///
     /// ```
-    /// use cortex_resilience::PolicyRegistry;
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use cortex_resilience::{CircuitBreaker, PolicyRegistry};
+    /// use http_body_util::BodyExt;
+    /// use tower::ServiceExt;
     ///
-    /// let app: axum::Router = PolicyRegistry::new().stats_router("/resilience");
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let policies = PolicyRegistry::new();
+    /// policies.register_circuit_breaker(CircuitBreaker::builder("db").build().unwrap()).unwrap();
+    /// let app: axum::Router = policies.router();
+    /// let response = app
+    ///     .oneshot(Request::get("/resilience").body(Body::empty()).unwrap())
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// let body = response.into_body().collect().await.unwrap().to_bytes();
+    /// let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    /// assert_eq!(stats["circuit_breakers"][0]["state"], "closed");
+    /// # }
     /// ```
-    pub fn stats_router<S>(&self, path: &str) -> axum::Router<S>
+    pub fn router<S>(&self) -> axum::Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {
         let registry = self.clone();
         axum::Router::new().route(
-            path,
+            "/resilience",
             axum::routing::get(move || {
                 let registry = registry.clone();
                 async move {

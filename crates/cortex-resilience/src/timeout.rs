@@ -72,6 +72,11 @@ impl Timeout {
         &self.shared.name
     }
 
+    /// The address of the shared state: the same for every clone.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared).addr()
+    }
+
     /// The limit.
     pub fn duration(&self) -> Duration {
         self.shared.duration

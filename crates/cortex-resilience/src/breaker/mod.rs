@@ -361,6 +361,11 @@ impl CircuitBreaker {
         &self.shared.name
     }
 
+    /// The address of the shared state: the same for every clone.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared).addr()
+    }
+
     /// The configuration it was built with.
     pub fn config(&self) -> &CircuitBreakerConfig {
         &self.shared.config

@@ -93,6 +93,11 @@ where
         &self.shared.limiter.name
     }
 
+    /// The address of the shared state: the same for every clone.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared).addr()
+    }
+
     /// Takes one permit for `key` (`None`: the shared overflow budget).
     pub fn check(&self, key: Option<&K>) -> RateLimitDecision {
         self.check_n(key, 1)

@@ -246,6 +246,11 @@ impl RateLimiter {
         &self.shared.name
     }
 
+    /// The address of the shared state: the same for every clone.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared).addr()
+    }
+
     /// Takes one permit if available, without waiting.
     #[inline]
     pub fn check(&self) -> RateLimitDecision {

@@ -344,6 +344,11 @@ impl Retry {
         &self.shared.name
     }
 
+    /// The address of the shared state: the same for every clone.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.shared).addr()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &RetryConfig {
         &self.shared.config
