@@ -237,6 +237,61 @@ impl Supervisor {
     }
 }
 
+/// How a parent's children affect each other when one restarts (OTP's
+/// supervisor strategies). Each child's own [`RestartPolicy`] decides
+/// whether *it* restarts; the strategy decides who restarts with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SupervisionStrategy {
+    /// Only the failed child restarts. The default.
+    #[default]
+    OneForOne,
+    /// Every sibling restarts with it.
+    OneForAll,
+    /// The siblings started after it restart with it.
+    RestForOne,
+}
+
+impl SupervisionStrategy {
+    /// The positions of the siblings that restart with the child at `at`,
+    /// among `count` children in start order (never `at` itself: its own
+    /// policy restarted it).
+    pub(crate) fn restarts_with(self, at: usize, count: usize) -> impl Iterator<Item = usize> {
+        let spread = match self {
+            Self::OneForOne => 0..0,
+            Self::OneForAll => 0..count,
+            Self::RestForOne => at + 1..count,
+        };
+        spread.filter(move |&sibling| sibling != at)
+    }
+}
+
+/// Why an actor ended, as told to those watching it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitReason {
+    /// It stopped: `stop`, `ctx.stop()`, shutdown, or its mailbox closed.
+    Stopped,
+    /// It failed and was not restarted (restarts exhausted, temporary,
+    /// escalated, or its start hook failed), with the last error.
+    Failed(String),
+    /// It was killed (or its task aborted) mid-way.
+    Killed,
+}
+
+/// The message a watcher gets when a watched (or linked) actor ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terminated {
+    /// The actor that ended.
+    pub id: u64,
+    /// Its name (or type name).
+    pub name: std::sync::Arc<str>,
+    /// Why.
+    pub reason: ExitReason,
+}
+
+impl crate::Message for Terminated {
+    type Reply = ();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,45 +349,20 @@ mod tests {
             assert!(delay >= Duration::from_millis(200) && delay <= Duration::from_millis(400));
         }
     }
-}
 
-/// How a parent's children affect each other when one restarts (OTP's
-/// supervisor strategies). Each child's own [`RestartPolicy`] decides
-/// whether *it* restarts; the strategy decides who restarts with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SupervisionStrategy {
-    /// Only the failed child restarts. The default.
-    #[default]
-    OneForOne,
-    /// Every sibling restarts with it.
-    OneForAll,
-    /// The siblings started after it restart with it.
-    RestForOne,
-}
-
-/// Why an actor ended, as told to those watching it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExitReason {
-    /// It stopped: `stop`, `ctx.stop()`, shutdown, or its mailbox closed.
-    Stopped,
-    /// It failed and was not restarted (restarts exhausted, temporary,
-    /// escalated, or its start hook failed), with the last error.
-    Failed(String),
-    /// It was killed (or its task aborted) mid-way.
-    Killed,
-}
-
-/// The message a watcher gets when a watched (or linked) actor ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Terminated {
-    /// The actor that ended.
-    pub id: u64,
-    /// Its name (or type name).
-    pub name: std::sync::Arc<str>,
-    /// Why.
-    pub reason: ExitReason,
-}
-
-impl crate::Message for Terminated {
-    type Reply = ();
+    /// OTP's supervisor docs (design principles, "Restart Strategy"):
+    /// one_for_one affects only the child that terminated; one_for_all
+    /// restarts all the others too; rest_for_one restarts those after it in
+    /// the start order.
+    #[test]
+    fn strategies_pick_the_siblings_that_restart_with_a_child() {
+        let with = |strategy: SupervisionStrategy, at| -> Vec<usize> {
+            strategy.restarts_with(at, 4).collect()
+        };
+        assert_eq!(with(SupervisionStrategy::OneForOne, 1), [0usize; 0]);
+        assert_eq!(with(SupervisionStrategy::OneForAll, 1), [0, 2, 3]);
+        assert_eq!(with(SupervisionStrategy::RestForOne, 1), [2, 3]);
+        assert_eq!(with(SupervisionStrategy::RestForOne, 3), [0usize; 0]);
+        assert_eq!(with(SupervisionStrategy::OneForAll, 0), [1, 2, 3]);
+    }
 }

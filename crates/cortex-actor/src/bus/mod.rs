@@ -10,18 +10,28 @@
 //! publisher wait (a full subscriber misses the event, which is counted),
 //! `Guaranteed` makes `publish` wait for room. Subscribers that have gone
 //! (a dropped stream, a stopped actor) are removed on the next publish.
+//!
+//! Patterns and topics are parsed in `pattern.rs`; the three kinds of
+//! subscriber (stream, actor, callback) are in `subscriber.rs`.
 
-use std::any::{Any, TypeId};
+mod pattern;
+mod subscriber;
+
+use std::any::TypeId;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::sync::mpsc;
 
-use crate::actor::{Actor, Handler, Message};
+use crate::actor::{Actor, Handler};
 use crate::actor_ref::ActorRef;
+
+use pattern::{Pattern, check_topic};
+use subscriber::{FnSubscriber, Outcome, StreamSubscriber, Subscriber, TypedActorSubscriber};
+
+pub use pattern::TopicError;
+pub use subscriber::{EventStream, Published};
 
 /// How a subscription receives events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,31 +42,6 @@ pub enum Delivery {
     BestEffort,
     /// `publish` waits for room, so the subscriber sees every event.
     Guaranteed,
-}
-
-/// A bad topic or pattern.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {value:?}: {reason}")]
-pub struct TopicError {
-    /// `"topic"` or `"pattern"`.
-    pub what: &'static str,
-    /// What was given.
-    pub value: String,
-    /// Why it is refused.
-    pub reason: &'static str,
-}
-
-/// An event as an actor subscriber receives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published<E> {
-    /// The topic it was published on.
-    pub topic: Arc<str>,
-    /// The event.
-    pub event: E,
-}
-
-impl<E: Send + 'static> Message for Published<E> {
-    type Reply = ();
 }
 
 /// What one `publish` did.
@@ -81,26 +66,6 @@ pub struct BusStats {
     pub dropped: u64,
 }
 
-enum Outcome {
-    Delivered,
-    Full,
-    Gone,
-}
-
-type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
-
-/// One subscriber, type-erased: the event arrives as `&dyn Any` of the
-/// subscription's event type.
-trait Subscriber: Send + Sync {
-    fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome;
-    fn deliver<'a>(
-        &'a self,
-        topic: &'a str,
-        event: &'a (dyn Any + Send + Sync),
-    ) -> DeliverFuture<'a>;
-    fn is_gone(&self) -> bool;
-}
-
 #[derive(Clone)]
 struct Subscription {
     id: u64,
@@ -108,62 +73,6 @@ struct Subscription {
     type_id: TypeId,
     delivery: Delivery,
     subscriber: Arc<dyn Subscriber>,
-}
-
-/// A compiled pattern: its words, `*` and `**` included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Pattern(Vec<Box<str>>);
-
-impl Pattern {
-    fn parse(pattern: &str) -> Result<Self, TopicError> {
-        let error = |reason| TopicError {
-            what: "pattern",
-            value: pattern.to_owned(),
-            reason,
-        };
-        let words: Vec<Box<str>> = pattern.split('.').map(Into::into).collect();
-        for word in &words {
-            if word.is_empty() {
-                return Err(error("empty word (leading, trailing or double dot)"));
-            }
-            if word.contains('*') && !matches!(&**word, "*" | "**") {
-                return Err(error("`*` and `**` must be whole words"));
-            }
-        }
-        Ok(Self(words))
-    }
-
-    fn matches(&self, topic: &[&str]) -> bool {
-        fn go(pattern: &[Box<str>], topic: &[&str]) -> bool {
-            match pattern.split_first() {
-                None => topic.is_empty(),
-                Some((word, rest)) if &**word == "**" => {
-                    (0..=topic.len()).any(|skip| go(rest, &topic[skip..]))
-                }
-                Some((word, rest)) => match topic.split_first() {
-                    Some((first, tail)) => (&**word == "*" || **word == **first) && go(rest, tail),
-                    None => false,
-                },
-            }
-        }
-        go(&self.0, topic)
-    }
-}
-
-fn check_topic(topic: &str) -> Result<Vec<&str>, TopicError> {
-    let error = |reason| TopicError {
-        what: "topic",
-        value: topic.to_owned(),
-        reason,
-    };
-    let words: Vec<&str> = topic.split('.').collect();
-    if words.iter().any(|word| word.is_empty()) {
-        return Err(error("empty word (leading, trailing or double dot)"));
-    }
-    if words.iter().any(|word| word.contains('*')) {
-        return Err(error("wildcards belong in patterns, not topics"));
-    }
-    Ok(words)
 }
 
 /// A typed publish/subscribe bus. Cheap to clone; clones share
@@ -209,184 +118,9 @@ impl fmt::Debug for EventBus {
     }
 }
 
-/// Events of one subscription, as a stream; dropping it unsubscribes.
-#[derive(Debug)]
-pub struct EventStream<E> {
-    receiver: mpsc::Receiver<(Arc<str>, E)>,
-    subscription: SubscriptionHandle,
-}
-
-impl<E> EventStream<E> {
-    /// The next event and its topic; `None` once the bus is gone.
-    pub async fn recv(&mut self) -> Option<(Arc<str>, E)> {
-        self.receiver.recv().await
-    }
-
-    /// The next event if one is waiting.
-    pub fn try_recv(&mut self) -> Option<(Arc<str>, E)> {
-        self.receiver.try_recv().ok()
-    }
-
-    /// This subscription's handle.
-    pub fn subscription(&self) -> &SubscriptionHandle {
-        &self.subscription
-    }
-}
-
 /// Identifies a subscription, to cancel it with [`EventBus::unsubscribe`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SubscriptionHandle(u64);
-
-struct StreamSubscriber<E> {
-    sender: mpsc::Sender<(Arc<str>, E)>,
-    topic: TopicCache,
-}
-
-impl<E: Clone + Send + Sync + 'static> Subscriber for StreamSubscriber<E> {
-    fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome {
-        let Some(event) = event.downcast_ref::<E>() else {
-            return Outcome::Gone;
-        };
-        match self.sender.try_send((self.topic.get(topic), event.clone())) {
-            Ok(()) => Outcome::Delivered,
-            Err(mpsc::error::TrySendError::Full(_)) => Outcome::Full,
-            Err(mpsc::error::TrySendError::Closed(_)) => Outcome::Gone,
-        }
-    }
-
-    fn deliver<'a>(
-        &'a self,
-        topic: &'a str,
-        event: &'a (dyn Any + Send + Sync),
-    ) -> DeliverFuture<'a> {
-        Box::pin(async move {
-            let Some(event) = event.downcast_ref::<E>() else {
-                return Outcome::Gone;
-            };
-            match self
-                .sender
-                .send((self.topic.get(topic), event.clone()))
-                .await
-            {
-                Ok(()) => Outcome::Delivered,
-                Err(_) => Outcome::Gone,
-            }
-        })
-    }
-
-    fn is_gone(&self) -> bool {
-        self.sender.is_closed()
-    }
-}
-
-struct TypedActorSubscriber<A, E> {
-    actor: ActorRef<A>,
-    topic: TopicCache,
-    _event: std::marker::PhantomData<fn(E)>,
-}
-
-/// A subscriber's own `Arc` of the last topic it was sent. Publishing
-/// allocates no topic, and no topic count is shared between subscribers
-/// (whose actors drop their copies on other cores).
-#[derive(Default)]
-struct TopicCache(std::sync::Mutex<Option<Arc<str>>>);
-
-impl TopicCache {
-    fn get(&self, topic: &str) -> Arc<str> {
-        let mut last = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match &*last {
-            Some(own) if **own == *topic => Arc::clone(own),
-            _ => {
-                let own: Arc<str> = Arc::from(topic);
-                *last = Some(Arc::clone(&own));
-                own
-            }
-        }
-    }
-}
-
-impl<A, E> Subscriber for TypedActorSubscriber<A, E>
-where
-    A: Handler<Published<E>>,
-    E: Clone + Send + Sync + 'static,
-{
-    fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome {
-        let Some(event) = event.downcast_ref::<E>() else {
-            return Outcome::Gone;
-        };
-        let published = Published {
-            topic: self.topic.get(topic),
-            event: event.clone(),
-        };
-        match self.actor.try_tell(published) {
-            Ok(()) => Outcome::Delivered,
-            Err(crate::SendError::MailboxFull(_)) => Outcome::Full,
-            Err(crate::SendError::ActorStopped(_)) => Outcome::Gone,
-        }
-    }
-
-    fn deliver<'a>(
-        &'a self,
-        topic: &'a str,
-        event: &'a (dyn Any + Send + Sync),
-    ) -> DeliverFuture<'a> {
-        Box::pin(async move {
-            let Some(event) = event.downcast_ref::<E>() else {
-                return Outcome::Gone;
-            };
-            let published = Published {
-                topic: self.topic.get(topic),
-                event: event.clone(),
-            };
-            match self.actor.tell(published).await {
-                Ok(()) => Outcome::Delivered,
-                Err(crate::SendError::MailboxFull(_)) => Outcome::Full,
-                Err(crate::SendError::ActorStopped(_)) => Outcome::Gone,
-            }
-        })
-    }
-
-    fn is_gone(&self) -> bool {
-        !self.actor.is_alive()
-    }
-}
-
-struct FnSubscriber<E, F> {
-    callback: F,
-    _event: std::marker::PhantomData<fn(E)>,
-}
-
-impl<E, F> Subscriber for FnSubscriber<E, F>
-where
-    E: Send + Sync + 'static,
-    F: Fn(&str, &E) + Send + Sync + 'static,
-{
-    fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome {
-        match event.downcast_ref::<E>() {
-            Some(event) => {
-                (self.callback)(topic, event);
-                Outcome::Delivered
-            }
-            None => Outcome::Gone,
-        }
-    }
-
-    fn deliver<'a>(
-        &'a self,
-        topic: &'a str,
-        event: &'a (dyn Any + Send + Sync),
-    ) -> DeliverFuture<'a> {
-        let outcome = self.try_deliver(topic, event);
-        Box::pin(async move { outcome })
-    }
-
-    fn is_gone(&self) -> bool {
-        false
-    }
-}
 
 impl EventBus {
     /// An empty bus.
@@ -433,15 +167,9 @@ impl EventBus {
             pattern,
             TypeId::of::<E>(),
             delivery,
-            Arc::new(StreamSubscriber {
-                sender,
-                topic: TopicCache::default(),
-            }),
+            Arc::new(StreamSubscriber::new(sender)),
         )?;
-        Ok(EventStream {
-            receiver,
-            subscription,
-        })
+        Ok(EventStream::new(receiver, subscription))
     }
 
     /// Subscribes an actor: it receives [`Published<E>`] messages. A
@@ -460,11 +188,7 @@ impl EventBus {
             pattern,
             TypeId::of::<E>(),
             delivery,
-            Arc::new(TypedActorSubscriber::<A, E> {
-                actor: actor.clone(),
-                topic: TopicCache::default(),
-                _event: std::marker::PhantomData,
-            }),
+            Arc::new(TypedActorSubscriber::<A, E>::new(actor.clone())),
         )
     }
 
@@ -482,10 +206,7 @@ impl EventBus {
             pattern,
             TypeId::of::<E>(),
             Delivery::Guaranteed,
-            Arc::new(FnSubscriber {
-                callback,
-                _event: std::marker::PhantomData,
-            }),
+            Arc::new(FnSubscriber::new(callback)),
         )
     }
 
@@ -633,38 +354,5 @@ impl Tally {
             Outcome::Full => self.report.dropped += 1,
             Outcome::Gone => self.gone = true,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns() {
-        let cases = [
-            ("order.*", "order.created", true),
-            ("order.*", "order.line.added", false),
-            ("order.*", "order", false),
-            ("order.**", "order", true),
-            ("order.**", "order.line.added", true),
-            ("**.failed", "order.payment.failed", true),
-            ("**", "anything.at.all", true),
-            ("order.created", "order.created", true),
-            ("order.created", "order.paid", false),
-            ("*.created", "user.created", true),
-        ];
-        for (pattern, topic, expected) in cases {
-            let words = check_topic(topic).unwrap();
-            assert_eq!(
-                Pattern::parse(pattern).unwrap().matches(&words),
-                expected,
-                "{pattern} vs {topic}"
-            );
-        }
-        assert!(Pattern::parse("order..x").is_err());
-        assert!(Pattern::parse("order.cre*").is_err());
-        assert!(check_topic("order.*").is_err());
-        assert!(check_topic("").is_err());
     }
 }
