@@ -31,6 +31,12 @@
 //! [`DecompressionLayer`] is the request side: bounded streaming decoding
 //! of compressed request bodies (see [`decompression`]).
 //!
+//! Both follow tower-http's layout: a folder per middleware
+//! ([`compression`], [`decompression`]) with `layer.rs`, `service.rs`
+//! (`Compression<S>` / `Decompression<S>` with `new`, `layer`, `get_ref`,
+//! `get_mut`, `into_inner`), `future.rs`, `body.rs`, and the settings they
+//! share in their own module.
+//!
 //! # Feature flags
 //!
 //! | feature | default | enables |
@@ -41,24 +47,22 @@
 //!
 //! The workspace's `rust-version` (1.88).
 
-mod body;
 mod codec;
+pub mod compression;
 pub mod decompression;
 mod encoding;
-mod future;
-mod layer;
+mod frame;
 #[cfg(feature = "metrics")]
 mod metrics;
-mod predicate;
-mod service;
 
-pub use body::{BoxError, CompressionBody};
 pub use codec::Levels;
-pub use decompression::DecompressionLayer;
+pub use compression::{
+    Compression, CompressionBody, CompressionLayer, DEFAULT_MIN_SIZE, ResponseFuture,
+};
+pub use decompression::{Decompression, DecompressionLayer};
 pub use encoding::{Encoding, Negotiated, negotiate};
-pub use future::ResponseFuture;
-pub use layer::{CompressionLayer, DEFAULT_MIN_SIZE};
-pub use service::Compression;
+pub use frame::BoxError;
+pub(crate) use frame::bytes_frame;
 
 /// Compiles the code blocks of `docs/compress.md` as doctests, so the guide stays true.
 #[cfg(doctest)]

@@ -4,11 +4,11 @@ use std::task::{Context, Poll, Waker, ready};
 use async_compression::codecs::DecodeV2;
 use async_compression::core::util::{PartialBuffer, WriteBuffer};
 use bytes::{Buf, Bytes, BytesMut};
-use http_body::{Body, Frame};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::{Full, Limited};
 use pin_project_lite::pin_project;
 
-use super::layer::Limits;
+use super::config::Limits;
 use crate::{BoxError, Encoding};
 
 /// Output is produced in chunks of at most this size.
@@ -196,5 +196,118 @@ where
 
     fn is_end_stream(&self) -> bool {
         self.state == State::Done && self.trailers.is_none()
+    }
+}
+
+pin_project! {
+    /// The request body the inner service sees: as sent, or decoded.
+    #[project = RequestBodyProj]
+    // The variants' docs describe their single field.
+    #[allow(missing_docs)]
+    pub enum DecompressionRequestBody<B> {
+        /// Not compressed.
+        Identity { #[pin] inner: B },
+        /// Decoded within limits.
+        Decoded { #[pin] inner: DecompressionBody<B> },
+    }
+}
+
+impl<B> std::fmt::Debug for DecompressionRequestBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Identity { .. } => f.write_str("DecompressionRequestBody::Identity"),
+            Self::Decoded { inner } => inner.fmt(f),
+        }
+    }
+}
+
+impl<B> Body for DecompressionRequestBody<B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project() {
+            RequestBodyProj::Identity { inner } => {
+                Poll::Ready(crate::bytes_frame(ready!(inner.poll_frame(cx))))
+            }
+            RequestBodyProj::Decoded { inner } => inner.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Identity { inner } => inner.is_end_stream(),
+            Self::Decoded { inner } => inner.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Identity { inner } => inner.size_hint(),
+            Self::Decoded { .. } => SizeHint::default(),
+        }
+    }
+}
+
+pin_project! {
+    /// The response body of [`Decompression`](super::Decompression): the inner service's, or the
+    /// empty body of a 415.
+    #[project = ResponseBodyProj]
+    // The variants' docs describe their single field.
+    #[allow(missing_docs)]
+    pub enum DecompressionResponseBody<B> {
+        /// The inner service's body.
+        Inner { #[pin] inner: B },
+        /// No body.
+        Empty,
+    }
+}
+
+impl<B> std::fmt::Debug for DecompressionResponseBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DecompressionResponseBody")
+    }
+}
+
+impl<B> Body for DecompressionResponseBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project() {
+            ResponseBodyProj::Inner { inner } => {
+                let frame = ready!(inner.poll_frame(cx));
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
+            ResponseBodyProj::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Inner { inner } => inner.is_end_stream(),
+            Self::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Inner { inner } => inner.size_hint(),
+            Self::Empty => SizeHint::with_exact(0),
+        }
     }
 }

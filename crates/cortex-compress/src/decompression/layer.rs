@@ -1,23 +1,13 @@
 use tower_layer::Layer;
 
+use super::config::{DEFAULT_MAX_RATIO, DEFAULT_MAX_SIZE, Limits};
 use super::service::Decompression;
-
-/// The default maximum decompressed request body: 16 MiB.
-pub const DEFAULT_MAX_SIZE: u64 = 16 * 1024 * 1024;
-/// The default maximum expansion ratio (decompressed / compressed).
-pub const DEFAULT_MAX_RATIO: u64 = 100;
 
 /// Decodes compressed request bodies within limits; see the
 /// [module docs](crate::decompression).
 #[derive(Debug, Clone, Copy)]
 pub struct DecompressionLayer {
     pub(crate) limits: Limits,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    pub(crate) max_size: u64,
-    pub(crate) max_ratio: u64,
 }
 
 impl Default for DecompressionLayer {

@@ -25,11 +25,13 @@
 //! ```
 
 mod body;
+mod config;
+mod future;
 mod layer;
 mod service;
 
-pub use body::DecompressionBody;
-pub use layer::{DEFAULT_MAX_RATIO, DEFAULT_MAX_SIZE, DecompressionLayer};
-pub use service::{
-    Decompression, DecompressionFuture, DecompressionRequestBody, DecompressionResponseBody,
-};
+pub use body::{DecompressionBody, DecompressionRequestBody, DecompressionResponseBody};
+pub use config::{DEFAULT_MAX_RATIO, DEFAULT_MAX_SIZE};
+pub use future::DecompressionFuture;
+pub use layer::DecompressionLayer;
+pub use service::Decompression;

@@ -1,11 +1,13 @@
 use std::sync::Arc;
 
 use http::{HeaderMap, StatusCode};
+
 use tower_layer::Layer;
 
+use super::config::{Config, DEFAULT_MIN_SIZE};
+use super::service::Compression;
 use crate::codec::Levels;
 use crate::encoding::Encoding;
-use crate::service::Compression;
 
 /// Compresses response bodies as they stream; see the [crate docs](crate).
 ///
@@ -14,26 +16,6 @@ use crate::service::Compression;
 pub struct CompressionLayer {
     pub(crate) config: Arc<Config>,
 }
-
-/// A caller-supplied rule: `true` means "send this response as it is".
-pub(crate) type SkipRule = Arc<dyn Fn(StatusCode, &HeaderMap) -> bool + Send + Sync>;
-
-#[derive(Clone)]
-pub(crate) struct Config {
-    pub(crate) preference: Vec<Encoding>,
-    pub(crate) levels: Levels,
-    pub(crate) min_size: u64,
-    /// When set, only these media types (or `type/*` prefixes) compress.
-    pub(crate) allowed_types: Option<Vec<String>>,
-    pub(crate) skip_rules: Vec<SkipRule>,
-    /// Shared through its own `Arc` so that builder calls after
-    /// `register_metrics` (which copy the config) keep recording into it.
-    #[cfg(feature = "metrics")]
-    pub(crate) metrics: Arc<std::sync::OnceLock<crate::metrics::CompressionMetrics>>,
-}
-
-/// The default threshold: bodies known to be smaller stay uncompressed.
-pub const DEFAULT_MIN_SIZE: u64 = 1024;
 
 impl Default for CompressionLayer {
     fn default() -> Self {
@@ -90,18 +72,6 @@ impl CompressionLayer {
     pub fn min_size(mut self, bytes: u64) -> Self {
         Arc::make_mut(&mut self.config).min_size = bytes;
         self
-    }
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("preference", &self.preference)
-            .field("levels", &self.levels)
-            .field("min_size", &self.min_size)
-            .field("allowed_types", &self.allowed_types)
-            .field("skip_rules", &self.skip_rules.len())
-            .finish_non_exhaustive()
     }
 }
 

@@ -3,7 +3,7 @@
 use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 
-use crate::layer::Config;
+use super::config::Config;
 
 /// Why a response was sent uncompressed, or `None` if it may be
 /// compressed.

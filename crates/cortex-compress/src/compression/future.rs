@@ -8,11 +8,11 @@ use http::{HeaderMap, HeaderValue, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use crate::body::CompressionBody;
+use super::body::CompressionBody;
+use super::config::Config;
+use super::predicate::skip_reason;
 use crate::codec::Compressor;
 use crate::encoding::Negotiated;
-use crate::layer::Config;
-use crate::predicate::skip_reason;
 
 pin_project! {
     /// The response future of [`Compression`](crate::Compression).

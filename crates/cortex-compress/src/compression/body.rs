@@ -7,9 +7,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::codec::Compressor;
-
-/// Errors of a compressed body: the inner body's, or the codec's.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::frame::{BoxError, bytes_frame};
 
 pin_project! {
     /// The response body of [`Compression`](crate::Compression): the inner
@@ -23,23 +21,6 @@ pin_project! {
         state: State,
         counters: Counters,
     }
-}
-
-/// Any body's frame as a `Bytes` frame with a boxed error: what the
-/// pass-through paths of this crate's bodies yield.
-pub(crate) fn bytes_frame<D: Buf, E: Into<BoxError>>(
-    frame: Option<Result<Frame<D>, E>>,
-) -> Option<Result<Frame<Bytes>, BoxError>> {
-    frame.map(|frame| {
-        frame
-            .map(|frame| {
-                frame.map_data(|mut data| {
-                    let len = data.remaining();
-                    data.copy_to_bytes(len)
-                })
-            })
-            .map_err(Into::into)
-    })
 }
 
 /// Byte counters when the `metrics` feature is on; nothing otherwise
