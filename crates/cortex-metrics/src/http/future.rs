@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::UNMATCHED_ROUTE;
 use super::body::ResponseBody;
-use super::layer::{HttpMetricsState, METHOD_LABELS};
+use super::state::{HttpMetricsState, METHOD_LABELS};
 
 pin_project! {
     /// The response future of [`HttpMetrics`](super::HttpMetrics).

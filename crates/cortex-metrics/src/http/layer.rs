@@ -1,13 +1,10 @@
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use super::BODY_SIZE_BUCKETS;
 use super::service::HttpMetrics;
-use crate::label_table::LabelTable;
-use crate::{
-    Buckets, Gauge, GaugeFamily, Histogram, HistogramFamily, MetricsError, MetricsRegistry,
-};
+use super::state::HttpMetricsState;
+use crate::{Buckets, MetricsError, MetricsRegistry};
 
 /// Records OpenTelemetry HTTP server metrics for the wrapped service. See the
 /// [module docs](crate::http) for the metrics.
@@ -18,91 +15,6 @@ use crate::{
 pub struct HttpMetricsLayer {
     pub(crate) state: Arc<HttpMetricsState>,
 }
-
-#[derive(Debug)]
-pub(crate) struct HttpMetricsState {
-    pub(crate) duration: HistogramFamily<3>,
-    pub(crate) active: GaugeFamily<1>,
-    pub(crate) request_size: HistogramFamily<3>,
-    pub(crate) response_size: HistogramFamily<3>,
-    /// The active-requests gauge per method label, resolved once: the
-    /// method set is fixed, so the hot path skips a family lookup.
-    active_by_method: [OnceLock<Gauge>; METHOD_LABELS.len()],
-    /// The three histograms of each (method, route, status), found with one
-    /// lookup instead of three. Capped like the families it caches.
-    by_labels: LabelTable<RequestSeries, 3>,
-}
-
-/// The per-request histograms sharing one label set.
-struct RequestSeries {
-    duration: Histogram,
-    request_size: Histogram,
-    response_size: Histogram,
-}
-
-impl std::fmt::Debug for RequestSeries {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RequestSeries").finish_non_exhaustive()
-    }
-}
-
-/// Every value `http_request_method` can take.
-pub(crate) const METHOD_LABELS: [&str; 10] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
-];
-
-impl std::fmt::Debug for LabelTable<RequestSeries, 3> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LabelTable")
-            .field("len", &self.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl HttpMetricsState {
-    /// Records one finished request.
-    pub(crate) fn record(
-        &self,
-        labels: [&str; 3],
-        seconds: f64,
-        request_bytes: Option<u64>,
-        response_bytes: u64,
-        exemplar: Option<crate::Exemplar>,
-    ) {
-        let observe = |series: &RequestSeries| {
-            match exemplar {
-                Some(exemplar) => series.duration.observe_with_exemplar(seconds, exemplar),
-                None => series.duration.observe(seconds),
-            }
-            series.response_size.observe(response_bytes as f64);
-            if let Some(bytes) = request_bytes {
-                series.request_size.observe(bytes as f64);
-            }
-        };
-        let lookup = || RequestSeries {
-            duration: self.duration.with_labels(labels),
-            request_size: self.request_size.with_labels(labels),
-            response_size: self.response_size.with_labels(labels),
-        };
-        if self.by_labels.with(labels, lookup, observe).is_none() {
-            // The cache is full: the families' own guards take it from here.
-            observe(&lookup());
-        }
-    }
-
-    /// The in-flight gauge for `METHOD_LABELS[method]`.
-    pub(crate) fn active(&self, method: usize) -> &Gauge {
-        let method = method.min(METHOD_LABELS.len() - 1);
-        self.active_by_method[method]
-            .get_or_init(|| self.active.with_labels([METHOD_LABELS[method]]))
-    }
-}
-
-const LABELS: [&str; 3] = [
-    "http_request_method",
-    "http_route",
-    "http_response_status_code",
-];
 
 impl HttpMetricsLayer {
     /// Registers (or finds) the HTTP families in `registry`, with the
@@ -119,39 +31,8 @@ impl HttpMetricsLayer {
         registry: &MetricsRegistry,
         buckets: &Buckets,
     ) -> Result<Self, MetricsError> {
-        let duration = registry.histogram_family(
-            "http_server_request_duration_seconds",
-            "Duration of HTTP server requests.",
-            LABELS,
-            buckets.bounds(),
-        )?;
-        let active = registry.gauge_family(
-            "http_server_active_requests",
-            "Number of active HTTP server requests.",
-            ["http_request_method"],
-        )?;
-        let request_size = registry.histogram_family(
-            "http_server_request_body_size_bytes",
-            "Size of HTTP server request bodies (from Content-Length).",
-            LABELS,
-            BODY_SIZE_BUCKETS,
-        )?;
-        let response_size = registry.histogram_family(
-            "http_server_response_body_size_bytes",
-            "Size of HTTP server response bodies as streamed.",
-            LABELS,
-            BODY_SIZE_BUCKETS,
-        )?;
-        let duration_cap = duration.max_series();
         Ok(Self {
-            state: Arc::new(HttpMetricsState {
-                duration,
-                active,
-                request_size,
-                response_size,
-                active_by_method: Default::default(),
-                by_labels: LabelTable::new(duration_cap),
-            }),
+            state: Arc::new(HttpMetricsState::new(registry, buckets)?),
         })
     }
 }
@@ -160,6 +41,6 @@ impl<S> Layer<S> for HttpMetricsLayer {
     type Service = HttpMetrics<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        HttpMetrics::new(inner, Arc::clone(&self.state))
+        HttpMetrics::from_state(inner, Arc::clone(&self.state))
     }
 }

@@ -45,6 +45,7 @@ mod body;
 mod future;
 mod layer;
 mod service;
+mod state;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;

@@ -4,12 +4,16 @@ use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use http::{Method, Request, Response, header};
+use tower_layer::Layer;
 use tower_service::Service;
 
+use super::HttpMetricsLayer;
 use super::future::{RequestGuard, ResponseFuture};
-use super::layer::{HttpMetricsState, METHOD_LABELS};
+use super::state::{HttpMetricsState, METHOD_LABELS};
+use crate::{MetricsError, MetricsRegistry};
 
-/// The service made by [`HttpMetricsLayer`](super::HttpMetricsLayer).
+/// Records the HTTP server metrics of `S`; made by [`HttpMetricsLayer`], or
+/// by [`HttpMetrics::new`].
 #[derive(Debug, Clone)]
 pub struct HttpMetrics<S> {
     inner: S,
@@ -17,13 +21,30 @@ pub struct HttpMetrics<S> {
 }
 
 impl<S> HttpMetrics<S> {
-    pub(crate) fn new(inner: S, state: Arc<HttpMetricsState>) -> Self {
+    /// Wraps `inner`, recording into `registry` (see
+    /// [`HttpMetricsLayer::new`] for when that fails).
+    pub fn new(inner: S, registry: &MetricsRegistry) -> Result<Self, MetricsError> {
+        Ok(HttpMetricsLayer::new(registry)?.layer(inner))
+    }
+
+    /// A layer that wraps services in `HttpMetrics`, recording into
+    /// `registry`.
+    pub fn layer(registry: &MetricsRegistry) -> Result<HttpMetricsLayer, MetricsError> {
+        HttpMetricsLayer::new(registry)
+    }
+
+    pub(crate) fn from_state(inner: S, state: Arc<HttpMetricsState>) -> Self {
         Self { inner, state }
     }
 
     /// The wrapped service.
     pub fn get_ref(&self) -> &S {
         &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
     }
 
     /// Unwraps the inner service.
