@@ -10,6 +10,7 @@ use cortex_actor::{
 };
 use cortex_health::{HealthCheck, HealthStatus};
 use cortex_metrics::{Format, MetricsRegistry, RegisterMetrics};
+use tokio::sync::oneshot;
 
 #[derive(Debug, Clone, PartialEq)]
 struct OrderEvent(u64);
@@ -59,18 +60,20 @@ impl Handler<Crash> for Projection {
     }
 }
 
-struct Sleep(Duration);
-impl Message for Sleep {
+/// Holds the actor in its handler: says when it got there, and returns
+/// once released (or once the release is dropped).
+struct Block {
+    started: oneshot::Sender<()>,
+    release: oneshot::Receiver<()>,
+}
+impl Message for Block {
     type Reply = ();
 }
 
-impl Handler<Sleep> for Projection {
-    async fn handle(
-        &mut self,
-        Sleep(pause): Sleep,
-        _: &mut Context<Self>,
-    ) -> Result<(), ActorError> {
-        tokio::time::sleep(pause).await;
+impl Handler<Block> for Projection {
+    async fn handle(&mut self, block: Block, _: &mut Context<Self>) -> Result<(), ActorError> {
+        let _ = block.started.send(());
+        let _ = block.release.await;
         Ok(())
     }
 }
@@ -138,7 +141,7 @@ async fn typed_topics_wildcards_and_actor_subscribers() {
     system.shutdown(Duration::from_secs(1)).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn best_effort_drops_and_counts_guaranteed_waits() {
     let bus = EventBus::new();
     let mut lossy = bus.subscribe::<u32>("n", 1, Delivery::BestEffort).unwrap();
@@ -156,6 +159,8 @@ async fn best_effort_drops_and_counts_guaranteed_waits() {
         let bus = bus.clone();
         tokio::spawn(async move { bus.publish("n", 2u32).await.unwrap() })
     };
+    // The clock is paused: this sleep ends only once every other task is
+    // idle, so the publisher has run as far as it can.
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(!publisher.is_finished(), "waits for room");
     assert_eq!(reliable.recv().await.unwrap().1, 1);
@@ -357,9 +362,12 @@ async fn health_degrades_on_exhausted_restarts_and_stuck_mailboxes() {
         .mailbox(MailboxConfig::bounded(1))
         .spawn()
         .unwrap();
-    busy.tell(Sleep(Duration::from_secs(5))).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    busy.tell(Sleep(Duration::ZERO)).await.unwrap();
+    let (started, busy_now) = oneshot::channel();
+    let (_release, release) = oneshot::channel();
+    busy.tell(Block { started, release }).await.unwrap();
+    // In the handler, so the mailbox is empty: one more message fills it.
+    busy_now.await.unwrap();
+    busy.tell(Seen).await.unwrap();
     assert_eq!(
         check.check().await.status,
         HealthStatus::Up,

@@ -265,8 +265,9 @@ async fn exhausted_children_escalate_to_their_parent() {
     system.shutdown(Duration::from_secs(1)).await;
 }
 
-/// Records `Terminated` notices.
-struct Watcher(Arc<Mutex<Vec<Terminated>>>);
+/// Records `Terminated` notices and tells them when asked.
+#[derive(Default)]
+struct Watcher(Vec<Terminated>);
 
 impl Actor for Watcher {}
 
@@ -276,8 +277,29 @@ impl Handler<Terminated> for Watcher {
         terminated: Terminated,
         _: &mut Context<Self>,
     ) -> Result<(), ActorError> {
-        self.0.lock().unwrap().push(terminated);
+        self.0.push(terminated);
         Ok(())
+    }
+}
+
+/// The notices a [`Watcher`] has handled. A mailbox is first in, first
+/// out, so the answer covers every notice queued before the question.
+struct Notices;
+impl Message for Notices {
+    type Reply = Vec<(String, ExitReason)>;
+}
+
+impl Handler<Notices> for Watcher {
+    async fn handle(
+        &mut self,
+        _: Notices,
+        _: &mut Context<Self>,
+    ) -> Result<Vec<(String, ExitReason)>, ActorError> {
+        Ok(self
+            .0
+            .iter()
+            .map(|t| (t.name.to_string(), t.reason.clone()))
+            .collect())
     }
 }
 
@@ -298,11 +320,7 @@ impl Handler<Terminated> for Child {
 #[tokio::test]
 async fn watchers_and_links_learn_why_a_peer_ended() {
     let system = ActorSystem::new("t");
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let for_watcher = Arc::clone(&seen);
-    let watcher = system
-        .spawn(move || Watcher(Arc::clone(&for_watcher)))
-        .unwrap();
+    let watcher = system.spawn(Watcher::default).unwrap();
     let log = journal();
     let make = |tag: &'static str| {
         let log = Arc::clone(&log);
@@ -324,22 +342,20 @@ async fn watchers_and_links_learn_why_a_peer_ended() {
     killed.watch_by(&watcher);
     failing.link(&stopping);
 
+    // An ending actor's task tells its watchers as it ends; on this
+    // one-thread runtime that is done before `wait_for_stop` returns, so
+    // each notice below is queued ahead of the next question asked.
     failing.tell(Fail).await.unwrap();
     failing.wait_for_stop().await;
+    // `stop` jumps the queue: y answers once it has handled x's notice.
+    stopping.ask(Ping).await.unwrap();
     stopping.stop();
     stopping.wait_for_stop().await;
     killed.kill();
     killed.wait_for_stop().await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
 
-    let notices: Vec<_> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|t| (t.name.to_string(), t.reason.clone()))
-        .collect();
     assert_eq!(
-        notices,
+        watcher.ask(Notices).await.unwrap(),
         [
             ("x".to_owned(), ExitReason::Failed("x failed".to_owned())),
             ("y".to_owned(), ExitReason::Stopped),
@@ -353,12 +369,11 @@ async fn watchers_and_links_learn_why_a_peer_ended() {
     );
     // Watching an actor that already ended answers at once.
     failing.watch_by(&watcher);
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let late = seen.lock().unwrap().last().cloned().unwrap();
-    assert_eq!(seen.lock().unwrap().len(), 4);
+    let notices = watcher.ask(Notices).await.unwrap();
+    assert_eq!(notices.len(), 4, "{notices:?}");
     assert_eq!(
-        (&*late.name, late.reason),
-        ("x", ExitReason::Failed("x failed".to_owned()))
+        notices.last().unwrap(),
+        &("x".to_owned(), ExitReason::Failed("x failed".to_owned()))
     );
     system.shutdown(Duration::from_secs(1)).await;
 }
