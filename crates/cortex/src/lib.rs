@@ -10,12 +10,13 @@
 //!
 //! # fn main() -> Result<(), cortex::Error> {
 //! let metrics = MetricsRegistry::new();
-//! let health = HealthRegistry::builder().metrics(&metrics)?.build();
+//! let health = HealthRegistry::new();
 //! health.register("memory", cortex::health::checks::MemoryCheck::new())?;
 //!
 //! let app: Router = Router::new().route("/", get(|| async { "hello" }));
-//! // HTTP metrics on every route, process metrics, GET /metrics, and the
-//! // /health, /health/{live,ready,startup}, /livez, /readyz probes.
+//! // HTTP metrics on every route, process metrics, check metrics, GET
+//! // /metrics, and the /health, /health/{live,ready,startup}, /livez,
+//! // /readyz probes.
 //! let app = Cortex::builder().metrics(metrics).health(health).mount(app)?;
 //! # let _ = app;
 //! # Ok(())
@@ -30,9 +31,21 @@
 //! | `health` | yes | [`health`]: health probes (`cortex-health`), with check metrics when `metrics` is on |
 //! | `trace` | yes | [`trace`]: W3C propagation and HTTP trace layers (`cortex-trace`) |
 //! | `compress` | yes | [`compress`]: streaming response compression (`cortex-compress`) |
-//! | `resilience` | yes | [`resilience`]: circuit breaker, retry, bulkhead, timeout, rate limiter, fallback (`cortex-resilience`), with policy metrics when `metrics` is on |
-//! | `actor` | yes | [`actor`]: typed actors, supervision, registry, event bus (`cortex-actor`), with per-type metrics when `metrics` is on and a health check when `health` is on |
+//! | `resilience` | yes | [`resilience`]: circuit breaker, retry, bulkhead, timeout, rate limiter, fallback (`cortex-resilience`), with policy metrics when `metrics` is on and a breaker health check when `health` is on |
+//! | `actor` | no | [`actor`]: typed actors, supervision, registry, event bus (`cortex-actor`), with per-type metrics when `metrics` is on and a health check when `health` is on |
 //! | `full` | no | every crate above |
+//!
+//! The default is what an HTTP service puts in front of its routes (the
+//! layers and endpoints); `full` adds the runtimes a service opts into
+//! (actors today, the worker pool and the wasm host next), which bring
+//! their own threads or compilers.
+//!
+//! # The one contract
+//!
+//! Every component with series implements `cortex_metrics::RegisterMetrics`
+//! (re-exported in the [`prelude`]); every component with endpoints has a
+//! `router()`; every component with a health signal has a `health_check()`.
+//! [`CortexBuilder::mount`] is one pass over them.
 //!
 //! # Minimum supported Rust version
 //!
@@ -72,13 +85,13 @@ pub mod prelude {
     #[cfg(feature = "health")]
     pub use cortex_health::{
         CheckOptions, HealthCheck, HealthCheckResult, HealthRegistry, HealthStatus, Probe,
-        ShowDetails, health_fn, health_router,
+        ShowDetails, health_fn,
     };
     #[cfg(feature = "metrics")]
     pub use cortex_metrics::{
         Buckets, Counter, CounterFamily, DEFAULT_BUCKETS, Format, Gauge, GaugeF64, GaugeFamily,
         Histogram, HistogramFamily, MetricsEndpoint, MetricsError, MetricsRegistry,
-        ProcessCollector, http::HttpMetricsLayer, metrics_router,
+        ProcessCollector, RegisterMetrics, http::HttpMetricsLayer,
     };
     #[cfg(feature = "resilience")]
     pub use cortex_resilience::{
@@ -96,22 +109,21 @@ pub mod prelude {
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
-/// Why [`CortexBuilder::mount`] failed.
+/// Why [`CortexBuilder::mount`] failed: exactly the two things it does
+/// that can fail.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Registering the HTTP metrics failed (a name is taken by another type).
+    /// A component's series could not be registered: a name it needs is
+    /// taken by an incompatible metric in the registry you passed.
     #[cfg(feature = "metrics")]
     #[error(transparent)]
     Metrics(#[from] cortex_metrics::MetricsError),
-    /// A health check could not be registered.
-    #[cfg(feature = "health")]
+    /// A component's health check could not be registered: the health
+    /// registry already has a check of that name (`actors`, `resilience`).
+    #[cfg(all(feature = "health", any(feature = "actor", feature = "resilience")))]
     #[error(transparent)]
     Health(#[from] cortex_health::HealthError),
-    /// A resilience policy could not be registered.
-    #[cfg(feature = "resilience")]
-    #[error(transparent)]
-    Resilience(#[from] cortex_resilience::RegistryError),
 }
 
 /// The entry point of the facade: see [`Cortex::builder`].
@@ -126,11 +138,31 @@ impl Cortex {
 }
 
 /// Mounts the enabled Cortex endpoints and layers on an axum [`Router`].
-#[derive(Debug, Clone, Default)]
+///
+/// Every setter is independent of the others and of their order. Mounting
+/// is one uniform pass over the configured components:
+///
+/// 1. each component registers its series into the metrics registry
+///    (`cortex_metrics::RegisterMetrics`) and its health check into the
+///    health registry (`actors`, `resilience`);
+/// 2. each component's endpoints are merged (`/metrics`, the health probes,
+///    `/resilience`);
+/// 3. the layers wrap every route, innermost first: decompression,
+///    compression, HTTP metrics, trace.
+///
+/// [`mount`](Self::mount) consumes the builder, so one builder cannot
+/// mount twice; the builder is deliberately not `Clone`.
+#[derive(Debug)]
 #[must_use]
 pub struct CortexBuilder {
     #[cfg(feature = "metrics")]
-    metrics: Option<MetricsOptions>,
+    metrics: Option<cortex_metrics::MetricsRegistry>,
+    #[cfg(feature = "metrics")]
+    metrics_path: String,
+    #[cfg(feature = "metrics")]
+    metrics_bearer_token: Option<String>,
+    #[cfg(feature = "metrics")]
+    process_metrics: bool,
     #[cfg(feature = "health")]
     health: Option<cortex_health::HealthRegistry>,
     #[cfg(feature = "trace")]
@@ -140,63 +172,75 @@ pub struct CortexBuilder {
     #[cfg(feature = "compress")]
     decompression: Option<cortex_compress::DecompressionLayer>,
     #[cfg(feature = "resilience")]
-    resilience: Option<(cortex_resilience::PolicyRegistry, String)>,
+    resilience: Option<cortex_resilience::PolicyRegistry>,
     #[cfg(feature = "actor")]
     actors: Option<cortex_actor::ActorSystem>,
 }
 
-#[cfg(feature = "metrics")]
-#[derive(Debug, Clone)]
-struct MetricsOptions {
-    registry: cortex_metrics::MetricsRegistry,
-    path: String,
-    bearer_token: Option<String>,
-    process_metrics: bool,
+impl Default for CortexBuilder {
+    fn default() -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            metrics: None,
+            #[cfg(feature = "metrics")]
+            metrics_path: "/metrics".to_owned(),
+            #[cfg(feature = "metrics")]
+            metrics_bearer_token: None,
+            #[cfg(feature = "metrics")]
+            process_metrics: true,
+            #[cfg(feature = "health")]
+            health: None,
+            #[cfg(feature = "trace")]
+            trace: None,
+            #[cfg(feature = "compress")]
+            compression: None,
+            #[cfg(feature = "compress")]
+            decompression: None,
+            #[cfg(feature = "resilience")]
+            resilience: None,
+            #[cfg(feature = "actor")]
+            actors: None,
+        }
+    }
 }
 
 impl CortexBuilder {
-    /// Records HTTP metrics for every route into `registry`, adds the
-    /// `process_*` collector, and serves the registry at `/metrics`.
+    /// Records HTTP metrics for every route into `registry`, registers every
+    /// other configured component's series into it, adds the `process_*`
+    /// collector, and serves it at `/metrics`.
     #[cfg(feature = "metrics")]
     pub fn metrics(mut self, registry: cortex_metrics::MetricsRegistry) -> Self {
-        self.metrics = Some(MetricsOptions {
-            registry,
-            path: "/metrics".to_owned(),
-            bearer_token: None,
-            process_metrics: true,
-        });
+        self.metrics = Some(registry);
         self
     }
 
-    /// Serves metrics at `path` instead of `/metrics`.
+    /// Serves metrics at `path` instead of `/metrics` (takes effect only
+    /// with [`metrics`](Self::metrics), set before or after).
     #[cfg(feature = "metrics")]
     pub fn metrics_path(mut self, path: impl Into<String>) -> Self {
-        if let Some(options) = &mut self.metrics {
-            options.path = path.into();
-        }
+        self.metrics_path = path.into();
         self
     }
 
-    /// Requires `Authorization: Bearer <token>` on the metrics endpoint.
+    /// Requires `Authorization: Bearer <token>` on the metrics endpoint
+    /// (takes effect only with [`metrics`](Self::metrics)).
     #[cfg(feature = "metrics")]
     pub fn metrics_bearer_token(mut self, token: impl Into<String>) -> Self {
-        if let Some(options) = &mut self.metrics {
-            options.bearer_token = Some(token.into());
-        }
+        self.metrics_bearer_token = Some(token.into());
         self
     }
 
-    /// Whether to add the `process_*` collector (default true).
+    /// Whether to add the `process_*` collector (default true; takes
+    /// effect only with [`metrics`](Self::metrics)).
     #[cfg(feature = "metrics")]
     pub fn process_metrics(mut self, enabled: bool) -> Self {
-        if let Some(options) = &mut self.metrics {
-            options.process_metrics = enabled;
-        }
+        self.process_metrics = enabled;
         self
     }
 
     /// Serves `registry`'s probes: `/health`, `/health/live`,
-    /// `/health/ready`, `/health/startup`, `/livez`, `/readyz`.
+    /// `/health/ready`, `/health/startup`, `/livez`, `/readyz`; with
+    /// metrics configured, exports its check status and durations.
     #[cfg(feature = "health")]
     pub fn health(mut self, registry: cortex_health::HealthRegistry) -> Self {
         self.health = Some(registry);
@@ -227,13 +271,16 @@ impl CortexBuilder {
         self
     }
 
-    /// Serves `registry`'s `all_stats()` as JSON at `/resilience` and, with
-    /// metrics configured, exports every registered policy as
+    /// Serves `registry`'s stats as JSON at `/resilience`
+    /// ([`PolicyRegistry::router`](cortex_resilience::PolicyRegistry::router)); with
+    /// metrics configured, exports every registered policy's
     /// `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`,
-    /// `cortex_ratelimiter_*` and `cortex_timelimiter_*` series.
+    /// `cortex_ratelimiter_*` and `cortex_timeout_*` series; with health
+    /// configured, adds a `resilience` check (degraded while a breaker is
+    /// open).
     #[cfg(feature = "resilience")]
     pub fn resilience(mut self, registry: cortex_resilience::PolicyRegistry) -> Self {
-        self.resilience = Some((registry, "/resilience".to_owned()));
+        self.resilience = Some(registry);
         self
     }
 
@@ -246,60 +293,27 @@ impl CortexBuilder {
         self
     }
 
-    /// Applies the configured layers to `router`'s routes and merges the
-    /// configured endpoints into it.
-    pub fn mount<S>(#[allow(unused_mut)] mut self, router: Router<S>) -> Result<Router<S>, Error>
+    /// Registers every configured component's series and health check,
+    /// merges the configured endpoints into `router`, and wraps its routes
+    /// in the configured layers.
+    pub fn mount<S>(self, router: Router<S>) -> Result<Router<S>, Error>
     where
         S: Clone + Send + Sync + 'static,
     {
+        #[cfg(feature = "metrics")]
+        self.register_metrics()?;
+        #[cfg(all(feature = "health", any(feature = "actor", feature = "resilience")))]
+        self.register_health_checks()?;
+
         // Every merge happens before any layer: `Router::merge` keeps the
         // *other* router's default 404 fallback, which would drop earlier
         // layers from unmatched requests.
         #[allow(unused_mut)]
         let mut router = router;
-        #[cfg(all(feature = "actor", feature = "health"))]
-        if let (Some(system), Some(health)) = (&self.actors, &self.health) {
-            health.register("actors", system.health_check())?;
+        for endpoints in self.endpoints() {
+            router = router.merge(endpoints);
         }
-        #[cfg(all(feature = "actor", feature = "metrics"))]
-        if let (Some(system), Some(options)) = (&self.actors, &self.metrics) {
-            system.register_metrics(&options.registry)?;
-        }
-        #[cfg(feature = "health")]
-        if let Some(health) = self.health {
-            router = router.merge(cortex_health::health_router(health));
-        }
-        #[cfg(feature = "resilience")]
-        if let Some((registry, path)) = &self.resilience {
-            router = router.merge(registry.stats_router(path));
-            #[cfg(feature = "metrics")]
-            if let Some(options) = &self.metrics {
-                options
-                    .registry
-                    .register_collector(registry.metrics_collector());
-            }
-        }
-        #[cfg(all(feature = "metrics", feature = "compress"))]
-        if let (Some(options), Some(layer)) = (&self.metrics, self.compression.take()) {
-            self.compression = Some(layer.metrics(&options.registry)?);
-        }
-        #[cfg(feature = "metrics")]
-        let metrics_layer = match self.metrics {
-            Some(options) => {
-                use cortex_metrics::{MetricsEndpoint, ProcessCollector, http::HttpMetricsLayer};
-                if options.process_metrics {
-                    options.registry.register_collector(ProcessCollector::new());
-                }
-                let mut endpoint =
-                    MetricsEndpoint::new(options.registry.clone()).path(options.path);
-                if let Some(token) = options.bearer_token {
-                    endpoint = endpoint.bearer_token(token);
-                }
-                router = router.merge(endpoint.into_router());
-                Some(HttpMetricsLayer::new(&options.registry)?)
-            }
-            None => None,
-        };
+
         // Layers, innermost first. Compression sits inside metrics so the
         // response-size histogram counts the bytes that actually leave.
         #[cfg(feature = "compress")]
@@ -311,8 +325,8 @@ impl CortexBuilder {
             router = router.layer(layer);
         }
         #[cfg(feature = "metrics")]
-        if let Some(layer) = metrics_layer {
-            router = router.layer(layer);
+        if let Some(registry) = &self.metrics {
+            router = router.layer(cortex_metrics::http::HttpMetricsLayer::new(registry)?);
         }
         // Outermost, so metrics and handlers run inside the request's span
         // (which is also what makes exemplars work).
@@ -321,5 +335,71 @@ impl CortexBuilder {
             router = router.layer(layer);
         }
         Ok(router)
+    }
+
+    /// Every configured component, as the one metrics contract sees it.
+    #[cfg(feature = "metrics")]
+    fn register_metrics(&self) -> Result<(), cortex_metrics::MetricsError> {
+        use cortex_metrics::RegisterMetrics;
+        let Some(registry) = &self.metrics else {
+            return Ok(());
+        };
+        #[allow(unused_mut)]
+        let mut components: Vec<&dyn RegisterMetrics> = Vec::new();
+        #[cfg(feature = "health")]
+        components.extend(self.health.as_ref().map(|c| c as &dyn RegisterMetrics));
+        #[cfg(feature = "compress")]
+        components.extend(self.compression.as_ref().map(|c| c as &dyn RegisterMetrics));
+        #[cfg(feature = "resilience")]
+        components.extend(self.resilience.as_ref().map(|c| c as &dyn RegisterMetrics));
+        #[cfg(feature = "actor")]
+        components.extend(self.actors.as_ref().map(|c| c as &dyn RegisterMetrics));
+        for component in components {
+            component.register_metrics(registry)?;
+        }
+        if self.process_metrics {
+            registry.register_collector_once("process", cortex_metrics::ProcessCollector::new());
+        }
+        Ok(())
+    }
+
+    /// Every configured component's health check, under its fixed name.
+    #[cfg(all(feature = "health", any(feature = "actor", feature = "resilience")))]
+    fn register_health_checks(&self) -> Result<(), cortex_health::HealthError> {
+        let Some(health) = &self.health else {
+            return Ok(());
+        };
+        #[cfg(feature = "actor")]
+        if let Some(system) = &self.actors {
+            health.register("actors", system.health_check())?;
+        }
+        #[cfg(feature = "resilience")]
+        if let Some(policies) = &self.resilience {
+            health.register("resilience", policies.health_check())?;
+        }
+        Ok(())
+    }
+
+    /// Every configured component's endpoints, each from its `router()`.
+    fn endpoints<S>(&self) -> Vec<Router<S>>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        #[allow(unused_mut)]
+        let mut routers = Vec::new();
+        #[cfg(feature = "health")]
+        routers.extend(self.health.as_ref().map(|health| health.router()));
+        #[cfg(feature = "resilience")]
+        routers.extend(self.resilience.as_ref().map(|policies| policies.router()));
+        #[cfg(feature = "metrics")]
+        if let Some(registry) = &self.metrics {
+            let mut endpoint =
+                cortex_metrics::MetricsEndpoint::new(registry.clone()).path(&self.metrics_path);
+            if let Some(token) = &self.metrics_bearer_token {
+                endpoint = endpoint.bearer_token(token.clone());
+            }
+            routers.push(endpoint.router());
+        }
+        routers
     }
 }
