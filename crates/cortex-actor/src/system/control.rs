@@ -25,8 +25,11 @@ pub(crate) trait Control: Send + Sync {
     /// Adopts `child`; false once this actor is ending.
     fn add_child(&self, child: Arc<dyn Control>) -> bool;
     fn wait_stopped(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    // Read only by the metrics collector.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn kind(&self) -> &Arc<KindStats>;
     fn handled(&self) -> u64;
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn mailbox_len(&self) -> usize;
     fn mailbox_full(&self) -> bool;
 }
