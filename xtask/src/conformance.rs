@@ -33,6 +33,7 @@ const REQUIRED_FAMILIES: &[&str] = &[
     "cortex_bulkhead_available_concurrent_calls",
     "cortex_retry_calls",
     "cortex_ratelimiter_available_permissions",
+    "cortex_timeout_timed_out_calls",
     "cortex_health_check_status",
     "cortex_health_check_duration_seconds",
     "http_server_request_duration_seconds",

@@ -151,6 +151,7 @@ impl BulkheadBuilder {
         if self.config.max_concurrent_calls == 0 {
             return Err(ConfigError::new(
                 "Bulkhead",
+                &self.name,
                 "max_concurrent_calls",
                 "must be at least 1",
             ));
@@ -158,6 +159,7 @@ impl BulkheadBuilder {
         if self.config.max_concurrent_calls as usize > Semaphore::MAX_PERMITS {
             return Err(ConfigError::new(
                 "Bulkhead",
+                &self.name,
                 "max_concurrent_calls",
                 "exceeds tokio's semaphore limit",
             ));

@@ -152,12 +152,28 @@ pub(crate) fn retry_after_value(retry_after: Duration) -> HeaderValue {
     HeaderValue::from(seconds)
 }
 
-/// A policy configuration that cannot work, reported by `build()`.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid {policy} configuration: `{field}` {reason}")]
+/// A policy configuration that cannot work, reported by `build()` and
+/// `from_config()`; it names the policy instance, so it can be reported
+/// (or `?`-converted into a [`RegistryError`](crate::RegistryError))
+/// without more context.
+///
+/// ```
+/// use cortex_resilience::Bulkhead;
+///
+/// let error = Bulkhead::builder("uploads").max_concurrent_calls(0).build().unwrap_err();
+/// assert_eq!(error.name, "uploads");
+/// assert_eq!(
+///     error.to_string(),
+///     "invalid configuration of Bulkhead \"uploads\": `max_concurrent_calls` must be at least 1"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration of {policy} {name:?}: `{field}` {reason}")]
 pub struct ConfigError {
-    /// The policy being configured (`CircuitBreaker`, `Retry`...).
+    /// The kind of policy (`CircuitBreaker`, `Retry`...).
     pub policy: &'static str,
+    /// The instance's name, as given to `builder(name)`.
+    pub name: String,
     /// The offending field.
     pub field: &'static str,
     /// What is wrong with it.
@@ -165,9 +181,15 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(policy: &'static str, field: &'static str, reason: &'static str) -> Self {
+    pub(crate) fn new(
+        policy: &'static str,
+        name: &str,
+        field: &'static str,
+        reason: &'static str,
+    ) -> Self {
         Self {
             policy,
+            name: name.to_owned(),
             field,
             reason,
         }

@@ -11,31 +11,49 @@
 //! `Retry-After`); the `http_layer()` of each policy answers rejections
 //! with those responses, so it goes straight onto a `Router`.
 //!
+//! Every policy is made the same way, `X::builder(name)…build()?` or
+//! `X::from_config(name, config)?`; a bad setting is a [`ConfigError`]
+//! naming the instance.
+//!
 //! ```
 //! use std::time::Duration;
 //! use axum::{Router, routing::get};
-//! use cortex_resilience::{Bulkhead, CircuitBreaker, Pipeline, PolicyRegistry, Retry, Timeout};
+//! use cortex_resilience::{
+//!     Bulkhead, CircuitBreaker, Pipeline, PolicyRegistry, RegistryError, Retry, Timeout,
+//! };
 //!
+//! # fn main() -> Result<(), RegistryError> {
 //! let breaker = CircuitBreaker::builder("inventory")
 //!     .failure_rate_threshold(50.0)
 //!     .minimum_number_of_calls(20)
 //!     .wait_duration_in_open_state(Duration::from_secs(10))
-//!     .build()
-//!     .unwrap();
+//!     .build()?;
+//! let total = Timeout::builder("inventory-total")
+//!     .timeout_duration(Duration::from_secs(3))
+//!     .build()?;
+//! let attempt = Timeout::builder("inventory-attempt")
+//!     .timeout_duration(Duration::from_secs(1))
+//!     .build()?;
 //! let pipeline = Pipeline::builder()
-//!     .bulkhead(Bulkhead::builder("inventory").max_concurrent_calls(50).build().unwrap())
-//!     .timeout(Timeout::new("inventory-total", Duration::from_secs(3)))
-//!     .retry(Retry::builder("inventory").build().unwrap())
+//!     .bulkhead(Bulkhead::builder("inventory").max_concurrent_calls(50).build()?)
+//!     .timeout(total.clone())
+//!     .retry(Retry::builder("inventory").build()?)
 //!     .circuit_breaker(breaker.clone())
-//!     .attempt_timeout(Timeout::new("inventory-attempt", Duration::from_secs(1)))
+//!     .attempt_timeout(attempt.clone())
 //!     .build_http();
 //!
+//! // Named, for `GET /resilience`, metrics and the health check.
 //! let policies = PolicyRegistry::new();
-//! policies.register_circuit_breaker(breaker).unwrap();
+//! policies.register_circuit_breaker(breaker)?;
+//! policies.register_timeout(total)?;
+//! policies.register_timeout(attempt)?;
 //!
 //! let app: Router = Router::new()
 //!     .route("/inventory", get(|| async { "42 in stock" }))
-//!     .layer(pipeline.http_layer());
+//!     .layer(pipeline.http_layer())
+//!     .merge(policies.router());
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! | policy | plain API | tower layer | HTTP layer |
@@ -43,7 +61,7 @@
 //! | [`CircuitBreaker`] | `execute`, `execute_classified`, `try_acquire_permission` | `layer()` | `http_layer()` (5xx = failure) |
 //! | [`Retry`] | `execute`, `run_with` | `layer()` (`Req: Clone`) | `http_layer()` (idempotent, replayable bodies, `Retry-After`) |
 //! | [`Bulkhead`] | `execute`, `acquire` | `layer()` | `http_layer()` |
-//! | [`Timeout`] | `execute` | `layer()` | `http_layer()` |
+//! | [`Timeout`] | `execute`, `stats` | `layer()` | `http_layer()` |
 //! | [`RateLimiter`] / [`KeyedRateLimiter`] | `try_acquire`, `check`, `acquire`, `execute` | `layer()` | [`RateLimitLayer`] (429 + `RateLimit-*`) |
 //! | [`Fallback`] | via [`Policy`] | — | — |
 //! | [`Pipeline`] | `execute` | `layer()` | `http_layer()` |
@@ -52,7 +70,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `metrics` | no | `impl cortex_metrics::RegisterMetrics` for [`PolicyRegistry`], every policy and [`Pipeline`]: `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`, `cortex_ratelimiter_*`, `cortex_timelimiter_*` series, labelled by policy name |
+//! | `metrics` | no | `impl cortex_metrics::RegisterMetrics` for [`PolicyRegistry`], every policy and [`Pipeline`]: `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`, `cortex_ratelimiter_*`, `cortex_timeout_*` series, labelled by policy name |
 //! | `health` | no | `PolicyRegistry::health_check()` and `CircuitBreaker::health_check()` (a `CircuitBreakerHealthCheck` for cortex-health): degraded while a breaker is open |
 //!
 //! # Observability
@@ -120,13 +138,13 @@ pub use ratelimit::{
     RateLimitLayer, RateLimiter, RateLimiterBuilder, RateLimiterConfig, RateLimiterLayer,
     RateLimiterStats, RouteKey,
 };
-pub use registry::{AllStats, PolicyRegistry, RegistryConfig, RegistryError, TimeoutStats};
+pub use registry::{AllStats, PolicyRegistry, RegistryConfig, RegistryError};
 pub use retry::{
     Backoff, DefaultRetryPredicate, HttpRetryLayer, HttpRetryPredicate, IdempotentMethods, Jitter,
     Retry, RetryBudgetConfig, RetryBuilder, RetryConfig, RetryDecision, RetryEvent, RetryLayer,
     RetryStats, ShouldRetry,
 };
-pub use timeout::{Timeout, TimeoutLayer};
+pub use timeout::{Timeout, TimeoutBuilder, TimeoutConfig, TimeoutLayer, TimeoutStats};
 
 /// Compiles the code blocks of `docs/resilience.md` as doctests, so the guide stays true.
 #[cfg(doctest)]

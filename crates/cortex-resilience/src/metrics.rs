@@ -105,7 +105,7 @@ fn export(registry: &MetricsRegistry, members: Vec<Member>) -> Result<(), Metric
 }
 
 /// `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`,
-/// `cortex_ratelimiter_*` and `cortex_timelimiter_*` series of every
+/// `cortex_ratelimiter_*` and `cortex_timeout_*` series of every
 /// registered policy, including those registered after this call.
 impl RegisterMetrics for PolicyRegistry {
     fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
@@ -167,7 +167,7 @@ where
     }
 }
 
-/// `cortex_timelimiter_*` series labelled `name="<timeout's name>"`.
+/// `cortex_timeout_*` series labelled `name="<timeout's name>"`.
 impl RegisterMetrics for Timeout {
     fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
         export(registry, vec![Member::Timeout(self.clone())])
@@ -373,15 +373,31 @@ fn render(stats: &AllStats, out: &mut CollectorOutput<'_, '_>) {
         limited.iter().map(|(labels, value)| (&labels[..], *value)),
     );
 
-    let timeouts: Vec<([&str; 1], f64)> = stats
-        .timeouts
-        .iter()
-        .map(|t| ([t.name.as_str()], float(t.timeouts_total)))
-        .collect();
-    out.counter_family(
-        "cortex_timelimiter_timeouts_total",
-        "Calls cancelled by timeouts.",
+    let timeouts = &stats.timeouts;
+    let names: Vec<[&str; 1]> = timeouts.iter().map(|t| [t.name.as_str()]).collect();
+    let per_timeout = |values: Vec<f64>| -> Vec<(&[&str], f64)> {
+        names.iter().map(|n| &n[..]).zip(values).collect()
+    };
+    out.gauge_family(
+        "cortex_timeout_limit_seconds",
+        "Configured time limit per call.",
         &["name"],
-        timeouts.iter().map(|(labels, value)| (&labels[..], *value)),
+        per_timeout(
+            timeouts
+                .iter()
+                .map(|t| t.timeout_duration.as_secs_f64())
+                .collect(),
+        ),
+    );
+    out.counter_family(
+        "cortex_timeout_timed_out_calls_total",
+        "Calls cancelled at their time limit.",
+        &["name"],
+        per_timeout(
+            timeouts
+                .iter()
+                .map(|t| float(t.timed_out_calls_total))
+                .collect(),
+        ),
     );
 }

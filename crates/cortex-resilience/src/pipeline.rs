@@ -13,12 +13,13 @@
 //! use cortex_resilience::{Bulkhead, CircuitBreaker, Pipeline, Policy, PolicyExt, Retry, Timeout};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let total = Timeout::builder("inventory-total").timeout_duration(Duration::from_secs(5));
 //! let pipeline = Pipeline::builder()
 //!     .bulkhead(Bulkhead::builder("inventory").build().unwrap())
-//!     .timeout(Timeout::new("inventory-total", Duration::from_secs(5)))
+//!     .timeout(total.build().unwrap())
 //!     .retry(Retry::builder("inventory").build().unwrap())
 //!     .circuit_breaker(CircuitBreaker::builder("inventory").build().unwrap())
-//!     .attempt_timeout(Timeout::new("inventory-attempt", Duration::from_secs(1)))
+//!     .attempt_timeout(Timeout::builder("inventory-attempt").build().unwrap())
 //!     .build();
 //! assert_eq!(
 //!     Policy::<(), ()>::describe(&pipeline),

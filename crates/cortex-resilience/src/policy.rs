@@ -1,14 +1,13 @@
 //! Composing policies: the [`Policy`] trait, [`Chain`] and [`Fallback`].
 //!
 //! ```
-//! use std::time::Duration;
 //! use cortex_resilience::{Bulkhead, CircuitBreaker, Policy, PolicyExt, Retry, Timeout};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let policy = Bulkhead::builder("db").build().unwrap()
 //!     .then(Retry::builder("db").build().unwrap())
 //!     .then(CircuitBreaker::builder("db").build().unwrap())
-//!     .then(Timeout::new("db", Duration::from_secs(1)));
+//!     .then(Timeout::builder("db").build().unwrap());
 //! assert_eq!(
 //!     Policy::<(), ()>::describe(&policy),
 //!     "Bulkhead -> Retry -> CircuitBreaker -> Timeout"

@@ -7,7 +7,8 @@
 //!     "circuit_breakers": { "payments": { "failure_rate_threshold": 25.0 } },
 //!     "bulkheads": { "payments": { "max_concurrent_calls": 10 } },
 //!     "retries": { "payments": { "max_attempts": 2 } },
-//!     "rate_limiters": { "api": { "permits": 100, "period": "1s" } }
+//!     "rate_limiters": { "api": { "permits": 100, "period": "1s" } },
+//!     "timeouts": { "payments": { "timeout_duration": "2s" } }
 //! }"#).unwrap();
 //! let registry = PolicyRegistry::from_config(&config).unwrap();
 //! let breaker = registry.circuit_breaker("payments").unwrap();
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     Bulkhead, BulkheadConfig, BulkheadStats, CircuitBreaker, CircuitBreakerConfig,
     CircuitBreakerStats, ConfigError, KeyedRateLimiter, RateLimiter, RateLimiterConfig,
-    RateLimiterStats, Retry, RetryConfig, RetryStats, Timeout,
+    RateLimiterStats, Retry, RetryConfig, RetryStats, Timeout, TimeoutConfig, TimeoutStats,
 };
 
 /// Policy configurations by name, e.g. a section of a service's config file.
@@ -39,6 +40,8 @@ pub struct RegistryConfig {
     pub retries: BTreeMap<String, RetryConfig>,
     /// Global rate limiters.
     pub rate_limiters: BTreeMap<String, RateLimiterConfig>,
+    /// Timeouts.
+    pub timeouts: BTreeMap<String, TimeoutConfig>,
 }
 
 /// Why a policy could not be registered.
@@ -52,15 +55,9 @@ pub enum RegistryError {
         /// The name.
         name: String,
     },
-    /// A configuration was invalid.
-    #[error("{name:?}: {source}")]
-    Config {
-        /// The policy's name.
-        name: String,
-        /// What is wrong.
-        #[source]
-        source: ConfigError,
-    },
+    /// A configuration was invalid (the error names the policy).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Stats of every registered policy, sorted by name.
@@ -74,19 +71,8 @@ pub struct AllStats {
     pub retries: Vec<RetryStats>,
     /// Rate limiters (global and keyed).
     pub rate_limiters: Vec<RateLimiterStats>,
-    /// Timeouts: name and calls timed out.
+    /// Timeouts.
     pub timeouts: Vec<TimeoutStats>,
-}
-
-/// Counters of a [`Timeout`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TimeoutStats {
-    /// The timeout's name.
-    pub name: String,
-    /// The limit in milliseconds.
-    pub timeout_ms: u64,
-    /// Calls that timed out.
-    pub timeouts_total: u64,
 }
 
 type StatsFn = Arc<dyn Fn() -> RateLimiterStats + Send + Sync>;
@@ -160,11 +146,7 @@ impl AllStats {
                 Member::Bulkhead(bulkhead) => stats.bulkheads.push(bulkhead.stats()),
                 Member::Retry(retry) => stats.retries.push(retry.stats()),
                 Member::RateLimiter(limiter) => stats.rate_limiters.push((limiter.stats)()),
-                Member::Timeout(timeout) => stats.timeouts.push(TimeoutStats {
-                    name: timeout.name().to_owned(),
-                    timeout_ms: u64::try_from(timeout.duration().as_millis()).unwrap_or(u64::MAX),
-                    timeouts_total: timeout.timeouts_total(),
-                }),
+                Member::Timeout(timeout) => stats.timeouts.push(timeout.stats()),
             }
         }
         fn by_name<T>(list: &mut Vec<T>, name: impl Fn(&T) -> &str) {
@@ -241,28 +223,24 @@ impl PolicyRegistry {
     /// A registry with every policy of `config` built and registered.
     pub fn from_config(config: &RegistryConfig) -> Result<Self, RegistryError> {
         let registry = Self::new();
-        let invalid = |name: &String| {
-            let name = name.clone();
-            move |source| RegistryError::Config { name, source }
-        };
         for (name, config) in &config.circuit_breakers {
-            let breaker = CircuitBreaker::from_config(name.as_str(), config.clone())
-                .map_err(invalid(name))?;
-            registry.register_circuit_breaker(breaker)?;
+            registry.register_circuit_breaker(CircuitBreaker::from_config(
+                name.as_str(),
+                config.clone(),
+            )?)?;
         }
         for (name, config) in &config.bulkheads {
-            let bulkhead =
-                Bulkhead::from_config(name.as_str(), config.clone()).map_err(invalid(name))?;
-            registry.register_bulkhead(bulkhead)?;
+            registry.register_bulkhead(Bulkhead::from_config(name.as_str(), config.clone())?)?;
         }
         for (name, config) in &config.retries {
-            let retry = Retry::from_config(name.as_str(), config.clone()).map_err(invalid(name))?;
-            registry.register_retry(retry)?;
+            registry.register_retry(Retry::from_config(name.as_str(), config.clone())?)?;
         }
         for (name, config) in &config.rate_limiters {
-            let limiter =
-                RateLimiter::from_config(name.as_str(), config.clone()).map_err(invalid(name))?;
-            registry.register_rate_limiter(limiter)?;
+            registry
+                .register_rate_limiter(RateLimiter::from_config(name.as_str(), config.clone())?)?;
+        }
+        for (name, config) in &config.timeouts {
+            registry.register_timeout(Timeout::from_config(name.as_str(), config.clone())?)?;
         }
         Ok(registry)
     }
@@ -451,6 +429,8 @@ impl PolicyRegistry {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -487,7 +467,38 @@ mod tests {
         let error = PolicyRegistry::from_config(&config).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "\"db\": invalid Bulkhead configuration: `max_concurrent_calls` must be at least 1"
+            "invalid configuration of Bulkhead \"db\": `max_concurrent_calls` must be at least 1"
+        );
+    }
+
+    #[test]
+    fn timeouts_are_declared_like_every_other_policy() {
+        let config: RegistryConfig = serde_json::from_str(
+            r#"{ "timeouts": { "payments-total": { "timeout_duration": "2s" },
+                               "payments-attempt": {} } }"#,
+        )
+        .unwrap();
+        let registry = PolicyRegistry::from_config(&config).unwrap();
+        let total = registry.timeout("payments-total").unwrap();
+        assert_eq!(total.config().timeout_duration, Duration::from_secs(2));
+        let stats = registry.all_stats().timeouts;
+        assert_eq!(stats.len(), 2);
+        assert_eq!(stats[0].name, "payments-attempt");
+        assert_eq!(stats[0].timeout_duration, Duration::from_secs(1));
+        assert_eq!(
+            serde_json::to_value(&stats[1]).unwrap(),
+            serde_json::json!({
+                "name": "payments-total",
+                "timeout_duration": "2s",
+                "timed_out_calls_total": 0
+            })
+        );
+        let bad: RegistryConfig =
+            serde_json::from_str(r#"{ "timeouts": { "t": { "timeout_duration": 0 } } }"#).unwrap();
+        let error = PolicyRegistry::from_config(&bad).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration of Timeout \"t\": `timeout_duration` must be positive"
         );
     }
 

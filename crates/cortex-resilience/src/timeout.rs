@@ -1,11 +1,15 @@
-//! Timeout: cancel a call that takes too long.
+//! Timeout: cancel a call that takes too long (resilience4j's
+//! `TimeLimiter`).
 //!
 //! ```
 //! use std::time::Duration;
 //! use cortex_resilience::{ResilienceError, Timeout};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-//! let timeout = Timeout::new("search", Duration::from_millis(100));
+//! let timeout = Timeout::builder("search")
+//!     .timeout_duration(Duration::from_millis(100))
+//!     .build()
+//!     .unwrap();
 //! let slow = timeout
 //!     .execute(|| async {
 //!         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -13,6 +17,7 @@
 //!     })
 //!     .await;
 //! assert_eq!(slow, Err(ResilienceError::Timeout));
+//! assert_eq!(timeout.stats().timed_out_calls_total, 1);
 //! # }
 //! ```
 //!
@@ -28,11 +33,64 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
+use serde::{Deserialize, Serialize};
 use tokio::time::Sleep;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::ResilienceError;
+use crate::{ConfigError, ResilienceError};
+
+/// Timeout settings, with resilience4j's default.
+///
+/// ```
+/// use std::time::Duration;
+/// use cortex_resilience::TimeoutConfig;
+///
+/// let config: TimeoutConfig = serde_json::from_str(r#"{ "timeout_duration": "250ms" }"#).unwrap();
+/// assert_eq!(config.timeout_duration, Duration::from_millis(250));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeoutConfig {
+    /// The limit per call; must be positive. 1 s.
+    #[serde(with = "crate::duration")]
+    pub timeout_duration: Duration,
+}
+
+impl Default for TimeoutConfig {
+    fn default() -> Self {
+        Self {
+            timeout_duration: Duration::from_secs(1),
+        }
+    }
+}
+
+impl TimeoutConfig {
+    /// Checks every field of the timeout named `name`; `build()` calls this.
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        if self.timeout_duration.is_zero() {
+            return Err(ConfigError::new(
+                "Timeout",
+                name,
+                "timeout_duration",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot of a [`Timeout`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimeoutStats {
+    /// The timeout's name.
+    pub name: String,
+    /// The limit (as `"250ms"`, `"2s"`... in JSON, like the config).
+    #[serde(serialize_with = "crate::duration::serialize")]
+    pub timeout_duration: Duration,
+    /// Calls cancelled at the limit since creation.
+    pub timed_out_calls_total: u64,
+}
 
 /// A per-call time limit. Cheap to clone; clones share counters.
 #[derive(Clone)]
@@ -42,29 +100,68 @@ pub struct Timeout {
 
 struct Shared {
     name: Arc<str>,
-    duration: Duration,
-    timeouts: AtomicU64,
+    config: TimeoutConfig,
+    timed_out: AtomicU64,
 }
 
 impl fmt::Debug for Timeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
             .field("name", &self.shared.name)
-            .field("duration", &self.shared.duration)
-            .finish()
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Timeout`].
+#[derive(Debug)]
+#[must_use]
+pub struct TimeoutBuilder {
+    name: Arc<str>,
+    config: TimeoutConfig,
+}
+
+impl TimeoutBuilder {
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: TimeoutConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The limit per call. Default 1 s.
+    pub fn timeout_duration(mut self, limit: Duration) -> Self {
+        self.config.timeout_duration = limit;
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<Timeout, ConfigError> {
+        self.config.validate(&self.name)?;
+        Ok(Timeout {
+            shared: Arc::new(Shared {
+                name: self.name,
+                config: self.config,
+                timed_out: AtomicU64::new(0),
+            }),
+        })
     }
 }
 
 impl Timeout {
-    /// A limit of `duration` per call.
-    pub fn new(name: impl Into<Arc<str>>, duration: Duration) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                name: name.into(),
-                duration,
-                timeouts: AtomicU64::new(0),
-            }),
+    /// A builder with the default limit (1 s).
+    pub fn builder(name: impl Into<Arc<str>>) -> TimeoutBuilder {
+        TimeoutBuilder {
+            name: name.into(),
+            config: TimeoutConfig::default(),
         }
+    }
+
+    /// A timeout from a configuration.
+    pub fn from_config(
+        name: impl Into<Arc<str>>,
+        config: TimeoutConfig,
+    ) -> Result<Self, ConfigError> {
+        Self::builder(name).config(config).build()
     }
 
     /// The timeout's name.
@@ -77,14 +174,18 @@ impl Timeout {
         Arc::as_ptr(&self.shared).addr()
     }
 
-    /// The limit.
-    pub fn duration(&self) -> Duration {
-        self.shared.duration
+    /// The configuration it was built with.
+    pub fn config(&self) -> &TimeoutConfig {
+        &self.shared.config
     }
 
-    /// Calls that timed out since creation.
-    pub fn timeouts_total(&self) -> u64 {
-        self.shared.timeouts.load(Ordering::Relaxed)
+    /// The limit and the calls cancelled so far.
+    pub fn stats(&self) -> TimeoutStats {
+        TimeoutStats {
+            name: self.shared.name.to_string(),
+            timeout_duration: self.shared.config.timeout_duration,
+            timed_out_calls_total: self.shared.timed_out.load(Ordering::Relaxed),
+        }
     }
 
     /// Runs `call`, cancelling it after the limit.
@@ -102,7 +203,7 @@ impl Timeout {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ResilienceError<E>>>,
     {
-        match tokio::time::timeout(self.shared.duration, call()).await {
+        match tokio::time::timeout(self.shared.config.timeout_duration, call()).await {
             Ok(result) => result,
             Err(_elapsed) => Err(self.shared.elapsed()),
         }
@@ -124,7 +225,7 @@ impl Timeout {
 impl Shared {
     #[cold]
     fn elapsed<E>(&self) -> ResilienceError<E> {
-        self.timeouts.fetch_add(1, Ordering::Relaxed);
+        self.timed_out.fetch_add(1, Ordering::Relaxed);
         ResilienceError::Timeout
     }
 }
@@ -168,7 +269,7 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         ResponseFuture {
             inner: self.inner.call(request),
-            sleep: tokio::time::sleep(self.timeout.shared.duration),
+            sleep: tokio::time::sleep(self.timeout.shared.config.timeout_duration),
             timeout: self.timeout.clone(),
         }
     }

@@ -81,7 +81,10 @@ async fn single_policies_share_the_families_and_are_labelled_by_name() {
         .unwrap()
         .register_metrics(&metrics)
         .unwrap();
-    Timeout::new("slow", Duration::from_secs(1))
+    Timeout::builder("slow")
+        .timeout_duration(Duration::from_secs(1))
+        .build()
+        .unwrap()
         .register_metrics(&metrics)
         .unwrap();
 
@@ -105,7 +108,8 @@ async fn single_policies_share_the_families_and_are_labelled_by_name() {
     );
     assert!(text.contains(r#"cortex_ratelimiter_calls_total{name="api",kind="permitted"} 1"#));
     assert!(text.contains(r#"cortex_ratelimiter_available_permissions{name="per-client"} 50"#));
-    assert!(text.contains(r#"{name="slow"} 0"#), "{text}");
+    assert!(text.contains(r#"cortex_timeout_limit_seconds{name="slow"} 1"#));
+    assert!(text.contains(r#"cortex_timeout_timed_out_calls_total{name="slow"} 0"#));
 }
 
 #[test]
@@ -164,10 +168,20 @@ fn a_pipeline_exports_every_policy_it_holds() {
     let pipeline = Pipeline::builder()
         .rate_limiter(RateLimiter::builder("p").build().unwrap())
         .bulkhead(Bulkhead::builder("p").build().unwrap())
-        .timeout(Timeout::new("p-total", Duration::from_secs(2)))
+        .timeout(
+            Timeout::builder("p-total")
+                .timeout_duration(Duration::from_secs(2))
+                .build()
+                .unwrap(),
+        )
         .retry(Retry::builder("p").build().unwrap())
         .circuit_breaker(breaker("p"))
-        .attempt_timeout(Timeout::new("p-attempt", Duration::from_secs(1)))
+        .attempt_timeout(
+            Timeout::builder("p-attempt")
+                .timeout_duration(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        )
         .build();
     let metrics = MetricsRegistry::new();
     pipeline.register_metrics(&metrics).unwrap();
@@ -177,8 +191,8 @@ fn a_pipeline_exports_every_policy_it_holds() {
         r#"cortex_bulkhead_available_concurrent_calls{name="p"}"#,
         r#"cortex_retry_calls_total{name="p",kind="failed_with_retry"}"#,
         r#"cortex_circuitbreaker_state{name="p",state="closed"} 1"#,
-        r#"{name="p-total"}"#,
-        r#"{name="p-attempt"}"#,
+        r#"cortex_timeout_limit_seconds{name="p-total"} 2"#,
+        r#"cortex_timeout_timed_out_calls_total{name="p-attempt"} 0"#,
     ] {
         assert!(text.contains(sample), "{sample} missing from\n{text}");
     }
@@ -198,7 +212,12 @@ fn counters_are_exposed_with_total() {
         .register_rate_limiter(RateLimiter::builder("db").build().unwrap())
         .unwrap();
     policies
-        .register_timeout(Timeout::new("db", Duration::from_secs(1)))
+        .register_timeout(
+            Timeout::builder("db")
+                .timeout_duration(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        )
         .unwrap();
     let metrics = MetricsRegistry::new();
     policies.register_metrics(&metrics).unwrap();

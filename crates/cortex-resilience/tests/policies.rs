@@ -10,7 +10,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::{get, put};
 use cortex_resilience::{
     Bulkhead, CircuitBreaker, Clock, ManualClock, Pipeline, Policy, PolicyExt, RateLimiter,
-    ResilienceError, Retry, RetryBudgetConfig, SlidingWindow, Timeout,
+    ResilienceError, Retry, RetryBudgetConfig, SlidingWindow, Timeout, TimeoutConfig, TimeoutStats,
 };
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -342,7 +342,10 @@ async fn timeout_cancels_the_call_and_answers_504_over_http() {
         }
     }
     let dropped = Arc::new(AtomicUsize::new(0));
-    let timeout = Timeout::new("t", Duration::from_millis(50));
+    let timeout = Timeout::builder("t")
+        .timeout_duration(Duration::from_millis(50))
+        .build()
+        .unwrap();
     let flag = DropFlag(dropped.clone());
     let result = timeout
         .execute(|| async move {
@@ -356,7 +359,7 @@ async fn timeout_cancels_the_call_and_answers_504_over_http() {
         1,
         "the timed-out future was dropped"
     );
-    assert_eq!(timeout.timeouts_total(), 1);
+    assert_eq!(timeout.stats().timed_out_calls_total, 1);
 
     let app = Router::new()
         .route(
@@ -372,6 +375,121 @@ async fn timeout_cancels_the_call_and_answers_504_over_http() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        timeout.stats(),
+        TimeoutStats {
+            name: "t".to_owned(),
+            timeout_duration: Duration::from_millis(50),
+            timed_out_calls_total: 2,
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_counts_only_calls_it_cancels_and_clones_share_the_count() {
+    let timeout = Timeout::from_config(
+        "search",
+        TimeoutConfig {
+            timeout_duration: Duration::from_millis(100),
+        },
+    )
+    .unwrap();
+    let clone = timeout.clone();
+    assert_eq!(timeout.execute(|| async { Ok::<_, ()>(1) }).await, Ok(1));
+    assert_eq!(
+        timeout.execute(|| async { Err::<(), _>("inner") }).await,
+        Err(ResilienceError::Inner("inner"))
+    );
+    let late = clone
+        .execute(|| async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            Ok::<_, ()>(())
+        })
+        .await;
+    assert_eq!(late, Err(ResilienceError::Timeout));
+    let stats = timeout.stats();
+    assert_eq!(
+        (stats.name.as_str(), stats.timed_out_calls_total),
+        ("search", 1)
+    );
+    assert_eq!(
+        timeout.config().timeout_duration,
+        Duration::from_millis(100)
+    );
+}
+
+#[test]
+fn timeout_config_defaults_to_one_second_and_rejects_zero_naming_the_instance() {
+    let timeout = Timeout::builder("default").build().unwrap();
+    assert_eq!(timeout.config().timeout_duration, Duration::from_secs(1));
+    let error = Timeout::builder("payments-attempt")
+        .timeout_duration(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        (error.policy, error.name.as_str(), error.field),
+        ("Timeout", "payments-attempt", "timeout_duration")
+    );
+    assert_eq!(
+        error.to_string(),
+        "invalid configuration of Timeout \"payments-attempt\": `timeout_duration` must be positive"
+    );
+}
+
+#[test]
+fn every_builder_names_its_instance_in_config_errors() {
+    let errors = [
+        CircuitBreaker::builder("cb")
+            .failure_rate_threshold(0.0)
+            .build()
+            .unwrap_err(),
+        Bulkhead::builder("bh")
+            .max_concurrent_calls(0)
+            .build()
+            .unwrap_err(),
+        Retry::builder("rt").max_attempts(0).build().unwrap_err(),
+        Retry::builder("budget")
+            .budget(Some(RetryBudgetConfig {
+                retry_ratio: -1.0,
+                ..RetryBudgetConfig::default()
+            }))
+            .build()
+            .unwrap_err(),
+        RateLimiter::builder("rl")
+            .permits(0, Duration::from_secs(1))
+            .build()
+            .unwrap_err(),
+        RateLimiter::builder("keyed")
+            .max_keys(0)
+            .build_keyed::<u32>()
+            .unwrap_err(),
+        Timeout::builder("to")
+            .timeout_duration(Duration::ZERO)
+            .build()
+            .unwrap_err(),
+    ];
+    let named: Vec<(&str, &str, &str)> = errors
+        .iter()
+        .map(|error| (error.policy, error.name.as_str(), error.field))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("CircuitBreaker", "cb", "failure_rate_threshold"),
+            ("Bulkhead", "bh", "max_concurrent_calls"),
+            ("Retry", "rt", "max_attempts"),
+            ("Retry", "budget", "budget.retry_ratio"),
+            ("RateLimiter", "rl", "permits"),
+            ("RateLimiter", "keyed", "max_keys"),
+            ("Timeout", "to", "timeout_duration"),
+        ]
+    );
+    // `?` turns it into a registry error that still names the instance.
+    let registry_error = cortex_resilience::RegistryError::from(errors[0].clone());
+    assert!(
+        registry_error.to_string().contains("\"cb\""),
+        "{registry_error}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -452,7 +570,12 @@ async fn standard_pipeline_opens_the_breaker_and_answers_503() {
         .unwrap();
     let pipeline = Pipeline::builder()
         .bulkhead(Bulkhead::builder("flaky").build().unwrap())
-        .timeout(Timeout::new("total", Duration::from_secs(5)))
+        .timeout(
+            Timeout::builder("total")
+                .timeout_duration(Duration::from_secs(5))
+                .build()
+                .unwrap(),
+        )
         .retry(
             Retry::builder("flaky")
                 .clock(Clock::tokio())
@@ -463,7 +586,12 @@ async fn standard_pipeline_opens_the_breaker_and_answers_503() {
                 .unwrap(),
         )
         .circuit_breaker(breaker.clone())
-        .attempt_timeout(Timeout::new("attempt", Duration::from_secs(1)))
+        .attempt_timeout(
+            Timeout::builder("attempt")
+                .timeout_duration(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        )
         .build_http();
     assert_eq!(
         Policy::<axum::response::Response, std::convert::Infallible>::describe(&pipeline),

@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use cortex::resilience::{
     Backoff, Bulkhead, CircuitBreaker, ClientIp, Jitter, Pipeline, PolicyRegistry, RateLimitLayer,
-    RateLimiter, Retry, SlidingWindow, Timeout,
+    RateLimiter, RegistryError, Retry, SlidingWindow, Timeout,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,25 +49,19 @@ fn ppm(rate: f64) -> u32 {
 
 /// Registers the flaky downstream's policies in `policies` and returns
 /// its routes with the pipeline applied.
-pub(crate) fn routes(policies: &PolicyRegistry) -> Result<Router, cortex::Error> {
-    let config_error = |error| cortex::resilience::RegistryError::Config {
-        name: BREAKER.to_owned(),
-        source: error,
-    };
+pub(crate) fn routes(policies: &PolicyRegistry) -> Result<Router, RegistryError> {
     let breaker = CircuitBreaker::builder(BREAKER)
         .sliding_window(SlidingWindow::CountBased { size: 20 })
         .minimum_number_of_calls(10)
         .failure_rate_threshold(50.0)
         .wait_duration_in_open_state(Duration::from_secs(10))
         .permitted_number_of_calls_in_half_open_state(3)
-        .build()
-        .map_err(config_error)?;
+        .build()?;
     let bulkhead = Bulkhead::builder(BREAKER)
         .max_concurrent_calls(32)
         .max_queue(64)
         .max_wait(Duration::from_secs(1))
-        .build()
-        .map_err(config_error)?;
+        .build()?;
     let retry = Retry::builder(BREAKER)
         .max_attempts(3)
         .backoff(Backoff::Exponential {
@@ -76,15 +70,17 @@ pub(crate) fn routes(policies: &PolicyRegistry) -> Result<Router, cortex::Error>
             max: Duration::from_millis(500),
         })
         .jitter(Jitter::Full)
-        .build()
-        .map_err(config_error)?;
-    let total = Timeout::new("flaky-total", Duration::from_secs(8));
-    let attempt = Timeout::new("flaky-attempt", Duration::from_secs(2));
+        .build()?;
+    let total = Timeout::builder("flaky-total")
+        .timeout_duration(Duration::from_secs(8))
+        .build()?;
+    let attempt = Timeout::builder("flaky-attempt")
+        .timeout_duration(Duration::from_secs(2))
+        .build()?;
     let per_client = RateLimiter::builder("flaky-per-client")
         .permits(50, Duration::from_secs(1))
         .burst(100)
-        .build_keyed()
-        .map_err(config_error)?;
+        .build_keyed()?;
     policies.register_circuit_breaker(breaker.clone())?;
     policies.register_bulkhead(bulkhead.clone())?;
     policies.register_retry(retry.clone())?;

@@ -20,8 +20,8 @@ use cortex::actor::{
     Actor, ActorError, ActorSystem, AskError, Context, EventBus, Handler, Message, RestartPolicy,
 };
 use cortex::resilience::{
-    Backoff, CircuitBreaker, Pipeline, PolicyExt, PolicyRegistry, ResilienceError, Retry,
-    SlidingWindow, Timeout,
+    Backoff, CircuitBreaker, Pipeline, PolicyExt, PolicyRegistry, RegistryError, ResilienceError,
+    Retry, SlidingWindow, Timeout,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -254,31 +254,33 @@ struct OrdersState {
 pub(crate) fn routes(
     system: &ActorSystem,
     policies: &PolicyRegistry,
-) -> Result<Router, cortex::Error> {
-    let config_error = |error| cortex::resilience::RegistryError::Config {
-        name: PAYMENTS.to_owned(),
-        source: error,
-    };
+) -> Result<Router, RegistryError> {
     let breaker = CircuitBreaker::builder(PAYMENTS)
         .sliding_window(SlidingWindow::CountBased { size: 20 })
         .minimum_number_of_calls(10)
         .wait_duration_in_open_state(Duration::from_secs(5))
-        .build()
-        .map_err(config_error)?;
+        .build()?;
     let retry = Retry::builder(PAYMENTS)
         .max_attempts(3)
         .backoff(Backoff::Fixed {
             delay: Duration::from_millis(20),
         })
-        .build()
-        .map_err(config_error)?;
+        .build()?;
+    let total = Timeout::builder("payments-total")
+        .timeout_duration(Duration::from_secs(2))
+        .build()?;
+    let attempt = Timeout::builder("payments-attempt")
+        .timeout_duration(Duration::from_millis(500))
+        .build()?;
     policies.register_circuit_breaker(breaker.clone())?;
     policies.register_retry(retry.clone())?;
+    policies.register_timeout(total.clone())?;
+    policies.register_timeout(attempt.clone())?;
     let pipeline = Pipeline::builder()
-        .timeout(Timeout::new("payments-total", Duration::from_secs(2)))
+        .timeout(total)
         .retry(retry)
         .circuit_breaker(breaker)
-        .attempt_timeout(Timeout::new("payments-attempt", Duration::from_millis(500)))
+        .attempt_timeout(attempt)
         .build();
     let counts = Arc::new(Counts::default());
     let seen = Arc::clone(&counts);

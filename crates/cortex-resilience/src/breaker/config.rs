@@ -95,9 +95,9 @@ impl Default for CircuitBreakerConfig {
 }
 
 impl CircuitBreakerConfig {
-    /// Checks every field; `build()` calls this.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let error = |field, reason| Err(ConfigError::new("CircuitBreaker", field, reason));
+    /// Checks every field of the breaker named `name`; `build()` calls this.
+    pub(crate) fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let error = |field, reason| Err(ConfigError::new("CircuitBreaker", name, field, reason));
         let percentage = |value: f64| value > 0.0 && value <= 100.0;
         if !percentage(self.failure_rate_threshold) {
             return error("failure_rate_threshold", "must be in (0, 100]");

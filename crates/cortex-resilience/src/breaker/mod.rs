@@ -175,7 +175,7 @@ impl CircuitBreakerBuilder {
 
     /// Validates the configuration and builds the breaker.
     pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
-        self.config.validate()?;
+        self.config.validate(&self.name)?;
         let window = match self.config.sliding_window {
             SlidingWindow::CountBased { size } => Window::Count(CountWindow::new(size)),
             SlidingWindow::TimeBased { seconds } => Window::Time(TimeWindow::new(seconds)),

@@ -78,9 +78,9 @@ impl Default for RateLimiterConfig {
 }
 
 impl RateLimiterConfig {
-    /// Checks every field; `build()` calls this.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let error = |field, reason| Err(ConfigError::new("RateLimiter", field, reason));
+    /// Checks every field of the limiter named `name`; `build()` calls this.
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let error = |field, reason| Err(ConfigError::new("RateLimiter", name, field, reason));
         if self.permits == 0 {
             return error("permits", "must be at least 1");
         }
@@ -195,7 +195,7 @@ impl RateLimiterBuilder {
     }
 
     fn shared(self) -> Result<Shared, ConfigError> {
-        self.config.validate()?;
+        self.config.validate(&self.name)?;
         Ok(Shared {
             name: self.name,
             gcra: self.config.gcra(),

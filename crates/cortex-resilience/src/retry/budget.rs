@@ -42,10 +42,11 @@ impl Default for RetryBudgetConfig {
 }
 
 impl RetryBudgetConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, name: &str) -> Result<(), ConfigError> {
         if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&self.ttl) {
             return Err(ConfigError::new(
                 "Retry",
+                name,
                 "budget.ttl",
                 "must be between 1 s and 60 s",
             ));
@@ -53,6 +54,7 @@ impl RetryBudgetConfig {
         if !(0.0..=1000.0).contains(&self.retry_ratio) {
             return Err(ConfigError::new(
                 "Retry",
+                name,
                 "budget.retry_ratio",
                 "must be in [0, 1000]",
             ));

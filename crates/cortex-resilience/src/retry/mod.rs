@@ -89,9 +89,9 @@ impl Default for RetryConfig {
 }
 
 impl RetryConfig {
-    /// Checks every field; `build()` calls this.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let error = |field, reason| Err(ConfigError::new("Retry", field, reason));
+    /// Checks every field of the policy named `name`; `build()` calls this.
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let error = |field, reason| Err(ConfigError::new("Retry", name, field, reason));
         if self.max_attempts == 0 {
             return error("max_attempts", "must be at least 1 (the first call)");
         }
@@ -117,7 +117,7 @@ impl RetryConfig {
             return error("jitter.factor", "must be in [0, 1]");
         }
         if let Some(budget) = &self.budget {
-            budget.validate()?;
+            budget.validate(name)?;
         }
         Ok(())
     }
@@ -307,7 +307,7 @@ impl RetryBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<Retry, ConfigError> {
-        self.config.validate()?;
+        self.config.validate(&self.name)?;
         Ok(Retry {
             shared: Arc::new(Shared {
                 name: self.name,
