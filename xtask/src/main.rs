@@ -3,7 +3,9 @@
 //!
 //! | task | what it does |
 //! |---|---|
-//! | `ci` | exactly what `.ci/run` does: fmt, clippy, tests, conformance |
+//! | `ci` | exactly what `.ci/run` does: fmt, clippy, features, docs, tests, conformance |
+//! | `features` | clippy on each library crate with no default features, each feature alone, and its defaults |
+//! | `docs` | `cargo doc` as docs.rs builds it: all features, warnings denied |
 //! | `conformance` | checks the Hub with real tools: promtool and Python's parsers on `/metrics`, curl and the gzip/brotli/zstd CLIs and headless Chromium on compression |
 //! | `bench [args]` | runs `crates/cortex-bench` and writes `docs/benchmarks.md` |
 //! | `deny` | installs and runs cargo-deny against `deny.toml` |
@@ -11,12 +13,14 @@
 mod bench;
 mod compression;
 mod conformance;
+mod features;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-const USAGE: &str = "usage: cargo xtask <ci | conformance | bench [criterion args] | deny>";
+const USAGE: &str =
+    "usage: cargo xtask <ci | features | docs | conformance | bench [criterion args] | deny>";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -24,6 +28,8 @@ fn main() -> ExitCode {
     let rest: Vec<String> = args.collect();
     let result = match task.as_str() {
         "ci" => ci(),
+        "features" => features::run(),
+        "docs" => docs(),
         "conformance" => conformance::run(),
         "bench" => bench::run(&rest),
         "deny" => deny(),
@@ -47,10 +53,21 @@ pub(crate) fn root() -> PathBuf {
 /// Runs `program args` from the root, streaming its output; fails on a
 /// non-zero exit.
 pub(crate) fn exec(program: &str, args: &[&str]) -> Result<(), String> {
+    exec_with_env(&[], program, args)
+}
+
+/// [`exec`] with extra environment variables.
+pub(crate) fn exec_with_env(
+    env: &[(&str, &str)],
+    program: &str,
+    args: &[&str],
+) -> Result<(), String> {
     let started = Instant::now();
-    eprintln!("$ {program} {}", args.join(" "));
+    let shown_env: String = env.iter().map(|(k, v)| format!("{k}=\"{v}\" ")).collect();
+    eprintln!("$ {shown_env}{program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .status()
         .map_err(|e| format!("cannot start {program}: {e}"))?;
@@ -83,9 +100,22 @@ fn ci() -> Result<(), String> {
             "warnings",
         ],
     )?;
-    // The README's test command, verbatim.
+    features::run()?;
+    docs()?;
+    // The README's test command, verbatim. Its doctests include the README
+    // and every guide in docs/ (`#[doc = include_str!]` in each lib.rs).
     exec(&cargo, &["test", "--workspace"])?;
     conformance::run()
+}
+
+/// The docs as docs.rs builds them: every feature on, warnings (broken
+/// intra-doc links included) are errors.
+fn docs() -> Result<(), String> {
+    exec_with_env(
+        &[("RUSTDOCFLAGS", "-D warnings")],
+        &cargo(),
+        &["doc", "--no-deps", "--workspace", "--all-features"],
+    )
 }
 
 fn deny() -> Result<(), String> {

@@ -69,3 +69,8 @@ pub use setup::{Exporter, Sampling, SetupError, Tracing, TracingBuilder, Tracing
 pub use tail::{TailSampling, TailSamplingProcessor, TailStats};
 pub use traceparent::{RANDOM_FLAG, Traceparent, TraceparentError};
 pub use tracestate::{MAX_MEMBERS, TracestateError, parse_tracestate};
+
+/// Compiles the code blocks of `docs/trace.md` as doctests, so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/trace.md")]
+pub struct TraceGuideDoctests;
