@@ -48,8 +48,12 @@
 //!
 //! # Feature flags
 //!
-//! This crate has no optional features yet; axum, tower and http are
-//! always on because the layer and endpoint are the point of the crate.
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `trace` | no | [`http::HttpMetricsLayer`] attaches the current sampled OpenTelemetry span as an [`Exemplar`] to each HTTP duration observation, shown in OpenMetrics scrapes (adds `opentelemetry`; the facade's `trace` feature turns it on) |
+//!
+//! axum, tower and http are always on: the layer and the endpoint are the
+//! point of the crate.
 //!
 //! # Minimum supported Rust version
 //!

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use opentelemetry_sdk::Resource;
+#[cfg(feature = "otlp")]
+use opentelemetry_sdk::trace::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, Sampler, SdkTracerProvider, SimpleSpanProcessor, SpanExporter,
-    SpanProcessor,
+    Sampler, SdkTracerProvider, SimpleSpanProcessor, SpanExporter, SpanProcessor,
 };
 
 use crate::export::{CountingExporter, MemoryExporter};
