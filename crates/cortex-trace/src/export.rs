@@ -1,5 +1,6 @@
-//! Exporter helpers: an in-memory exporter for tests, and a wrapper that
-//! logs and counts export failures instead of letting them vanish.
+//! Exporters of our own: an in-memory one for tests, JSON lines on stdout
+//! for local debugging, and a wrapper that logs and counts export failures
+//! instead of letting them vanish.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -85,5 +86,46 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+/// One compact JSON object per finished span on stdout.
+#[derive(Debug)]
+pub(crate) struct StdoutExporter;
+
+impl SpanExporter for StdoutExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for span in batch {
+            let duration = span
+                .end_time
+                .duration_since(span.start_time)
+                .unwrap_or_default();
+            let attributes: serde_json::Map<String, serde_json::Value> = span
+                .attributes
+                .iter()
+                .map(|kv| {
+                    (
+                        kv.key.to_string(),
+                        serde_json::Value::String(kv.value.to_string()),
+                    )
+                })
+                .collect();
+            let line = serde_json::json!({
+                "name": span.name,
+                "trace_id": span.span_context.trace_id().to_string(),
+                "span_id": span.span_context.span_id().to_string(),
+                "parent_span_id": span.parent_span_id.to_string(),
+                "kind": format!("{:?}", span.span_kind),
+                "status": format!("{:?}", span.status),
+                "duration_seconds": duration.as_secs_f64(),
+                "attributes": attributes,
+            });
+            writeln!(out, "{line}").map_err(|e| {
+                opentelemetry_sdk::error::OTelSdkError::InternalFailure(e.to_string())
+            })?;
+        }
+        Ok(())
     }
 }

@@ -51,6 +51,7 @@
 //!
 //! The workspace's `rust-version` (1.88).
 
+mod error;
 mod export;
 pub mod http;
 mod logs;
@@ -60,12 +61,13 @@ mod tail;
 mod traceparent;
 mod tracestate;
 
+pub use error::TraceError;
 pub use export::MemoryExporter;
 pub use logs::{LogFormat, TraceIdFormat};
 pub use propagation::{
     HeaderExtractor, HeaderInjector, TRACEPARENT, TRACESTATE, TraceContextPropagator,
 };
-pub use setup::{Exporter, Sampling, SetupError, Tracing, TracingBuilder, TracingGuard};
+pub use setup::{Exporter, Sampling, Tracing, TracingBuilder, TracingGuard};
 pub use tail::{TailSampling, TailSamplingProcessor, TailStats};
 pub use traceparent::{RANDOM_FLAG, Traceparent, TraceparentError};
 pub use tracestate::{MAX_MEMBERS, TracestateError, parse_tracestate};

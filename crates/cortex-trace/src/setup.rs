@@ -11,7 +11,8 @@ use opentelemetry_sdk::trace::{
     Sampler, SdkTracerProvider, SimpleSpanProcessor, SpanExporter, SpanProcessor,
 };
 
-use crate::export::{CountingExporter, MemoryExporter};
+use crate::TraceError;
+use crate::export::{CountingExporter, MemoryExporter, StdoutExporter};
 use crate::logs::{LogFormat, TraceIdFormat};
 use crate::tail::{TailSampling, TailSamplingProcessor};
 
@@ -93,24 +94,6 @@ impl Sampling {
     }
 }
 
-/// Why the tracer could not be set up.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SetupError {
-    /// The OTLP gRPC exporter needs a tokio runtime to be built in.
-    #[error("the OTLP gRPC exporter must be built inside a tokio runtime")]
-    NoRuntime,
-    /// The exporter rejected its configuration.
-    #[error("cannot build the span exporter: {0}")]
-    Exporter(String),
-    /// The log filter does not parse.
-    #[error("invalid log filter: {0}")]
-    Filter(String),
-    /// A global `tracing` subscriber is already installed.
-    #[error("a global tracing subscriber is already installed")]
-    SubscriberAlreadySet,
-}
-
 /// The entry point: see [`Tracing::builder`].
 #[derive(Debug, Clone, Copy)]
 pub struct Tracing;
@@ -149,7 +132,7 @@ impl Tracing {
 /// let layer = cortex_trace::http::HttpTraceLayer::new(guard.provider());
 /// # let _ = layer;
 /// // Dropping the guard flushes and shuts the provider down.
-/// # Ok::<(), cortex_trace::SetupError>(())
+/// # Ok::<(), cortex_trace::TraceError>(())
 /// ```
 #[derive(Debug, Clone)]
 #[must_use]
@@ -242,7 +225,7 @@ impl TracingBuilder {
     }
 
     /// Builds the provider. Nothing is installed globally.
-    pub fn build(self) -> Result<TracingGuard, SetupError> {
+    pub fn build(self) -> Result<TracingGuard, TraceError> {
         let service_name = self
             .service_name
             .clone()
@@ -278,13 +261,13 @@ impl TracingBuilder {
             Exporter::OtlpGrpc { endpoint } => {
                 use opentelemetry_otlp::WithExportConfig;
                 if tokio::runtime::Handle::try_current().is_err() {
-                    return Err(SetupError::NoRuntime);
+                    return Err(TraceError::NoRuntime);
                 }
                 let exporter = opentelemetry_otlp::SpanExporter::builder()
                     .with_tonic()
                     .with_endpoint(endpoint)
                     .build()
-                    .map_err(|e| SetupError::Exporter(e.to_string()))?;
+                    .map_err(|e| TraceError::Exporter(e.to_string()))?;
                 let batch = BatchSpanProcessor::builder(count(exporter, &failures)).build();
                 builder = add(builder, batch, &self.tail);
             }
@@ -296,7 +279,7 @@ impl TracingBuilder {
                     .with_http()
                     .with_endpoint(endpoint)
                     .build()
-                    .map_err(|e| SetupError::Exporter(e.to_string()))?;
+                    .map_err(|e| TraceError::Exporter(e.to_string()))?;
                 let batch = BatchSpanProcessor::builder(count(exporter, &failures)).build();
                 builder = add(builder, batch, &self.tail);
             }
@@ -379,13 +362,13 @@ impl TracingGuard {
     /// chosen log format with `trace_id`/`span_id` on every line written
     /// inside a traced request, and a tracing-opentelemetry layer so
     /// `#[instrument]` spans join the traces. Fails if one is installed.
-    pub fn install_subscriber(&self) -> Result<(), SetupError> {
+    pub fn install_subscriber(&self) -> Result<(), TraceError> {
         use opentelemetry::trace::TracerProvider;
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
 
         let filter = tracing_subscriber::EnvFilter::try_new(&self.log_filter)
-            .map_err(|e| SetupError::Filter(e.to_string()))?;
+            .map_err(|e| TraceError::Filter(e.to_string()))?;
         let fmt =
             tracing_subscriber::fmt::layer().event_format(TraceIdFormat::new(self.log_format));
         let otel = tracing_opentelemetry::layer()
@@ -395,7 +378,7 @@ impl TracingGuard {
             .with(fmt)
             .with(otel)
             .try_init()
-            .map_err(|_| SetupError::SubscriberAlreadySet)
+            .map_err(|_| TraceError::SubscriberAlreadySet)
     }
 }
 
@@ -407,50 +390,6 @@ impl Drop for TracingGuard {
         if let Err(error) = self.provider.shutdown() {
             tracing::debug!(%error, "tracer provider shutdown");
         }
-    }
-}
-
-/// One compact JSON object per finished span on stdout.
-#[derive(Debug)]
-struct StdoutExporter;
-
-impl SpanExporter for StdoutExporter {
-    async fn export(
-        &self,
-        batch: Vec<opentelemetry_sdk::trace::SpanData>,
-    ) -> opentelemetry_sdk::error::OTelSdkResult {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        for span in batch {
-            let duration = span
-                .end_time
-                .duration_since(span.start_time)
-                .unwrap_or_default();
-            let attributes: serde_json::Map<String, serde_json::Value> = span
-                .attributes
-                .iter()
-                .map(|kv| {
-                    (
-                        kv.key.to_string(),
-                        serde_json::Value::String(kv.value.to_string()),
-                    )
-                })
-                .collect();
-            let line = serde_json::json!({
-                "name": span.name,
-                "trace_id": span.span_context.trace_id().to_string(),
-                "span_id": span.span_context.span_id().to_string(),
-                "parent_span_id": span.parent_span_id.to_string(),
-                "kind": format!("{:?}", span.span_kind),
-                "status": format!("{:?}", span.status),
-                "duration_seconds": duration.as_secs_f64(),
-                "attributes": attributes,
-            });
-            writeln!(out, "{line}").map_err(|e| {
-                opentelemetry_sdk::error::OTelSdkError::InternalFailure(e.to_string())
-            })?;
-        }
-        Ok(())
     }
 }
 
@@ -531,6 +470,6 @@ mod tests {
                 endpoint: "http://127.0.0.1:4317".to_owned(),
             })
             .build();
-        assert!(matches!(result, Err(SetupError::NoRuntime)));
+        assert!(matches!(result, Err(TraceError::NoRuntime)));
     }
 }
