@@ -12,7 +12,27 @@ use crate::report::HealthReport;
 /// The media type of the IETF health-check draft.
 pub const HEALTH_JSON: &str = "application/health+json";
 
+/// Every probe route and the checks it runs (`None`: all of them).
+const PROBE_ROUTES: [(&str, Option<Probe>); 6] = [
+    ("/health", None),
+    ("/health/live", Some(Probe::Liveness)),
+    ("/livez", Some(Probe::Liveness)),
+    ("/health/ready", Some(Probe::Readiness)),
+    ("/readyz", Some(Probe::Readiness)),
+    ("/health/startup", Some(Probe::Startup)),
+];
+
 impl HealthRegistry {
+    /// The paths [`router`](Self::router) serves.
+    pub const PATHS: [&'static str; 6] = [
+        PROBE_ROUTES[0].0,
+        PROBE_ROUTES[1].0,
+        PROBE_ROUTES[2].0,
+        PROBE_ROUTES[3].0,
+        PROBE_ROUTES[4].0,
+        PROBE_ROUTES[5].0,
+    ];
+
     /// A router with the health endpoints:
     ///
     /// | route | runs |
@@ -44,13 +64,11 @@ impl HealthRegistry {
                 async move { respond(&registry, probe, query.as_deref()).await }
             })
         };
-        Router::new()
-            .route("/health", route(None))
-            .route("/health/live", route(Some(Probe::Liveness)))
-            .route("/livez", route(Some(Probe::Liveness)))
-            .route("/health/ready", route(Some(Probe::Readiness)))
-            .route("/readyz", route(Some(Probe::Readiness)))
-            .route("/health/startup", route(Some(Probe::Startup)))
+        PROBE_ROUTES
+            .into_iter()
+            .fold(Router::new(), |router, (path, probe)| {
+                router.route(path, route(probe))
+            })
     }
 }
 

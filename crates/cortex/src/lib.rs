@@ -380,6 +380,33 @@ impl CortexBuilder {
         Ok(())
     }
 
+    /// The paths [`mount`](Self::mount) will serve, in the order it merges
+    /// them: for a route index, a gateway's allow-list, or a test.
+    ///
+    /// ```
+    /// use cortex::prelude::*;
+    ///
+    /// let builder = Cortex::builder().metrics(MetricsRegistry::new()).metrics_path("/m");
+    /// assert_eq!(builder.paths(), ["/m"]);
+    /// ```
+    pub fn paths(&self) -> Vec<String> {
+        #[allow(unused_mut)]
+        let mut paths: Vec<String> = Vec::new();
+        #[cfg(feature = "health")]
+        if self.health.is_some() {
+            paths.extend(cortex_health::HealthRegistry::PATHS.map(str::to_owned));
+        }
+        #[cfg(feature = "resilience")]
+        if self.resilience.is_some() {
+            paths.push(cortex_resilience::PolicyRegistry::PATH.to_owned());
+        }
+        #[cfg(feature = "metrics")]
+        if self.metrics.is_some() {
+            paths.push(self.metrics_path.clone());
+        }
+        paths
+    }
+
     /// Every configured component's endpoints, each from its `router()`.
     fn endpoints<S>(&self) -> Vec<Router<S>>
     where

@@ -6,14 +6,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use http_body::Frame;
 use serde_json::{Value, json};
+
+use crate::routes::IndexedRouter;
 
 /// How many items `/api/big.json` holds (about 1 MiB of JSON).
 pub const BIG_JSON_ITEMS: usize = 12_000;
@@ -22,23 +24,45 @@ pub const UPLOAD_LIMIT: usize = 16 * 1024 * 1024;
 /// How many events `/api/events` sends before ending.
 pub const EVENT_COUNT: u32 = 3;
 
-/// The demo routes (state-free, merged into the Hub).
-pub fn routes() -> Router {
-    Router::new()
-        .route("/demo", get(demo_page))
-        .route("/api/big.json", get(big_json))
-        .route("/api/events", get(events))
+/// The compression routes (state-free, merged into the Hub).
+pub(crate) fn routes() -> IndexedRouter {
+    IndexedRouter::new()
+        .route(
+            "/demo",
+            "a page that fetches /api/big.json and /api/events and reports PASS/FAIL",
+            get(demo_page),
+        )
+        .route(
+            "/api/big.json",
+            "about 1 MiB of JSON, compressed when accepted",
+            get(big_json),
+        )
+        .route(
+            "/api/events",
+            "three server-sent events 200 ms apart, flushed through compression",
+            get(events),
+        )
         .route(
             "/api/upload",
+            "accepts gzip/br/zstd/deflate request bodies (16 MiB decoded at most)",
             post(upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT)),
         )
-        .route("/api/empty", get(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            "/api/empty",
+            "204: must pass uncompressed",
+            get(|| async { StatusCode::NO_CONTENT }),
+        )
         .route(
             "/api/not-modified",
+            "304: must pass uncompressed",
             get(|| async { StatusCode::NOT_MODIFIED }),
         )
-        .route("/api/partial", get(partial))
-        .route("/api/precompressed", get(precompressed))
+        .route("/api/partial", "206: must pass uncompressed", get(partial))
+        .route(
+            "/api/precompressed",
+            "already gzip-encoded: must pass untouched",
+            get(precompressed),
+        )
 }
 
 async fn big_json() -> Json<Value> {

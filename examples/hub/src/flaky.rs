@@ -6,16 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
 use cortex::resilience::{
     Backoff, Bulkhead, CircuitBreaker, ClientIp, Jitter, Pipeline, PolicyRegistry, RateLimitLayer,
     RateLimiter, RegistryError, Retry, SlidingWindow, Timeout,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::routes::IndexedRouter;
 
 /// The breaker guarding the simulated downstream.
 pub const BREAKER: &str = "flaky-downstream";
@@ -49,7 +51,7 @@ fn ppm(rate: f64) -> u32 {
 
 /// Registers the flaky downstream's policies in `policies` and returns
 /// its routes with the pipeline applied.
-pub(crate) fn routes(policies: &PolicyRegistry) -> Result<Router, RegistryError> {
+pub(crate) fn routes(policies: &PolicyRegistry) -> Result<IndexedRouter, RegistryError> {
     let breaker = CircuitBreaker::builder(BREAKER)
         .sliding_window(SlidingWindow::CountBased { size: 20 })
         .minimum_number_of_calls(10)
@@ -99,14 +101,25 @@ pub(crate) fn routes(policies: &PolicyRegistry) -> Result<Router, RegistryError>
         failure_ppm: Arc::new(AtomicU32::new(0)),
         calls: Arc::new(AtomicU64::new(0)),
     };
-    let protected = Router::new()
-        .route("/api/flaky", get(flaky))
-        .with_state(downstream.clone())
-        .layer(pipeline.http_layer())
-        .layer(RateLimitLayer::keyed(per_client, ClientIp::new()));
-    let admin = Router::new()
-        .route("/api/flaky/config", get(show_rate).put(set_rate))
-        .with_state(downstream);
+    let protected = IndexedRouter::new()
+        .route(
+            "/api/flaky",
+            "GET ?fail=0.5&ms=N: a downstream failing at a set rate, behind the standard pipeline and a per-client rate limit",
+            get(flaky),
+        )
+        .map(|router| {
+            router
+                .with_state(downstream.clone())
+                .layer(pipeline.http_layer())
+                .layer(RateLimitLayer::keyed(per_client, ClientIp::new()))
+        });
+    let admin = IndexedRouter::new()
+        .route(
+            "/api/flaky/config",
+            "GET, or PUT ?rate=R: the downstream's failure rate (0-1)",
+            get(show_rate).put(set_rate),
+        )
+        .map(|router| router.with_state(downstream));
     Ok(protected.merge(admin))
 }
 

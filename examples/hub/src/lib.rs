@@ -1,74 +1,73 @@
 //! The Cortex Hub: the showcase service that uses every Cortex crate.
 //!
-//! [`app`] builds the whole service as an axum [`Router`], so tests can serve
-//! it on `127.0.0.1:0`; `main.rs` adds configuration, logging and graceful
-//! shutdown around it.
+//! [`Hub::router`] builds the whole service as an axum [`Router`], so tests
+//! can serve it on `127.0.0.1:0`; `main.rs` adds configuration, logging and
+//! graceful shutdown around it. [`HubConfig`] holds the settings, [`Hub`]
+//! the live handles (registries, actor system, tracer provider) a caller
+//! may want to keep: to drain health on shutdown, or to stop the actors.
 //!
 //! | route | what it shows |
 //! |---|---|
-//! | `GET /` | an index of the Hub's routes (JSON) |
+//! | `GET /` | an index of the Hub's routes (JSON), derived from the router |
 //! | `GET /api/echo/{id}` | a templated route: its metrics use `/api/echo/{id}`, never the raw path |
 //! | `GET /api/work?ms=N` | a handler that takes N ms (at most 5 000), for latency histograms |
+//! | `GET /api/trace` | the request's trace context: send a `traceparent` and see the trace continue |
 //! | `GET /metrics` | Prometheus 0.0.4 or OpenMetrics 1.0.0, by `Accept` |
 //! | `GET /health`, `/health/live`, `/health/ready`, `/health/startup`, `/livez`, `/readyz` | health probes (`?verbose` shows details) |
-//! | `GET /api/trace` | the request's trace context: send a `traceparent` and see the trace continue |
-//!
 //! | `GET /demo` | a page that fetches `/api/big.json` and `/api/events` and reports PASS/FAIL |
 //! | `GET /api/big.json`, `/api/events` | about 1 MiB of JSON; three server-sent events 200 ms apart |
 //! | `POST /api/upload` | accepts gzip/br/zstd/deflate request bodies (16 MiB decoded at most) |
+//! | `GET /api/empty`, `/api/not-modified`, `/api/partial`, `/api/precompressed` | 204, 304, 206 and pre-encoded responses, which must pass uncompressed |
 //! | `GET /api/flaky?fail=0.5&ms=N` | a simulated downstream failing at a set rate, behind the standard pipeline (bulkhead → timeout → retry → circuit breaker → timeout) and a per-client rate limit |
 //! | `GET`/`PUT /api/flaky/config?rate=R` | reads or sets the downstream's failure rate (0–1) |
 //! | `GET /resilience` | every policy's stats (`PolicyRegistry::all_stats`) as JSON; breaker states are also in `/metrics` |
 //! | `POST /api/orders` | creates an order actor (`{"item": "book", "quantity": 2, "fail_payment": false}`); it goes pending → processing → completed \| failed, publishing `order.*` events; the simulated payment is behind a resilience pipeline |
 //! | `GET /api/orders/{id}` | the order's state, asked of its actor |
 //! | `GET /api/orders` | counts of `order.*` events (kept by a bus subscriber) and actor-system stats |
-//! | `GET /api/empty`, `/api/not-modified`, `/api/partial`, `/api/precompressed` | 204, 304, 206 and pre-encoded responses, which must pass uncompressed |
 //!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
 //! accepts it and it is worth it (1 KiB and up, compressible type).
 //!
 //! ```
-//! let app = cortex_hub::app(&cortex_hub::HubConfig::default())?;
+//! use cortex_hub::{Hub, HubConfig};
+//!
+//! let hub = Hub::new(HubConfig::default());
+//! let app = hub.router()?;
 //! # let _ = app;
-//! # Ok::<(), cortex::Error>(())
+//! # Ok::<(), cortex_hub::HubError>(())
 //! ```
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-pub mod demo;
+pub mod compression;
 pub mod flaky;
 pub mod orders;
+mod routes;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use cortex::prelude::*;
+use cortex::resilience::RegistryError;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// The Hub's settings.
+use routes::IndexedRouter;
+pub use routes::RouteInfo;
+
+/// The Hub's settings: plain values, no live handles.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// Where to listen (default `127.0.0.1:3000`).
     pub addr: SocketAddr,
-    /// The registry every metric goes to.
-    pub registry: MetricsRegistry,
-    /// The health checks behind the probes; `main` sets it draining on
-    /// shutdown so readiness fails before connections close.
-    pub health: HealthRegistry,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
-    /// Where request spans go. The default has no exporter (spans are
-    /// sampled and propagated, then dropped); `main` passes the provider of
-    /// `cortex::trace::Tracing`, configured by the `OTEL_*` variables.
-    pub tracer_provider: SdkTracerProvider,
-    /// The resilience policies: served at `/resilience` and in `/metrics`.
-    pub policies: PolicyRegistry,
-    /// The actors behind `/api/orders`; `main` shuts it down after the
-    /// server stops.
-    pub actors: ActorSystem,
+    /// When health responses carry messages and details (default: only
+    /// with `?verbose`).
+    pub show_details: ShowDetails,
 }
 
 /// The default listen address (what `HubConfig::default().addr` holds).
@@ -76,23 +75,134 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 
 impl Default for HubConfig {
     fn default() -> Self {
-        let registry = MetricsRegistry::new();
-        // A fresh registry has no conflicting names, so this cannot fail;
-        // falling back keeps `Default` panic-free all the same.
-        let health = HealthRegistry::builder()
-            .show_details(ShowDetails::WhenVerbose)
-            .metrics(&registry)
-            .map(|builder| builder.build())
-            .unwrap_or_default();
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            registry,
-            health,
             metrics_token: None,
-            tracer_provider: SdkTracerProvider::builder().build(),
+            show_details: ShowDetails::WhenVerbose,
+        }
+    }
+}
+
+/// The Hub's live handles, made from a [`HubConfig`]. Cheap to clone: every
+/// field is a shared handle.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    config: HubConfig,
+    /// The registry every metric goes to.
+    pub metrics: MetricsRegistry,
+    /// The health checks behind the probes; `main` sets it draining on
+    /// shutdown so readiness fails before connections close.
+    pub health: HealthRegistry,
+    /// The resilience policies: served at `/resilience` and in `/metrics`.
+    pub policies: PolicyRegistry,
+    /// The actors behind `/api/orders`; `main` shuts it down after the
+    /// server stops.
+    pub actors: ActorSystem,
+    /// Where request spans go. The default has no exporter (spans are
+    /// sampled and propagated, then dropped); `main` passes the provider of
+    /// `cortex::trace::Tracing`, configured by the `OTEL_*` variables.
+    pub tracer_provider: SdkTracerProvider,
+}
+
+/// Why the Hub could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HubError {
+    /// One of the Hub's own metrics clashes with a registered one.
+    #[error("registering the Hub's metrics: {0}")]
+    Metrics(#[from] MetricsError),
+    /// One of the Hub's health checks is already registered.
+    #[error("registering the Hub's health checks: {0}")]
+    Health(#[from] cortex::health::HealthError),
+    /// A resilience policy is invalid or already registered.
+    #[error("registering the Hub's resilience policies: {0}")]
+    Resilience(#[from] RegistryError),
+    /// Cortex's endpoints and layers could not be mounted.
+    #[error("mounting Cortex: {0}")]
+    Mount(#[from] cortex::Error),
+}
+
+impl Hub {
+    /// Fresh registries, an actor system named `hub`, and a tracer provider
+    /// without an exporter.
+    pub fn new(config: HubConfig) -> Self {
+        Self {
+            health: HealthRegistry::builder()
+                .show_details(config.show_details)
+                .build(),
+            config,
+            metrics: MetricsRegistry::new(),
             policies: PolicyRegistry::new(),
             actors: ActorSystem::new("hub"),
+            tracer_provider: SdkTracerProvider::builder().build(),
         }
+    }
+
+    /// Sends request spans to `provider` instead.
+    #[must_use]
+    pub fn with_tracer_provider(mut self, provider: SdkTracerProvider) -> Self {
+        self.tracer_provider = provider;
+        self
+    }
+
+    /// The settings this Hub was made with.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Builds the Hub's router, registering its metrics, health checks and
+    /// resilience policies into the Hub's registries. Call it once per
+    /// `Hub`: a second call finds its checks and policies registered and
+    /// fails with a `Duplicate` error rather than registering them twice.
+    pub fn router(&self) -> Result<Router, HubError> {
+        let state = HubState::new(&self.metrics)?;
+        register_health_checks(&self.health, &state)?;
+        let routes = IndexedRouter::new()
+            .route(
+                "/api/echo/{id}",
+                "a templated route: its metrics use /api/echo/{id}, never the raw path",
+                get(echo),
+            )
+            .route(
+                "/api/work",
+                "?ms=N: a handler that takes N ms (at most 5 000), for latency histograms",
+                get(work),
+            )
+            .route(
+                "/api/trace",
+                "the request's trace context: send a traceparent and see the trace continue",
+                get(current_trace),
+            )
+            .map(|router| router.with_state(state))
+            .merge(compression::routes())
+            .merge(flaky::routes(&self.policies)?)
+            .merge(orders::routes(&self.actors, &self.policies)?);
+        let mut cortex = Cortex::builder()
+            .metrics(self.metrics.clone())
+            .health(self.health.clone())
+            .trace(HttpTraceLayer::new(&self.tracer_provider))
+            .compression(CompressionLayer::new())
+            .decompression(DecompressionLayer::new())
+            .resilience(self.policies.clone())
+            .actors(self.actors.clone());
+        if let Some(token) = &self.config.metrics_token {
+            cortex = cortex.metrics_bearer_token(token.clone());
+        }
+        let (routes, mut index) = routes.into_parts();
+        index.extend(cortex.paths().into_iter().map(|path| RouteInfo {
+            about: "a Cortex endpoint (mounted by the facade)".to_owned(),
+            path,
+        }));
+        index.insert(
+            0,
+            RouteInfo {
+                path: "/".to_owned(),
+                about: "this index".to_owned(),
+            },
+        );
+        let index = Arc::new(index);
+        let routes = routes.route("/", get(move || serve_index(Arc::clone(&index))));
+        Ok(cortex.mount(routes)?)
     }
 }
 
@@ -103,46 +213,23 @@ struct HubState {
     work_duration: Histogram,
 }
 
-/// Builds the Hub's router and registers the Hub's health checks into
-/// `config.health` (so a second call with the same registry is a
-/// `Duplicate` error, not a silent double registration).
-pub fn app(config: &HubConfig) -> Result<Router, cortex::Error> {
-    let registry = &config.registry;
-    let state = HubState {
-        echoes: registry.counter_family(
-            "hub_echo_requests",
-            "Echo requests by kind of id.",
-            ["kind"],
-        )?,
-        work_in_progress: registry.gauge("hub_work_in_progress", "Work requests in progress.")?,
-        work_duration: registry.histogram(
-            "hub_work_duration_seconds",
-            "Time spent doing simulated work.",
-            DEFAULT_BUCKETS,
-        )?,
-    };
-    register_health_checks(&config.health, &state)?;
-    let routes = Router::new()
-        .route("/", get(index))
-        .route("/api/echo/{id}", get(echo))
-        .route("/api/work", get(work))
-        .route("/api/trace", get(current_trace))
-        .with_state(state)
-        .merge(demo::routes())
-        .merge(flaky::routes(&config.policies)?)
-        .merge(orders::routes(&config.actors, &config.policies)?);
-    let mut cortex = Cortex::builder()
-        .metrics(registry.clone())
-        .health(config.health.clone())
-        .trace(HttpTraceLayer::new(&config.tracer_provider))
-        .compression(CompressionLayer::new())
-        .decompression(DecompressionLayer::new())
-        .resilience(config.policies.clone())
-        .actors(config.actors.clone());
-    if let Some(token) = &config.metrics_token {
-        cortex = cortex.metrics_bearer_token(token.clone());
+impl HubState {
+    fn new(registry: &MetricsRegistry) -> Result<Self, MetricsError> {
+        Ok(Self {
+            echoes: registry.counter_family(
+                "hub_echo_requests_total",
+                "Echo requests by kind of id.",
+                ["kind"],
+            )?,
+            work_in_progress: registry
+                .gauge("hub_work_in_progress", "Work requests in progress.")?,
+            work_duration: registry.histogram(
+                "hub_work_duration_seconds",
+                "Time spent doing simulated work.",
+                DEFAULT_BUCKETS,
+            )?,
+        })
     }
-    cortex.mount(routes)
 }
 
 /// Work requests in progress above which the Hub reports itself Degraded.
@@ -151,7 +238,10 @@ const WORK_QUEUE_DEGRADED: i64 = 100;
 /// The standard checks plus one of the Hub's own. Memory and disk are
 /// non-critical (they warn, they do not take the Hub out of rotation);
 /// uptime answers liveness because it calls nothing outside the process.
-fn register_health_checks(health: &HealthRegistry, state: &HubState) -> Result<(), cortex::Error> {
+fn register_health_checks(
+    health: &HealthRegistry,
+    state: &HubState,
+) -> Result<(), cortex::health::HealthError> {
     use cortex::health::checks::{DiskSpaceCheck, MemoryCheck, UptimeCheck};
     health.register_with(
         "uptime",
@@ -190,32 +280,11 @@ fn register_health_checks(health: &HealthRegistry, state: &HubState) -> Result<(
     Ok(())
 }
 
-async fn index() -> Json<Value> {
+async fn serve_index(index: Arc<Vec<RouteInfo>>) -> Json<Value> {
     Json(json!({
         "service": "cortex-hub",
         "version": env!("CARGO_PKG_VERSION"),
-        "routes": [
-            "/",
-            "/api/echo/{id}",
-            "/api/work?ms=N",
-            "/api/trace",
-            "/demo",
-            "/api/big.json",
-            "/api/events",
-            "/api/upload",
-            "/api/flaky",
-            "/api/flaky/config",
-            "/resilience",
-            "/api/orders",
-            "/api/orders/{id}",
-            "/metrics",
-            "/health",
-            "/health/live",
-            "/health/ready",
-            "/health/startup",
-            "/livez",
-            "/readyz",
-        ],
+        "routes": *index,
     }))
 }
 

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use cortex::trace::{LogFormat, Tracing, TracingGuard};
-use cortex_hub::{DEFAULT_ADDR, HubConfig, app};
+use cortex_hub::{DEFAULT_ADDR, Hub, HubConfig};
 
 const USAGE: &str = "usage: cortex-hub [--addr HOST:PORT]\n\
     env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, RUST_LOG, \
@@ -58,16 +58,16 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
         metrics_token: std::env::var("CORTEX_METRICS_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
-        tracer_provider: telemetry.provider().clone(),
         ..HubConfig::default()
     };
-    let router = app(&config).map_err(|e| format!("building the app: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(config.addr)
+    let hub = Hub::new(config).with_tracer_provider(telemetry.provider().clone());
+    let router = hub.router().map_err(|e| format!("building the app: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("binding {}: {e}", config.addr))?;
+        .map_err(|e| format!("binding {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("cortex-hub listening on http://{local}");
-    let health = config.health.clone();
+    let health = hub.health.clone();
     // With the peer address, traces carry `client.address`.
     axum::serve(
         listener,
@@ -82,7 +82,7 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
     .await
     .map_err(|e| format!("serving: {e}"))?;
     // The server has drained: let order actors finish what they hold.
-    let report = config.actors.shutdown(Duration::from_secs(5)).await;
+    let report = hub.actors.shutdown(Duration::from_secs(5)).await;
     tracing::info!(?report, "cortex-hub stopped");
     Ok(())
 }

@@ -12,19 +12,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
 use cortex::actor::{
     Actor, ActorError, ActorSystem, AskError, Context, EventBus, Handler, Message, RestartPolicy,
 };
 use cortex::resilience::{
-    Backoff, CircuitBreaker, Pipeline, PolicyExt, PolicyRegistry, RegistryError, ResilienceError,
-    Retry, SlidingWindow, Timeout,
+    Backoff, CircuitBreaker, Pipeline, PolicyRegistry, RegistryError, ResilienceError, Retry,
+    SlidingWindow, Timeout,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use crate::routes::IndexedRouter;
 
 /// The payment policies' name in the registry.
 pub const PAYMENTS: &str = "payments";
@@ -254,7 +256,7 @@ struct OrdersState {
 pub(crate) fn routes(
     system: &ActorSystem,
     policies: &PolicyRegistry,
-) -> Result<Router, RegistryError> {
+) -> Result<IndexedRouter, RegistryError> {
     let breaker = CircuitBreaker::builder(PAYMENTS)
         .sliding_window(SlidingWindow::CountBased { size: 20 })
         .minimum_number_of_calls(10)
@@ -308,10 +310,18 @@ pub(crate) fn routes(
         next_id: Arc::new(AtomicU64::new(1)),
         counts,
     };
-    Ok(Router::new()
-        .route("/api/orders", get(summary).post(create))
-        .route("/api/orders/{id}", get(read))
-        .with_state(state))
+    Ok(IndexedRouter::new()
+        .route(
+            "/api/orders",
+            "POST {\"item\", \"quantity\", \"fail_payment\"}: an order actor; GET: order.* event counts and actor stats",
+            get(summary).post(create),
+        )
+        .route(
+            "/api/orders/{id}",
+            "the order's state, asked of its actor",
+            get(read),
+        )
+        .map(|router| router.with_state(state)))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> (StatusCode, Json<Value>) {

@@ -1,54 +1,129 @@
-//! The Hub served on a real loopback socket.
+//! The Hub served on a real loopback socket, spoken to by a real HTTP
+//! client; JSON answers are read as typed values, not searched as text.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use cortex_hub::{HubConfig, app};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use cortex_hub::{Hub, HubConfig};
+use reqwest::{Client, Response, StatusCode, header};
+use serde::Deserialize;
+use serde_json::Value;
 
-async fn serve(config: HubConfig) -> SocketAddr {
-    let router = app(&config).expect("the hub builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
+/// A served Hub: its handles and a client bound to its address.
+struct Served {
+    hub: Hub,
+    addr: SocketAddr,
+    client: Client,
 }
 
-async fn request(addr: SocketAddr, head: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("{head}\r\nHost: hub\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
+impl Served {
+    async fn start(config: HubConfig) -> Self {
+        let hub = Hub::new(config);
+        let router = hub.router().expect("the hub builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Self {
+            hub,
+            addr,
+            client: Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+
+    async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.unwrap()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Index {
+    service: String,
+    routes: Vec<Route>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Route {
+    path: String,
+    about: String,
+}
+
+/// A path template with its parameters filled in.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "1")
+}
+
+#[tokio::test]
+async fn the_index_lists_exactly_what_is_served_and_documented() {
+    let hub = Served::start(HubConfig::default()).await;
+    let (status, index) = hub.get_json("/").await;
+    assert_eq!(status, StatusCode::OK);
+    let index: Index = serde_json::from_value(index).unwrap();
+    assert_eq!(index.service, "cortex-hub");
+    let docs = include_str!("../src/lib.rs");
+    for route in &index.routes {
+        assert!(!route.about.is_empty(), "{route:?}");
+        // Every indexed route is routed: a handler's answer (even a 404
+        // with a reason, or a method or parameter error) is fine; axum's
+        // bodiless "no such route" is not ...
+        let response = hub.get(&concrete(&route.path)).await;
+        let status = response.status();
+        let body = response.bytes().await.unwrap();
+        assert!(status != StatusCode::NOT_FOUND || !body.is_empty(), "{route:?}");
+        // ... and is in the crate docs' route table.
+        assert!(
+            docs.contains(&route.path),
+            "{} is not documented",
+            route.path
+        );
+    }
+    for path in [
+        "/",
+        "/metrics",
+        "/health",
+        "/readyz",
+        "/resilience",
+        "/api/orders",
+    ] {
+        assert!(
+            index.routes.iter().any(|route| route.path == path),
+            "{path} missing from {index:?}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn serves_demo_routes_and_their_metrics() {
-    let addr = serve(HubConfig::default()).await;
-    assert!(
-        request(addr, "GET / HTTP/1.1")
-            .await
-            .contains("\"cortex-hub\"")
+    let hub = Served::start(HubConfig::default()).await;
+    let (status, echo) = hub.get_json("/api/echo/42").await;
+    assert_eq!(
+        (status, echo),
+        (StatusCode::OK, serde_json::json!({ "id": "42" }))
     );
-    let echo = request(addr, "GET /api/echo/42 HTTP/1.1").await;
-    assert!(
-        echo.starts_with("HTTP/1.1 200") && echo.contains(r#"{"id":"42"}"#),
-        "{echo}"
-    );
-    request(addr, "GET /api/echo/hello HTTP/1.1").await;
-    let work = request(addr, "GET /api/work?ms=1 HTTP/1.1").await;
-    assert!(work.contains(r#""slept_ms":1"#), "{work}");
-    assert!(
-        request(addr, "GET /nope HTTP/1.1")
-            .await
-            .starts_with("HTTP/1.1 404")
-    );
+    hub.get("/api/echo/hello").await;
+    let (_, work) = hub.get_json("/api/work?ms=1").await;
+    assert_eq!(work["slept_ms"], 1);
+    assert_eq!(hub.get("/nope").await.status(), StatusCode::NOT_FOUND);
 
-    let metrics = request(addr, "GET /metrics HTTP/1.1").await;
-    assert!(
-        metrics.contains("text/plain; version=0.0.4; charset=utf-8"),
-        "{metrics}"
+    let response = hub.get("/metrics").await;
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
     );
+    let metrics = response.text().await.unwrap();
     for expected in [
         r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/api/echo/{id}",http_response_status_code="200"} 2"#,
         r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="unmatched",http_response_status_code="404"} 1"#,
@@ -60,15 +135,18 @@ async fn serves_demo_routes_and_their_metrics() {
     ] {
         assert!(metrics.contains(expected), "missing {expected}\n{metrics}");
     }
-    let om = request(
-        addr,
-        "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text",
-    )
-    .await;
-    assert!(
-        om.contains("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-        "{om}"
+    let response = hub
+        .client
+        .get(hub.url("/metrics"))
+        .header(header::ACCEPT, "application/openmetrics-text")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
+    let om = response.text().await.unwrap();
     assert!(om.ends_with("# EOF\n"), "{om}");
     assert!(
         om.contains(" # {trace_id=\""),
@@ -78,23 +156,32 @@ async fn serves_demo_routes_and_their_metrics() {
 
 #[tokio::test]
 async fn serves_health_probes_with_details_on_request() {
-    let config = HubConfig::default();
-    let health = config.health.clone();
-    let addr = serve(config).await;
-    let all = request(addr, "GET /health HTTP/1.1").await;
-    assert!(all.contains("application/health+json"), "{all}");
-    for check in ["uptime", "memory", "disk", "work_queue"] {
-        assert!(
-            all.contains(&format!("\"{check}\"")),
-            "missing {check}: {all}"
-        );
+    let hub = Served::start(HubConfig::default()).await;
+    let response = hub.get("/health").await;
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/health+json"
+    );
+    let all: Value = response.json().await.unwrap();
+    for check in [
+        "uptime",
+        "memory",
+        "disk",
+        "work_queue",
+        "actors",
+        "resilience",
+    ] {
+        assert!(all["checks"].get(check).is_some(), "missing {check}: {all}");
     }
     assert!(
-        !all.contains("in_progress"),
+        all["checks"]["work_queue"][0].get("details").is_none(),
         "details are hidden by default: {all}"
     );
-    let verbose = request(addr, "GET /health?verbose HTTP/1.1").await;
-    assert!(verbose.contains("\"in_progress\":0"), "{verbose}");
+    let (_, verbose) = hub.get_json("/health?verbose").await;
+    assert_eq!(
+        verbose["checks"]["work_queue"][0]["details"]["in_progress"], 0,
+        "{verbose}"
+    );
     for probe in [
         "/livez",
         "/readyz",
@@ -102,21 +189,15 @@ async fn serves_health_probes_with_details_on_request() {
         "/health/ready",
         "/health/startup",
     ] {
-        let response = request(addr, &format!("GET {probe} HTTP/1.1")).await;
-        assert!(response.starts_with("HTTP/1.1 200"), "{probe}: {response}");
+        assert_eq!(hub.get(probe).await.status(), StatusCode::OK, "{probe}");
     }
-    health.set_draining();
-    assert!(
-        request(addr, "GET /readyz HTTP/1.1")
-            .await
-            .starts_with("HTTP/1.1 503")
+    hub.hub.health.set_draining();
+    assert_eq!(
+        hub.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
     );
-    assert!(
-        request(addr, "GET /livez HTTP/1.1")
-            .await
-            .starts_with("HTTP/1.1 200")
-    );
-    let metrics = request(addr, "GET /metrics HTTP/1.1").await;
+    assert_eq!(hub.get("/livez").await.status(), StatusCode::OK);
+    let metrics = hub.metrics().await;
     assert!(
         metrics.contains("cortex_health_check_status{check=\"uptime\"} 1.0"),
         "{metrics}"
@@ -125,131 +206,173 @@ async fn serves_health_probes_with_details_on_request() {
 
 #[tokio::test]
 async fn continues_an_incoming_trace() {
-    let addr = serve(HubConfig::default()).await;
-    let response = request(
-        addr,
-        "GET /api/trace HTTP/1.1\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\ntracestate: congo=t61rcWkgMzE",
-    )
-    .await;
-    assert!(
-        response.contains("\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\""),
-        "{response}"
-    );
-    assert!(
-        !response.contains("00f067aa0ba902b7"),
-        "a fresh span id: {response}"
-    );
-    assert!(
-        response.contains("\"tracestate\":\"congo=t61rcWkgMzE\""),
-        "{response}"
-    );
-    let fresh = request(addr, "GET /api/trace HTTP/1.1\r\ntraceparent: garbage").await;
-    assert!(
-        !fresh.contains("4bf92f3577b34da6a3ce929d0e0e4736"),
-        "{fresh}"
-    );
-    assert!(fresh.contains("\"trace_id\":\""), "{fresh}");
+    let hub = Served::start(HubConfig::default()).await;
+    let traced: Value = hub
+        .client
+        .get(hub.url("/api/trace"))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(traced["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(traced["span_id"], "00f067aa0ba902b7", "a fresh span id");
+    assert_eq!(traced["tracestate"], "congo=t61rcWkgMzE");
+    let fresh: Value = hub
+        .client
+        .get(hub.url("/api/trace"))
+        .header("traceparent", "garbage")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let trace_id = fresh["trace_id"].as_str().unwrap();
+    assert_eq!(trace_id.len(), 32, "{fresh}");
+    assert_ne!(trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
 }
 
 #[tokio::test]
 async fn large_responses_are_compressed_when_accepted() {
-    let addr = serve(HubConfig::default()).await;
-    let plain = request(addr, "GET /metrics HTTP/1.1").await;
-    assert!(
-        !plain.to_ascii_lowercase().contains("content-encoding"),
-        "identity without Accept-Encoding"
-    );
-    // Read raw bytes: the body is binary.
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: hub\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+    use std::io::Read;
+    let hub = Served::start(HubConfig::default()).await;
+    let plain = hub.get("/api/big.json").await;
+    assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+    // The client does not decode (no compression features): these are the
+    // bytes on the wire.
+    let response = hub
+        .client
+        .get(hub.url("/api/big.json"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
         .await
         .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let head =
-        String::from_utf8_lossy(&raw[..raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap()])
-            .to_ascii_lowercase();
-    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
     assert!(
-        head.contains("vary: accept") || head.contains("vary: accept-encoding"),
-        "{head}"
+        response.headers()[header::VARY]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("accept-encoding")
+    );
+    let wire = response.bytes().await.unwrap();
+    let mut decoded = String::new();
+    flate2::read::GzDecoder::new(&wire[..])
+        .read_to_string(&mut decoded)
+        .unwrap();
+    let json: Value = serde_json::from_str(&decoded).unwrap();
+    assert_eq!(
+        json["items"].as_array().unwrap().len(),
+        cortex_hub::compression::BIG_JSON_ITEMS
+    );
+    assert!(
+        wire.len() < decoded.len() / 4,
+        "{} of {}",
+        wire.len(),
+        decoded.len()
     );
 }
 
 #[tokio::test]
 async fn metrics_token_protects_the_endpoint() {
-    let addr = serve(HubConfig {
+    let hub = Served::start(HubConfig {
         metrics_token: Some("hub-secret".to_owned()),
         ..HubConfig::default()
     })
     .await;
-    assert!(
-        request(addr, "GET /metrics HTTP/1.1")
-            .await
-            .starts_with("HTTP/1.1 401")
-    );
-    let ok = request(
-        addr,
-        "GET /metrics HTTP/1.1\r\nAuthorization: Bearer hub-secret",
-    )
-    .await;
-    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let refused = hub.get("/metrics").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().contains_key(header::WWW_AUTHENTICATE));
+    let ok = hub
+        .client
+        .get(hub.url("/metrics"))
+        .bearer_auth("hub-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn compressed_uploads_are_decoded_and_bombs_refused() {
     use std::io::Write;
-    let addr = serve(HubConfig::default()).await;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(&vec![b'a'; 100_000]).unwrap();
-    let small = encoder.finish().unwrap();
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(&vec![0u8; 64 * 1024 * 1024]).unwrap();
-    let bomb = encoder.finish().unwrap();
-    for (body, expected) in [(small, "HTTP/1.1 200"), (bomb, "HTTP/1.1 413")] {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let head = format!(
-            "POST /api/upload HTTP/1.1\r\nHost: hub\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(&body).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        assert!(response.starts_with(expected), "{response}");
-        if expected.ends_with("200") {
-            assert!(response.contains("\"bytes\":100000"), "{response}");
-        }
-    }
+    let hub = Served::start(HubConfig::default()).await;
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let upload = |body: Vec<u8>| {
+        hub.client
+            .post(hub.url("/api/upload"))
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(body)
+            .send()
+    };
+    let small = upload(gzip(&vec![b'a'; 100_000])).await.unwrap();
+    assert_eq!(small.status(), StatusCode::OK);
+    let small: Value = small.json().await.unwrap();
+    assert_eq!(small["bytes"], 100_000);
+    let bomb = upload(gzip(&vec![0u8; 64 * 1024 * 1024])).await.unwrap();
+    assert_eq!(bomb.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let unknown = hub
+        .client
+        .post(hub.url("/api/upload"))
+        .header(header::CONTENT_ENCODING, "compress")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(unknown.headers().contains_key(header::ACCEPT_ENCODING));
 }
 
 #[tokio::test]
 async fn flaky_downstream_opens_the_breaker_and_reports_it() {
-    let addr = serve(HubConfig::default()).await;
-    let bad = request(addr, "PUT /api/flaky/config?rate=2 HTTP/1.1").await;
-    assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
-    let healthy = request(addr, "GET /api/flaky HTTP/1.1").await;
-    assert!(healthy.starts_with("HTTP/1.1 200"), "{healthy}");
-    assert!(healthy.contains("ratelimit-remaining"), "{healthy}");
-    let set = request(addr, "PUT /api/flaky/config?rate=1 HTTP/1.1").await;
-    assert!(set.starts_with("HTTP/1.1 200"), "{set}");
-    let mut statuses = Vec::new();
+    let hub = Served::start(HubConfig::default()).await;
+    let put = |query: &'static str| {
+        hub.client
+            .put(hub.url(&format!("/api/flaky/config?{query}")))
+            .send()
+    };
+    assert_eq!(
+        put("rate=2").await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let healthy = hub.get("/api/flaky").await;
+    assert_eq!(healthy.status(), StatusCode::OK);
+    assert!(healthy.headers().contains_key("ratelimit-remaining"));
+    assert_eq!(put("rate=1").await.unwrap().status(), StatusCode::OK);
+    let mut opened = false;
     for _ in 0..8 {
-        let response = request(addr, "GET /api/flaky HTTP/1.1").await;
-        statuses.push(response[9..12].to_owned());
-        if response.contains("circuit breaker is open") {
-            assert!(response.contains("retry-after: 1"), "{response}");
+        let response = hub.get("/api/flaky").await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let body = response.text().await.unwrap();
+        if body.contains("circuit breaker is open") {
+            // The breaker's wait in the open state (10 s).
+            assert_eq!(retry_after.unwrap(), "10");
+            opened = true;
             break;
         }
     }
-    assert!(
-        statuses.iter().all(|status| status == "503"),
-        "{statuses:?}"
-    );
-    let stats = request(addr, "GET /resilience HTTP/1.1").await;
-    assert!(stats.contains(r#""state": "open""#), "{stats}");
-    let metrics = request(addr, "GET /metrics HTTP/1.1").await;
+    assert!(opened, "the breaker never opened");
+    let (_, stats) = hub.get_json("/resilience").await;
+    let breaker = stats["circuit_breakers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|breaker| breaker["name"] == cortex_hub::flaky::BREAKER)
+        .unwrap_or_else(|| panic!("no flaky breaker in {stats}"));
+    assert_eq!(breaker["state"], "open", "{stats}");
+    let metrics = hub.metrics().await;
     assert!(
         metrics.contains(r#"cortex_circuitbreaker_state{name="flaky-downstream",state="open"} 1"#),
         "{metrics}"
@@ -259,82 +382,87 @@ async fn flaky_downstream_opens_the_breaker_and_reports_it() {
             r#"cortex_retry_calls_total{name="flaky-downstream",kind="failed_with_retry"}"#
         )
     );
-}
-
-/// A request with a JSON body.
-async fn post_json(addr: SocketAddr, path: &str, body: &str) -> String {
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}",
-        body.len()
+    let (_, health) = hub.get_json("/health?verbose").await;
+    assert_eq!(
+        health["checks"]["resilience"][0]["status"], "warn",
+        "{health}"
     );
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("{head}\r\nHost: hub\r\nConnection: close\r\n\r\n{body}");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
 }
 
-/// Polls an order until it leaves pending/processing.
-async fn finished_order(addr: SocketAddr, id: u64) -> String {
+/// Polls an order until it leaves pending/processing (bounded: 2 s).
+async fn finished_order(hub: &Served, id: u64) -> Value {
     for _ in 0..200 {
-        let response = request(addr, &format!("GET /api/orders/{id} HTTP/1.1")).await;
-        if response.contains(r#""state":"completed""#) || response.contains(r#""state":"failed""#) {
-            return response;
+        let (_, order) = hub.get_json(&format!("/api/orders/{id}")).await;
+        if order["state"] == "completed" || order["state"] == "failed" {
+            return order;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("order {id} never finished");
 }
 
 #[tokio::test]
 async fn orders_are_actors_with_a_state_machine_events_and_metrics() {
-    let config = HubConfig::default();
-    let actors = config.actors.clone();
-    let addr = serve(config).await;
+    let hub = Served::start(HubConfig::default()).await;
+    let post = |body: &'static str| {
+        hub.client
+            .post(hub.url("/api/orders"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+    };
 
-    let created = post_json(addr, "/api/orders", r#"{"item":"book","quantity":2}"#).await;
-    assert!(created.starts_with("HTTP/1.1 202"), "{created}");
-    assert!(created.contains(r#""state":"pending""#), "{created}");
-    let paid = finished_order(addr, 1).await;
-    assert!(paid.contains(r#""state":"completed""#), "{paid}");
-    assert!(paid.contains(r#""payment_attempts":1"#), "{paid}");
+    let created = post(r#"{"item":"book","quantity":2}"#).await.unwrap();
+    assert_eq!(created.status(), StatusCode::ACCEPTED);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["state"], "pending");
+    let paid = finished_order(&hub, 1).await;
+    assert_eq!(paid["state"], "completed", "{paid}");
+    assert_eq!(paid["payment_attempts"], 1, "{paid}");
 
-    let declined = post_json(
-        addr,
-        "/api/orders",
-        r#"{"item":"lamp","fail_payment":true}"#,
-    )
-    .await;
-    assert!(declined.starts_with("HTTP/1.1 202"), "{declined}");
-    let failed = finished_order(addr, 2).await;
-    assert!(failed.contains(r#""state":"failed""#), "{failed}");
+    let declined = post(r#"{"item":"lamp","fail_payment":true}"#)
+        .await
+        .unwrap();
+    assert_eq!(declined.status(), StatusCode::ACCEPTED);
+    let failed = finished_order(&hub, 2).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert_eq!(failed["payment_attempts"], 3, "retried: {failed}");
     assert!(
-        failed.contains(r#""payment_attempts":3"#),
-        "retried: {failed}"
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("payment declined"),
+        "{failed}"
     );
-    assert!(failed.contains("payment declined"), "{failed}");
 
-    let missing = request(addr, "GET /api/orders/999 HTTP/1.1").await;
-    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
-    let bad_id = request(addr, "GET /api/orders/abc HTTP/1.1").await;
-    assert!(bad_id.starts_with("HTTP/1.1 400"), "{bad_id}");
-    let empty = post_json(addr, "/api/orders", r#"{"item":"  "}"#).await;
-    assert!(empty.starts_with("HTTP/1.1 422"), "{empty}");
-    let malformed = post_json(addr, "/api/orders", "{").await;
-    assert!(malformed.starts_with("HTTP/1.1 400"), "{malformed}");
+    assert_eq!(
+        hub.get("/api/orders/999").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        hub.get("/api/orders/abc").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        post(r#"{"item":"  "}"#).await.unwrap().status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(post("{").await.unwrap().status(), StatusCode::BAD_REQUEST);
 
-    let summary = request(addr, "GET /api/orders HTTP/1.1").await;
-    for expected in [
-        r#""created":2"#,
-        r#""processing":2"#,
-        r#""completed":1"#,
-        r#""failed":1"#,
-        r#""payment_calls":4"#,
-    ] {
-        assert!(summary.contains(expected), "{expected} in {summary}");
-    }
-    let metrics = request(addr, "GET /metrics HTTP/1.1").await;
+    let (_, summary) = hub.get_json("/api/orders").await;
+    let events = &summary["events"];
+    assert_eq!(
+        (
+            &events["created"],
+            &events["processing"],
+            &events["completed"],
+            &events["failed"]
+        ),
+        (&2.into(), &2.into(), &1.into(), &1.into()),
+        "{summary}"
+    );
+    assert_eq!(summary["payment_calls"], 4, "{summary}");
+    let metrics = hub.metrics().await;
     assert!(
         metrics.contains(r#"cortex_actor_live{actor="OrderActor"} 2"#),
         "{metrics}"
@@ -343,11 +471,15 @@ async fn orders_are_actors_with_a_state_machine_events_and_metrics() {
         metrics.contains(r#"cortex_circuitbreaker_state{name="payments",state="closed"} 1"#),
         "{metrics}"
     );
-    let health = request(addr, "GET /health?verbose HTTP/1.1").await;
-    assert!(health.contains(r#""actors""#), "{health}");
+    // The payment timeouts are registered too, so they are observable.
+    assert!(metrics.contains(r#"name="payments-attempt""#), "{metrics}");
+    let (_, health) = hub.get_json("/health?verbose").await;
+    assert!(health["checks"].get("actors").is_some(), "{health}");
 
-    let report = actors.shutdown(std::time::Duration::from_secs(1)).await;
+    let report = hub.hub.actors.shutdown(Duration::from_secs(1)).await;
     assert_eq!(report.drained, 2, "{report:?}");
-    let gone = request(addr, "GET /api/orders/1 HTTP/1.1").await;
-    assert!(gone.starts_with("HTTP/1.1 404"), "{gone}");
+    assert_eq!(
+        hub.get("/api/orders/1").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
