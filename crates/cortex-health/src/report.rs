@@ -1,6 +1,6 @@
 //! Aggregated results and their IETF `application/health+json` rendering.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
@@ -107,22 +107,12 @@ impl HealthReport {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` (UTC), from the civil-from-days algorithm of
-/// Howard Hinnant, to avoid a date-time dependency for one format.
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC). Times outside 1970..=9999, which
+/// humantime refuses to format, are clamped: a probe never panics on a
+/// badly set clock.
 pub(crate) fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+    humantime::format_rfc3339_seconds(time.clamp(UNIX_EPOCH, last)).to_string()
 }
 
 #[cfg(test)]
@@ -138,6 +128,14 @@ mod tests {
         assert_eq!(rfc3339(leap_day), "2000-02-29T00:00:00Z");
         let later = UNIX_EPOCH + Duration::from_secs(1_795_337_523);
         assert_eq!(rfc3339(later), "2026-11-22T08:52:03Z");
+    }
+
+    #[test]
+    fn rfc3339_clamps_instead_of_panicking_outside_its_range() {
+        let before_epoch = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(rfc3339(before_epoch), "1970-01-01T00:00:00Z");
+        let year_10000 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(rfc3339(year_10000), "9999-12-31T23:59:59Z");
     }
 
     fn check(status: HealthStatus, critical: bool) -> CheckReport {

@@ -2,7 +2,7 @@
 //! every event written inside a traced request.
 
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TraceContextExt;
 use serde_json::{Map, Value};
@@ -123,27 +123,12 @@ impl Visit for JsonFields {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC (civil-from-days, no date crate).
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC). Times outside 1970..=9999, which
+/// humantime refuses to format, are clamped: logging never panics on a
+/// badly set clock.
 fn timestamp_millis(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        since.subsec_millis()
-    )
+    let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+    humantime::format_rfc3339_millis(time.clamp(UNIX_EPOCH, last)).to_string()
 }
 
 #[cfg(test)]
@@ -235,5 +220,14 @@ mod tests {
     fn timestamps_are_rfc3339_utc_with_millis() {
         let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123);
         assert_eq!(timestamp_millis(t), "2000-02-29T00:00:00.123Z");
+        assert_eq!(timestamp_millis(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn timestamps_clamp_instead_of_panicking_outside_their_range() {
+        let before_epoch = UNIX_EPOCH - Duration::from_millis(1);
+        assert_eq!(timestamp_millis(before_epoch), "1970-01-01T00:00:00.000Z");
+        let year_10000 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
+        assert_eq!(timestamp_millis(year_10000), "9999-12-31T23:59:59.000Z");
     }
 }
