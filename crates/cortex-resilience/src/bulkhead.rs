@@ -5,7 +5,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let bulkhead = Bulkhead::builder("db").max_concurrent_calls(1).build().unwrap();
-//! let held = bulkhead.try_acquire::<()>().unwrap();
+//! let held = bulkhead.try_acquire().unwrap();
 //! // No queue by default: the second caller is rejected at once.
 //! let rejected = bulkhead.execute(|| async { Ok::<_, ()>(()) }).await;
 //! assert_eq!(rejected, Err(ResilienceError::BulkheadFull));
@@ -34,8 +34,9 @@ use tokio::sync::{Semaphore, broadcast};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::boxed::BoxFuture;
 use crate::events::EventHub;
-use crate::{ConfigError, ResilienceError};
+use crate::{BulkheadFull, ConfigError, ResilienceError};
 
 /// Bulkhead settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,8 +233,9 @@ impl Bulkhead {
         Arc::as_ptr(&self.shared).addr()
     }
 
-    /// Takes a free permit without waiting, or rejects.
-    pub fn try_acquire<E>(&self) -> Result<BulkheadPermit, ResilienceError<E>> {
+    /// Takes a free permit without waiting, or rejects (counted as a
+    /// rejected call).
+    pub fn try_acquire(&self) -> Result<BulkheadPermit, BulkheadFull> {
         if self.shared.try_take() {
             Ok(BulkheadPermit {
                 shared: Arc::clone(&self.shared),
@@ -244,7 +246,7 @@ impl Bulkhead {
     }
 
     /// Takes a permit, queueing if allowed.
-    pub async fn acquire<E>(&self) -> Result<BulkheadPermit, ResilienceError<E>> {
+    pub async fn acquire(&self) -> Result<BulkheadPermit, BulkheadFull> {
         self.shared.take().await?;
         Ok(BulkheadPermit {
             shared: Arc::clone(&self.shared),
@@ -332,20 +334,22 @@ impl Shared {
     }
 
     #[cold]
-    fn reject<E>(&self) -> ResilienceError<E> {
+    fn reject(&self) -> BulkheadFull {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         self.events.emit(|| BulkheadEvent::CallRejected);
-        ResilienceError::BulkheadFull
+        BulkheadFull {
+            max_concurrent_calls: self.config.max_concurrent_calls,
+        }
     }
 
-    async fn take<E>(&self) -> Result<(), ResilienceError<E>> {
+    async fn take(&self) -> Result<(), BulkheadFull> {
         if self.try_take() {
             return Ok(());
         }
         self.wait().await
     }
 
-    async fn wait<E>(&self) -> Result<(), ResilienceError<E>> {
+    async fn wait(&self) -> Result<(), BulkheadFull> {
         let max_queue = self.config.max_queue as usize;
         if self.queued.fetch_add(1, Ordering::AcqRel) >= max_queue {
             self.queued.fetch_sub(1, Ordering::AcqRel);
@@ -402,8 +406,6 @@ pub struct BulkheadService<S> {
     bulkhead: Bulkhead,
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, Req> Service<Req> for BulkheadService<S>
 where
     S: Service<Req> + Clone + Send + 'static,
@@ -436,7 +438,7 @@ where
         if shared.config.max_queue == 0 {
             return ResponseFuture {
                 kind: Kind::Rejected {
-                    error: Some(shared.reject()),
+                    error: Some(shared.reject().into()),
                 },
             };
         }

@@ -142,6 +142,57 @@ impl<E: IntoResponse> IntoResponse for ResilienceError<E> {
     }
 }
 
+/// A circuit breaker refused a call: the `Err` of
+/// [`CircuitBreaker::try_acquire_permission`](crate::CircuitBreaker::try_acquire_permission).
+/// Converts into [`ResilienceError::CircuitOpen`] with `?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("circuit breaker is open")]
+pub struct CircuitOpen {
+    /// When the breaker will next admit a probe, if it knows.
+    pub retry_after: Option<Duration>,
+}
+
+/// A bulkhead had no permit for a call: the `Err` of
+/// [`Bulkhead::try_acquire`](crate::Bulkhead::try_acquire) and
+/// [`Bulkhead::acquire`](crate::Bulkhead::acquire). Converts into
+/// [`ResilienceError::BulkheadFull`] with `?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("bulkhead is full ({max_concurrent_calls} concurrent calls)")]
+pub struct BulkheadFull {
+    /// The bulkhead's limit on concurrent calls.
+    pub max_concurrent_calls: u32,
+}
+
+/// A rate limiter had no permit for a call: the `Err` of
+/// [`RateLimiter::try_acquire`](crate::RateLimiter::try_acquire),
+/// [`RateLimiter::acquire`](crate::RateLimiter::acquire) and
+/// [`KeyedRateLimiter::try_acquire`](crate::KeyedRateLimiter::try_acquire).
+/// Converts into [`ResilienceError::RateLimited`] with `?`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("rate limit exceeded")]
+pub struct RateLimited {
+    /// When a permit will be available.
+    pub retry_after: Duration,
+}
+
+impl<E> From<CircuitOpen> for ResilienceError<E> {
+    fn from(CircuitOpen { retry_after }: CircuitOpen) -> Self {
+        Self::CircuitOpen { retry_after }
+    }
+}
+
+impl<E> From<BulkheadFull> for ResilienceError<E> {
+    fn from(_: BulkheadFull) -> Self {
+        Self::BulkheadFull
+    }
+}
+
+impl<E> From<RateLimited> for ResilienceError<E> {
+    fn from(RateLimited { retry_after }: RateLimited) -> Self {
+        Self::RateLimited { retry_after }
+    }
+}
+
 /// `Retry-After` in whole seconds, rounded up so clients never come back
 /// early (RFC 9110 §10.2.3 allows only integers).
 pub(crate) fn retry_after_value(retry_after: Duration) -> HeaderValue {

@@ -58,13 +58,22 @@
 //!
 //! | policy | plain API | tower layer | HTTP layer |
 //! |---|---|---|---|
-//! | [`CircuitBreaker`] | `execute`, `execute_classified`, `try_acquire_permission` | `layer()` | `http_layer()` (5xx = failure) |
-//! | [`Retry`] | `execute`, `run_with` | `layer()` (`Req: Clone`) | `http_layer()` (idempotent, replayable bodies, `Retry-After`) |
-//! | [`Bulkhead`] | `execute`, `acquire` | `layer()` | `http_layer()` |
-//! | [`Timeout`] | `execute`, `stats` | `layer()` | `http_layer()` |
+//! | [`CircuitBreaker`] | `execute`, `execute_with`, `try_acquire_permission` | `layer()` | `http_layer()` (5xx = failure) |
+//! | [`Retry`] | `execute`, `execute_with` | `layer()` (`Req: Clone`) | `http_layer()` (idempotent, replayable bodies, `Retry-After`) |
+//! | [`Bulkhead`] | `execute`, `try_acquire`, `acquire` | `layer()` | `http_layer()` |
+//! | [`Timeout`] | `execute` | `layer()` | `http_layer()` |
 //! | [`RateLimiter`] / [`KeyedRateLimiter`] | `try_acquire`, `check`, `acquire`, `execute` | `layer()` | [`RateLimitLayer`] (429 + `RateLimit-*`) |
 //! | [`Fallback`] | via [`Policy`] | — | — |
 //! | [`Pipeline`] | `execute` | `layer()` | `http_layer()` |
+//!
+//! The same words mean the same thing on every policy: `execute` runs a
+//! call returning `Result<T, E>`; `execute_with` runs one returning
+//! `Result<T, ResilienceError<E>>` with your own outcome decision (a
+//! [`Classify`] for the breaker, a [`ShouldRetry`] for the retry);
+//! `try_acquire` / `acquire` / `try_acquire_permission` take a permit or
+//! return a typed rejection ([`BulkheadFull`], [`RateLimited`],
+//! [`CircuitOpen`]) that `?` converts into a [`ResilienceError`]; `stats()`
+//! is a snapshot, `config()` the configuration.
 //!
 //! # Feature flags
 //!
@@ -94,6 +103,7 @@
 //!
 //! The workspace's `rust-version` (1.88).
 
+mod boxed;
 pub mod breaker;
 pub mod bulkhead;
 mod classify;
@@ -125,7 +135,7 @@ pub use bulkhead::{
 };
 pub use classify::{Classify, DefaultClassifier, HttpClassifier, Outcome};
 pub use clock::{Clock, ManualClock};
-pub use error::{ConfigError, ResilienceError};
+pub use error::{BulkheadFull, CircuitOpen, ConfigError, RateLimited, ResilienceError};
 pub use events::EVENT_CHANNEL_CAPACITY;
 pub use future::RejectableFuture;
 #[cfg(feature = "health")]

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use cortex_resilience::{Bulkhead, CircuitBreaker, Pipeline, Policy, PolicyExt, Retry, Timeout};
+//! use cortex_resilience::{Bulkhead, CircuitBreaker, Pipeline, Policy, Retry, Timeout};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let total = Timeout::builder("inventory-total").timeout_duration(Duration::from_secs(5));
@@ -30,7 +30,6 @@
 //! ```
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -40,6 +39,7 @@ use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::boxed::{BoxError, BoxFuture};
 use crate::http::{ResilienceBody, rejection_response};
 use crate::retry::{
     DEFAULT_MAX_REPLAY_BODY, IdempotentMethods, Prepared, call_ready, prepare, unreadable_body,
@@ -158,6 +158,27 @@ impl<C, P> Pipeline<C, P> {
         self
     }
 
+    /// Runs `call` through every policy of the pipeline. The same as
+    /// [`PolicyExt::execute`](crate::PolicyExt::execute), without the
+    /// import; for calls whose errors are already [`ResilienceError`]s,
+    /// use [`Policy::run`].
+    pub async fn execute<T, E, F, Fut>(&self, call: F) -> Result<T, ResilienceError<E>>
+    where
+        T: Send,
+        E: Send,
+        C: Classify<T, E>,
+        P: ShouldRetry<T, E>,
+        F: Fn() -> Fut + Send + Sync,
+        Fut: Future<Output = Result<T, E>> + Send,
+    {
+        let call = &call;
+        self.run_pipeline(
+            move || async move { call().await.map_err(ResilienceError::Inner) },
+            true,
+        )
+        .await
+    }
+
     /// The circuit breaker, if any.
     pub fn circuit_breaker(&self) -> Option<&CircuitBreaker> {
         self.parts.circuit_breaker.as_ref()
@@ -236,14 +257,14 @@ impl<C, P> Pipeline<C, P> {
                 }
             };
             match &parts.circuit_breaker {
-                Some(breaker) => breaker.execute_classified(classifier, timed).await,
+                Some(breaker) => breaker.execute_with(classifier, timed).await,
                 None => timed().await,
             }
         };
         let predicate = &self.predicate;
         let attempts = move || async move {
             match (&parts.retry, retry) {
-                (Some(policy), true) => policy.run_with(predicate, attempt).await,
+                (Some(policy), true) => policy.execute_with(predicate, attempt).await,
                 _ => attempt().await,
             }
         };
@@ -293,8 +314,6 @@ where
         self.run_pipeline(call, true)
     }
 }
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Runs requests through a [`Pipeline`]; see [`Pipeline::layer`].
 #[derive(Debug, Clone)]
@@ -380,8 +399,6 @@ pub struct HttpPipelineService<S, C, P> {
     inner: S,
     pipeline: Pipeline<C, P>,
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl<S, C, P, B, RB> Service<Request<B>> for HttpPipelineService<S, C, P>
 where

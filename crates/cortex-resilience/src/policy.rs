@@ -109,7 +109,7 @@ impl<T: Send, E: Send> Policy<T, E> for CircuitBreaker {
         F: Fn() -> Fut + Send + Sync,
         Fut: Future<Output = Result<T, ResilienceError<E>>> + Send,
     {
-        self.execute_classified(&DefaultClassifier, call)
+        self.execute_with(&DefaultClassifier, call)
     }
 }
 
@@ -131,7 +131,7 @@ impl<T: Send, E: Send, C: Classify<T, E>> Policy<T, E> for ClassifiedBreaker<C> 
         F: Fn() -> Fut + Send + Sync,
         Fut: Future<Output = Result<T, ResilienceError<E>>> + Send,
     {
-        self.breaker.execute_classified(&self.classifier, call)
+        self.breaker.execute_with(&self.classifier, call)
     }
 }
 
@@ -145,7 +145,7 @@ impl<T: Send, E: Send> Policy<T, E> for Retry {
         F: Fn() -> Fut + Send + Sync,
         Fut: Future<Output = Result<T, ResilienceError<E>>> + Send,
     {
-        self.run_with(&DefaultRetryPredicate, call)
+        self.execute_with(&DefaultRetryPredicate, call)
     }
 }
 
@@ -166,7 +166,7 @@ impl<T: Send, E: Send, P: ShouldRetry<T, E>> Policy<T, E> for RetryWhen<P> {
         F: Fn() -> Fut + Send + Sync,
         Fut: Future<Output = Result<T, ResilienceError<E>>> + Send,
     {
-        self.retry.run_with(&self.predicate, call)
+        self.retry.execute_with(&self.predicate, call)
     }
 }
 

@@ -383,6 +383,9 @@ impl PolicyRegistry {
         Arc::as_ptr(&self.inner).addr()
     }
 
+    /// The path [`router`](Self::router) serves.
+    pub const PATH: &'static str = "/resilience";
+
     /// The registry's endpoint: `GET /resilience` answers
     /// [`all_stats`](Self::all_stats) as JSON, for dashboards and
     /// debugging. Merge it into the application's router.
@@ -414,7 +417,7 @@ impl PolicyRegistry {
     {
         let registry = self.clone();
         axum::Router::new().route(
-            "/resilience",
+            Self::PATH,
             axum::routing::get(move || {
                 let registry = registry.clone();
                 async move {

@@ -132,7 +132,7 @@ async fn ignored_outcomes_count_as_neither() {
     let ignore_all = |_: &Result| Outcome::Ignored;
     for _ in 0..10 {
         let _ = breaker
-            .execute_classified(&ignore_all, || async { Err(ResilienceError::Inner("x")) })
+            .execute_with(&ignore_all, || async { Err(ResilienceError::Inner("x")) })
             .await;
     }
     let stats = breaker.stats();

@@ -9,8 +9,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::{get, put};
 use cortex_resilience::{
-    Bulkhead, CircuitBreaker, Clock, ManualClock, Pipeline, Policy, PolicyExt, RateLimiter,
-    ResilienceError, Retry, RetryBudgetConfig, SlidingWindow, Timeout, TimeoutConfig, TimeoutStats,
+    Bulkhead, BulkheadFull, CircuitBreaker, CircuitOpen, Clock, ManualClock, Pipeline, Policy,
+    PolicyExt, RateLimited, RateLimiter, ResilienceError, Retry, RetryBudgetConfig, SlidingWindow,
+    Timeout, TimeoutConfig, TimeoutStats,
 };
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -22,7 +23,7 @@ async fn bulkhead_rejects_over_capacity_and_bounds_its_queue() {
         .max_queue(1)
         .build()
         .unwrap();
-    let held = bulkhead.try_acquire::<()>().unwrap();
+    let held = bulkhead.try_acquire().unwrap();
     let queued = {
         let bulkhead = bulkhead.clone();
         tokio::spawn(async move {
@@ -52,7 +53,7 @@ async fn bulkhead_queue_wait_times_out_and_cancelled_waiters_leave() {
         .max_wait(Duration::from_millis(100))
         .build()
         .unwrap();
-    let _held = bulkhead.try_acquire::<()>().unwrap();
+    let _held = bulkhead.try_acquire().unwrap();
     let waited = bulkhead.execute(|| async { Ok::<_, ()>(()) }).await;
     assert_eq!(waited, Err(ResilienceError::BulkheadFull));
     let cancelled = tokio::time::timeout(
@@ -527,15 +528,11 @@ async fn rate_limiter_max_wait_queues_callers_in_order() {
         .unwrap();
     let start = tokio::time::Instant::now();
     for _ in 0..3 {
-        limiter.acquire::<()>().await.unwrap();
+        limiter.acquire().await.unwrap();
     }
     assert_eq!(start.elapsed(), Duration::from_millis(200));
     // Three callers reserve 100, 200, 300 ms ahead: the third is over 250.
-    let results = tokio::join!(
-        limiter.acquire::<()>(),
-        limiter.acquire::<()>(),
-        limiter.acquire::<()>()
-    );
+    let results = tokio::join!(limiter.acquire(), limiter.acquire(), limiter.acquire());
     assert!(results.0.is_ok() && results.1.is_ok() && results.2.is_err());
 }
 
@@ -623,4 +620,156 @@ async fn standard_pipeline_opens_the_breaker_and_answers_503() {
         before,
         "the open breaker is not retried"
     );
+}
+
+/// The acquisition APIs of the three admission policies look alike: a
+/// permit (or `()`) or a typed rejection carrying the wait or the limit,
+/// which `?` turns into the matching `ResilienceError`.
+#[tokio::test(start_paused = true)]
+async fn acquisition_apis_reject_with_typed_errors_that_convert() {
+    let bulkhead = Bulkhead::builder("pool")
+        .max_concurrent_calls(1)
+        .build()
+        .unwrap();
+    let held = bulkhead.try_acquire().unwrap();
+    let full = bulkhead.try_acquire().unwrap_err();
+    assert_eq!(
+        full,
+        BulkheadFull {
+            max_concurrent_calls: 1
+        }
+    );
+    assert_eq!(bulkhead.acquire().await.unwrap_err(), full);
+    assert_eq!(bulkhead.stats().rejected_total, 2);
+    drop(held);
+    assert!(bulkhead.acquire().await.is_ok());
+
+    let limiter = RateLimiter::builder("api")
+        .clock(Clock::tokio())
+        .permits(1, Duration::from_secs(10))
+        .build()
+        .unwrap();
+    limiter.try_acquire().unwrap();
+    let RateLimited { retry_after } = limiter.try_acquire().unwrap_err();
+    assert_eq!(retry_after, Duration::from_secs(10));
+    assert_eq!(
+        limiter.acquire().await,
+        Err(RateLimited {
+            retry_after: Duration::from_secs(10)
+        })
+    );
+
+    let keyed = RateLimiter::builder("per-user")
+        .clock(Clock::tokio())
+        .permits(1, Duration::from_secs(10))
+        .build_keyed::<&str>()
+        .unwrap();
+    keyed.try_acquire(Some(&"alice")).unwrap();
+    keyed.try_acquire(Some(&"bob")).unwrap();
+    assert_eq!(
+        keyed.try_acquire(Some(&"alice")),
+        Err(RateLimited {
+            retry_after: Duration::from_secs(10)
+        })
+    );
+
+    let breaker = CircuitBreaker::builder("db")
+        .clock(Clock::tokio())
+        .wait_duration_in_open_state(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    breaker.transition_to_open();
+    let open: CircuitOpen = breaker.try_acquire_permission().unwrap_err();
+    assert_eq!(open.retry_after, Some(Duration::from_secs(30)));
+
+    // `?` in code returning `ResilienceError`.
+    async fn guarded(
+        bulkhead: &Bulkhead,
+        limiter: &RateLimiter,
+    ) -> Result<(), ResilienceError<()>> {
+        limiter.acquire().await?;
+        let _permit = bulkhead.try_acquire()?;
+        Ok(())
+    }
+    assert_eq!(
+        guarded(&bulkhead, &limiter).await,
+        Err(ResilienceError::RateLimited {
+            retry_after: Duration::from_secs(10)
+        })
+    );
+    assert_eq!(
+        ResilienceError::<()>::from(open),
+        ResilienceError::CircuitOpen {
+            retry_after: Some(Duration::from_secs(30))
+        }
+    );
+    assert_eq!(
+        ResilienceError::<()>::from(full),
+        ResilienceError::BulkheadFull
+    );
+}
+
+/// `execute_with` is the one name for "run with my own outcome decision",
+/// on the breaker (a classifier) and the retry (a predicate) alike.
+#[tokio::test(start_paused = true)]
+async fn execute_with_takes_the_policys_decider() {
+    let breaker = CircuitBreaker::builder("db")
+        .sliding_window(SlidingWindow::ConsecutiveFailures { threshold: 1 })
+        .build()
+        .unwrap();
+    let not_found_is_fine = |result: &Result<(), ResilienceError<&str>>| match result {
+        Err(ResilienceError::Inner("not found")) | Ok(()) => cortex_resilience::Outcome::Success,
+        Err(_) => cortex_resilience::Outcome::Failure,
+    };
+    let result = breaker
+        .execute_with(&not_found_is_fine, || async {
+            Err(ResilienceError::Inner("not found"))
+        })
+        .await;
+    assert_eq!(result, Err(ResilienceError::Inner("not found")));
+    assert_eq!(breaker.state(), cortex_resilience::CircuitState::Closed);
+
+    let retry = Retry::builder("fetch")
+        .backoff(cortex_resilience::Backoff::Fixed {
+            delay: Duration::from_millis(1),
+        })
+        .build()
+        .unwrap();
+    let calls = AtomicUsize::new(0);
+    let never = |_: &Result<(), ResilienceError<&str>>| cortex_resilience::RetryDecision::Done;
+    let result = retry
+        .execute_with(&never, || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err(ResilienceError::Inner("down"))
+        })
+        .await;
+    assert_eq!(result, Err(ResilienceError::Inner("down")));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+mod without_policy_ext {
+    use std::time::Duration;
+
+    use cortex_resilience::{Pipeline, ResilienceError, Retry, Timeout};
+
+    #[tokio::test(start_paused = true)]
+    async fn pipeline_execute_needs_no_trait_import() {
+        let pipeline = Pipeline::builder()
+            .retry(Retry::builder("p").build().unwrap())
+            .attempt_timeout(
+                Timeout::builder("p")
+                    .timeout_duration(Duration::from_millis(10))
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        assert_eq!(pipeline.execute(|| async { Ok::<_, ()>(3) }).await, Ok(3));
+        let hung = pipeline
+            .execute(|| async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok::<_, ()>(())
+            })
+            .await;
+        assert_eq!(hung, Err(ResilienceError::Timeout));
+    }
 }

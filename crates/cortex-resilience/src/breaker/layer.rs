@@ -88,8 +88,10 @@ where
                 permit: Some(permit),
                 classifier: self.classifier.clone(),
             },
-            Err(error) => ResponseFuture {
-                kind: Kind::Rejected { error: Some(error) },
+            Err(rejected) => ResponseFuture {
+                kind: Kind::Rejected {
+                    error: Some(rejected.into()),
+                },
                 permit: None,
                 classifier: self.classifier.clone(),
             },

@@ -52,7 +52,7 @@ pub use layer::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
 
 use crate::clock::{Clock, Stopwatch, duration_nanos};
 use crate::events::EventHub;
-use crate::{Classify, ConfigError, DefaultClassifier, Outcome, ResilienceError};
+use crate::{CircuitOpen, Classify, ConfigError, DefaultClassifier, Outcome, ResilienceError};
 use window::{CountWindow, FAILED, RECORDED, SLOW, Snapshot, TimeWindow};
 
 /// Computes the open-state wait from the number of consecutive openings
@@ -384,7 +384,7 @@ impl CircuitBreaker {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.execute_classified(&DefaultClassifier, || async {
+        self.execute_with(&DefaultClassifier, || async {
             call().await.map_err(ResilienceError::Inner)
         })
         .await
@@ -393,7 +393,7 @@ impl CircuitBreaker {
     /// Runs `call` if the breaker admits it, classifying its result with
     /// `classifier`. Policy errors from inside `call` (a timeout, say) are
     /// classified like any other.
-    pub async fn execute_classified<T, E, C, F, Fut>(
+    pub async fn execute_with<T, E, C, F, Fut>(
         &self,
         classifier: &C,
         call: F,
@@ -411,9 +411,7 @@ impl CircuitBreaker {
 
     /// Asks for permission to make one call, for callers that cannot wrap
     /// the call in a closure. Report the outcome on the returned permit.
-    pub fn try_acquire_permission(
-        &self,
-    ) -> Result<CallPermit, ResilienceError<std::convert::Infallible>> {
+    pub fn try_acquire_permission(&self) -> Result<CallPermit, CircuitOpen> {
         Ok(CallPermit {
             permit: self.acquire_owned()?,
         })
@@ -421,7 +419,7 @@ impl CircuitBreaker {
 
     /// A permit owning a reference to the state, for `'static` futures.
     #[inline]
-    pub(crate) fn acquire_owned<E>(&self) -> Result<Permit<Arc<Shared>>, ResilienceError<E>> {
+    pub(crate) fn acquire_owned(&self) -> Result<Permit<Arc<Shared>>, CircuitOpen> {
         let raw = self.shared.admit()?;
         Ok(Permit {
             shared: Arc::clone(&self.shared),
@@ -541,7 +539,7 @@ impl Shared {
     }
 
     #[inline]
-    fn acquire_borrowed<E>(&self) -> Result<Permit<&Self>, ResilienceError<E>> {
+    fn acquire_borrowed(&self) -> Result<Permit<&Self>, CircuitOpen> {
         let raw = self.admit()?;
         Ok(Permit {
             shared: self,
@@ -552,7 +550,7 @@ impl Shared {
 
     /// Admits a call or says why not.
     #[inline]
-    fn admit<E>(&self) -> Result<RawPermit, ResilienceError<E>> {
+    fn admit(&self) -> Result<RawPermit, CircuitOpen> {
         let mut word = self.word.load(Ordering::Acquire);
         loop {
             match state_of(word) {
@@ -602,10 +600,10 @@ impl Shared {
     }
 
     #[cold]
-    fn reject<E>(&self, retry_after: Option<Duration>) -> ResilienceError<E> {
+    fn reject(&self, retry_after: Option<Duration>) -> CircuitOpen {
         self.counters.not_permitted.fetch_add(1, Ordering::Relaxed);
         self.events.emit(|| CircuitBreakerEvent::CallNotPermitted);
-        ResilienceError::CircuitOpen { retry_after }
+        CircuitOpen { retry_after }
     }
 
     /// Gives an unfinished half-open probe's slot back to its epoch.

@@ -63,8 +63,9 @@ impl RateLimitLayer<GlobalKey> {
 }
 
 impl<X: KeyExtractor> RateLimitLayer<X> {
-    /// One budget per key `extractor` finds ([`ClientIp`], [`RouteKey`],
-    /// [`HeaderKey`] or your own).
+    /// One budget per key `extractor` finds ([`ClientIp`](crate::ClientIp),
+    /// [`RouteKey`](crate::RouteKey), [`HeaderKey`](crate::HeaderKey) or
+    /// your own).
     pub fn keyed(limiter: KeyedRateLimiter<X::Key>, extractor: X) -> Self {
         Self {
             backend: Backend::Keyed(limiter),

@@ -12,6 +12,7 @@ use http::{HeaderName, Request};
 
 use super::gcra::RateLimitDecision;
 use super::{RateLimiterStats, Shared};
+use crate::RateLimited;
 
 const SHARDS: usize = 16;
 
@@ -101,6 +102,20 @@ where
     /// Takes one permit for `key` (`None`: the shared overflow budget).
     pub fn check(&self, key: Option<&K>) -> RateLimitDecision {
         self.check_n(key, 1)
+    }
+
+    /// Takes one permit for `key` if available, without waiting; the
+    /// [`RateLimited`] error says how long until one would be, as from
+    /// [`RateLimiter::try_acquire`](super::RateLimiter::try_acquire).
+    pub fn try_acquire(&self, key: Option<&K>) -> Result<(), RateLimited> {
+        let decision = self.check(key);
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(RateLimited {
+                retry_after: decision.retry_after,
+            })
+        }
     }
 
     /// Takes `weight` permits for `key`.

@@ -43,7 +43,7 @@ pub use http::{RateLimitLayer, RateLimitService};
 pub use keyed::{ClientIp, GlobalKey, HeaderKey, KeyExtractor, KeyedRateLimiter, RouteKey};
 
 use crate::clock::{Clock, Stopwatch, duration_nanos};
-use crate::{ConfigError, ResilienceError};
+use crate::{ConfigError, RateLimited, ResilienceError};
 use gcra::Gcra;
 
 /// Rate limiter settings: `permits` per `period`, bursting to `burst`.
@@ -258,8 +258,9 @@ impl RateLimiter {
     }
 
     /// Takes one permit if available, without waiting, and without the
-    /// header arithmetic of [`check`](Self::check): `Err` holds how long
-    /// until a permit would be available. The fastest way to ask.
+    /// header arithmetic of [`check`](Self::check): the [`RateLimited`]
+    /// error says how long until a permit would be available. The fastest
+    /// way to ask.
     ///
     /// ```
     /// use std::time::Duration;
@@ -270,11 +271,11 @@ impl RateLimiter {
     ///     .build()
     ///     .unwrap();
     /// assert!(limiter.try_acquire().is_ok());
-    /// let wait = limiter.try_acquire().unwrap_err();
-    /// assert!(wait > Duration::from_secs(59));
+    /// let rejected = limiter.try_acquire().unwrap_err();
+    /// assert!(rejected.retry_after > Duration::from_secs(59));
     /// ```
     #[inline]
-    pub fn try_acquire(&self) -> Result<(), Duration> {
+    pub fn try_acquire(&self) -> Result<(), RateLimited> {
         self.shared.try_acquire(&self.shared.tat)
     }
 
@@ -284,7 +285,7 @@ impl RateLimiter {
     }
 
     /// Takes a permit, waiting up to `max_wait` for one.
-    pub async fn acquire<E>(&self) -> Result<(), ResilienceError<E>> {
+    pub async fn acquire(&self) -> Result<(), RateLimited> {
         self.shared.acquire(&self.shared.tat).await
     }
 
@@ -342,10 +343,12 @@ impl Shared {
 
     /// One GCRA step for a single permit, reporting only the verdict.
     #[inline]
-    fn try_acquire(&self, state: &AtomicU64) -> Result<(), Duration> {
+    fn try_acquire(&self, state: &AtomicU64) -> Result<(), RateLimited> {
         match self.step(state, 1) {
             Step::Allowed { .. } => Ok(()),
-            Step::Denied { wait, .. } => Err(Duration::from_nanos(wait)),
+            Step::Denied { wait, .. } => Err(RateLimited {
+                retry_after: Duration::from_nanos(wait),
+            }),
         }
     }
 
@@ -378,7 +381,7 @@ impl Shared {
 
     /// Takes a permit, reserving one up to `max_wait` ahead and sleeping
     /// until it is due, so waiting callers are served in order.
-    async fn acquire<E>(&self, state: &AtomicU64) -> Result<(), ResilienceError<E>> {
+    async fn acquire(&self, state: &AtomicU64) -> Result<(), RateLimited> {
         let max_wait = duration_nanos(self.config.max_wait);
         let now = self.now();
         let mut tat = state.load(Ordering::Acquire);
@@ -388,7 +391,7 @@ impl Shared {
                 Err(wait) if wait <= max_wait => (tat.max(now) + self.gcra.interval(), wait),
                 Err(wait) => {
                     self.rejected.fetch_add(1, Ordering::Relaxed);
-                    return Err(ResilienceError::RateLimited {
+                    return Err(RateLimited {
                         retry_after: Duration::from_nanos(wait),
                     });
                 }
@@ -460,11 +463,7 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         match self.limiter.try_acquire() {
             Ok(()) => crate::future::RejectableFuture::inner(self.inner.call(request)),
-            Err(retry_after) => {
-                crate::future::RejectableFuture::rejected(ResilienceError::RateLimited {
-                    retry_after,
-                })
-            }
+            Err(rejected) => crate::future::RejectableFuture::rejected(rejected.into()),
         }
     }
 }

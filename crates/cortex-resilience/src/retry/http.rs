@@ -1,10 +1,8 @@
 //! Retry for HTTP services: idempotent methods, replayable bodies,
 //! retryable statuses and `Retry-After`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
@@ -16,6 +14,7 @@ use tower_service::Service;
 use super::layer::call_ready;
 use super::{Retry, RetryDecision, ShouldRetry};
 use crate::ResilienceError;
+use crate::boxed::{BoxError, BoxFuture};
 use crate::http::{PolicyRejection, ResilienceBody, rejection_response};
 
 /// Request bodies up to this size are buffered so they can be replayed.
@@ -110,55 +109,16 @@ impl<B, E> ShouldRetry<Response<B>, E> for HttpRetryPredicate {
     }
 }
 
-/// Parses `Retry-After` as delay-seconds or an IMF-fixdate.
+/// Parses `Retry-After` as delay-seconds or an HTTP-date (RFC 9110
+/// §10.2.3; all three date formats of §5.6.7). A date in the past means
+/// "now".
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = parse_imf_fixdate(value)?;
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
-}
-
-/// `Sun, 06 Nov 1994 08:49:37 GMT` to seconds since the epoch.
-fn parse_imf_fixdate(value: &str) -> Option<u64> {
-    let rest = value.get(5..)?;
-    let mut parts = rest.split(' ');
-    let day: u64 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut clock = parts.next()?.split(':');
-    let hour: u64 = clock.next()?.parse().ok()?;
-    let minute: u64 = clock.next()?.parse().ok()?;
-    let second: u64 = clock.next()?.parse().ok()?;
-    if parts.next()? != "GMT" || day == 0 || day > 31 || hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::try_from(day).ok()? - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let days = u64::try_from(days).ok()?;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Retries HTTP requests; see [`Retry::http_layer`].
@@ -220,9 +180,6 @@ pub struct HttpRetryService<S> {
     inner: S,
     layer: HttpRetryLayer,
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// A request ready for one or more attempts.
 pub(crate) enum Prepared<B> {
@@ -307,7 +264,7 @@ where
                 Prepared::Replay(parts, body) => {
                     let result = layer
                         .retry
-                        .run_with(&layer.predicate, || {
+                        .execute_with(&layer.predicate, || {
                             let mut service = service.clone();
                             let request = Request::from_parts(parts.clone(), B::from(body.clone()));
                             async move { call_ready(&mut service, request).await }
@@ -325,6 +282,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::time::UNIX_EPOCH;
+
     use super::*;
 
     #[test]
@@ -346,7 +305,15 @@ mod tests {
             retry_after(&headers, now + Duration::from_secs(100)),
             Some(Duration::ZERO)
         );
-        headers.insert(header::RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&headers, now), None);
+        // The obsolete formats recipients must still accept (RFC 9110
+        // §5.6.7's examples of the same instant).
+        for obsolete in ["Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+            headers.insert(header::RETRY_AFTER, obsolete.parse().unwrap());
+            assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
+        }
+        for invalid in ["soon", "Sun, 06 Nov 1994 25:49:37 GMT", "-5"] {
+            headers.insert(header::RETRY_AFTER, invalid.parse().unwrap());
+            assert_eq!(retry_after(&headers, now), None, "{invalid}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use pin_project_lite::pin_project;
 
 use super::{Retry, ShouldRetry};
 use crate::ResilienceError;
+use crate::boxed::BoxFuture;
 
 /// Retries calls of the services it wraps; see [`Retry::layer`].
 #[derive(Debug, Clone)]
@@ -55,8 +56,6 @@ pub struct RetryService<S, P> {
     retry: Retry,
     predicate: P,
 }
-
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 impl<S, P, Req> Service<Req> for RetryService<S, P>
 where

@@ -360,7 +360,7 @@ impl Retry {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_with(&DefaultRetryPredicate, || async {
+        self.execute_with(&DefaultRetryPredicate, || async {
             call().await.map_err(ResilienceError::Inner)
         })
         .await
@@ -368,7 +368,7 @@ impl Retry {
 
     /// Runs `call`, retrying per `predicate`; policy errors from inside
     /// `call` are seen by the predicate like any other.
-    pub async fn run_with<T, E, P, F, Fut>(
+    pub async fn execute_with<T, E, P, F, Fut>(
         &self,
         predicate: &P,
         call: F,
