@@ -22,9 +22,10 @@
 //! Every component registered with one [`MetricsRegistry`] lands in the
 //! same families, so the registry gets one collector for all of them:
 //! each family may appear only once per scrape. A policy registered both
-//! alone and through a [`PolicyRegistry`] is exported once; of two
-//! different instances of one kind with the same name, the first
-//! registered is exported.
+//! alone and through a [`PolicyRegistry`] is exported once. Two different
+//! instances of one kind with the same name would give two series with
+//! the same labels, so only one is exported: the one in a registry, else
+//! the one registered first.
 
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
