@@ -172,6 +172,21 @@ impl MetricsRegistry {
         }
     }
 
+    /// Whether `self` and `other` are clones of one registry (they share
+    /// every metric). Components that keep per-registry state use it to
+    /// tell registries apart.
+    ///
+    /// ```
+    /// use cortex_metrics::MetricsRegistry;
+    ///
+    /// let registry = MetricsRegistry::new();
+    /// assert!(registry.same_as(&registry.clone()));
+    /// assert!(!registry.same_as(&MetricsRegistry::new()));
+    /// ```
+    pub fn same_as(&self, other: &MetricsRegistry) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Gets or creates an unlabelled counter.
     pub fn counter(&self, name: &str, help: &str) -> Result<Counter, MetricsError> {
         Ok(self.counter_family(name, help, [])?.with_labels([]))
