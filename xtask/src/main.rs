@@ -11,9 +11,9 @@
 //! | `deny` | installs and runs cargo-deny against `deny.toml` |
 
 mod bench;
-mod compression;
 mod conformance;
 mod features;
+mod hub;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};

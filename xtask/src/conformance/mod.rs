@@ -1,0 +1,70 @@
+//! `cargo xtask conformance`: the Hub checked from the outside, by real
+//! tools and a real HTTP client instead of our own parsers.
+//!
+//! 1. Installs what is missing ([`tools`]): promtool, Python's
+//!    `prometheus_client`, curl, the gzip/brotli/zstd CLIs, Chromium.
+//! 2. Checks `cortex-metrics`' `exposition` example with promtool and both
+//!    Python parsers ([`metrics`]).
+//! 3. Builds and starts the Hub on a free loopback port
+//!    ([`HubProcess`]), then, in this order, since later checks read what
+//!    earlier traffic left:
+//!    - [`routes`]: the index at `GET /`, the echo and work handlers, a
+//!      404 and a non-standard method;
+//!    - [`resilience`]: `/api/flaky` until its breaker opens, `/resilience`;
+//!    - [`orders`]: order actors that complete and fail;
+//!    - [`health`]: every probe as `application/health+json`;
+//!    - [`metrics`]: `/metrics` in both formats, through promtool and
+//!      Python, with the values the traffic above must have left;
+//!    - [`compression`]: curl, the compression CLIs and headless Chromium.
+//! 4. Stops the Hub with SIGTERM and expects a clean exit.
+//!
+//! Every exchange goes through [`client::Client`] (ureq), which shows
+//! status, headers and bodies exactly as sent; JSON answers are checked
+//! field by field. Files the tools read are kept in `target/conformance/`.
+
+mod client;
+mod compression;
+mod exposition;
+mod health;
+mod json;
+mod metrics;
+mod orders;
+mod resilience;
+mod routes;
+mod tools;
+
+use std::path::PathBuf;
+
+use crate::hub::HubProcess;
+use crate::root;
+use client::Client;
+
+pub(crate) fn run() -> Result<(), String> {
+    let out_dir = out_dir()?;
+    tools::ensure_promtool()?;
+    tools::ensure_python_client()?;
+    metrics::check_example(&out_dir)?;
+
+    HubProcess::build()?;
+    let hub = HubProcess::start()?;
+    let client = Client::new(hub.addr());
+    let routes = routes::check(&client)?;
+    resilience::check(&client)?;
+    orders::check(&client)?;
+    health::check(&client)?;
+    metrics::check_hub(&client, &routes, &out_dir)?;
+    compression::check(&client, &out_dir)?;
+    // Close the client's pooled connections before asking the Hub to
+    // drain, so the clean exit is not a race with them.
+    drop(client);
+    hub.stop()?;
+    eprintln!("conformance: all checks passed");
+    Ok(())
+}
+
+/// `target/conformance/`, created if needed.
+fn out_dir() -> Result<PathBuf, String> {
+    let dir = root().join("target").join("conformance");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,139 @@
+//! The Hub (`examples/hub`) as a child process, for tasks that check it
+//! from the outside: built in the debug profile, started on a free
+//! loopback port, stopped with SIGTERM and expected to exit cleanly.
+//!
+//! A [`HubProcess`] that is dropped while the Hub still runs (a check
+//! failed, `?` returned early) kills it, so no task leaves a Hub behind.
+//!
+//! ```ignore
+//! // (xtask is a binary: its doc examples are not compiled)
+//! HubProcess::build()?;
+//! let hub = HubProcess::start()?;
+//! let url = format!("http://{}/metrics", hub.addr());
+//! hub.stop()?;
+//! ```
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{cargo, exec, root};
+
+/// How long the Hub may take to listen after its start.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the Hub may take to exit after SIGTERM (it drains in-flight
+/// requests and stops its actors first).
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running `cortex-hub` binary; killed on drop unless [`stop`]ped.
+///
+/// [`stop`]: HubProcess::stop
+#[derive(Debug)]
+pub(crate) struct HubProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl HubProcess {
+    /// Builds `cortex-hub` in the debug profile (what [`start`] runs).
+    ///
+    /// [`start`]: HubProcess::start
+    pub(crate) fn build() -> Result<(), String> {
+        exec(&cargo(), &["build", "--quiet", "-p", "cortex-hub"])
+    }
+
+    /// Starts the built Hub on a free loopback port and waits until it
+    /// accepts connections.
+    pub(crate) fn start() -> Result<Self, String> {
+        let addr = free_loopback_addr()?;
+        let binary = binary();
+        let child = Command::new(&binary)
+            .args(["--addr", &addr.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        let mut hub = Self { child, addr };
+        hub.wait_until_listening()?;
+        eprintln!("hub: listening on {addr} (pid {})", hub.child.id());
+        Ok(hub)
+    }
+
+    /// Where the Hub listens.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends SIGTERM and expects a successful exit within [`STOP_TIMEOUT`].
+    pub(crate) fn stop(mut self) -> Result<(), String> {
+        let pid = self.child.id().to_string();
+        let signalled = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if !signalled.success() {
+            return Err(format!("kill -TERM {pid} failed with {signalled}"));
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return if status.success() {
+                    eprintln!("hub: clean exit after SIGTERM");
+                    Ok(())
+                } else {
+                    Err(format!("hub exited with {status} after SIGTERM"))
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!(
+            "hub did not stop within {STOP_TIMEOUT:?} of SIGTERM"
+        ))
+    }
+
+    /// Polls the port until it accepts a connection; fails at once if the
+    /// Hub exits first (a bad flag, the port taken meanwhile).
+    fn wait_until_listening(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("the hub exited with {status} before listening"));
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!(
+            "the hub did not listen on {} within {START_TIMEOUT:?}",
+            self.addr
+        ))
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The debug binary, in `CARGO_TARGET_DIR` when that is set.
+fn binary() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("debug")
+        .join("cortex-hub")
+}
+
+/// Binds port 0, reads the port, and releases it for the Hub. Another
+/// process could take it in between; on a CI machine that window is
+/// negligible, and [`HubProcess::start`] then fails rather than hangs.
+fn free_loopback_addr() -> Result<SocketAddr, String> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
