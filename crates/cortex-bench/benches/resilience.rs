@@ -183,7 +183,10 @@ fn timeout(
     st: &tokio::runtime::Runtime,
     mt: &tokio::runtime::Runtime,
 ) {
-    let ours = Timeout::new("bench", Duration::from_secs(10));
+    let ours = Timeout::builder("bench")
+        .timeout_duration(Duration::from_secs(10))
+        .build()
+        .expect("timeout");
     both!(
         group,
         "timeout/cortex-layer",
@@ -312,10 +315,20 @@ fn pipeline(
                 .expect("limiter"),
         )
         .bulkhead(Bulkhead::builder("bench").build().expect("bulkhead"))
-        .timeout(Timeout::new("total", Duration::from_secs(10)))
+        .timeout(
+            Timeout::builder("total")
+                .timeout_duration(Duration::from_secs(10))
+                .build()
+                .expect("timeout"),
+        )
         .retry(Retry::builder("bench").build().expect("retry"))
         .circuit_breaker(CircuitBreaker::builder("bench").build().expect("breaker"))
-        .attempt_timeout(Timeout::new("attempt", Duration::from_secs(5)))
+        .attempt_timeout(
+            Timeout::builder("attempt")
+                .timeout_duration(Duration::from_secs(5))
+                .build()
+                .expect("timeout"),
+        )
         .build();
     let execute = Arc::new(ours.clone());
     both!(group, "pipeline/cortex-execute", st, mt, execute, |p| {

@@ -56,15 +56,28 @@
 //! # }
 //! ```
 //!
-//! | policy | plain API | tower layer | HTTP layer |
+//! | policy | plain API | tower layer (`.layer()`) | HTTP layer (`.http_layer()`) |
 //! |---|---|---|---|
-//! | [`CircuitBreaker`] | `execute`, `execute_with`, `try_acquire_permission` | `layer()` | `http_layer()` (5xx = failure) |
-//! | [`Retry`] | `execute`, `execute_with` | `layer()` (`Req: Clone`) | `http_layer()` (idempotent, replayable bodies, `Retry-After`) |
-//! | [`Bulkhead`] | `execute`, `try_acquire`, `acquire` | `layer()` | `http_layer()` |
-//! | [`Timeout`] | `execute` | `layer()` | `http_layer()` |
-//! | [`RateLimiter`] / [`KeyedRateLimiter`] | `try_acquire`, `check`, `acquire`, `execute` | `layer()` | [`RateLimitLayer`] (429 + `RateLimit-*`) |
+//! | [`CircuitBreaker`] | `execute`, `execute_with`, `try_acquire_permission` | [`CircuitBreakerLayer`] | 503 + `Retry-After`; 5xx count as failures |
+//! | [`Retry`] | `execute`, `execute_with` | [`RetryLayer`] (`Req: Clone`) | idempotent methods, replayable bodies, `Retry-After` honoured |
+//! | [`Bulkhead`] | `execute`, `try_acquire`, `acquire` | [`BulkheadLayer`] | 503 |
+//! | [`Timeout`] | `execute` | [`TimeoutLayer`] | 504 |
+//! | [`RateLimiter`] | `try_acquire`, `check`, `acquire`, `execute` | [`RateLimiterLayer`] | 429 + `Retry-After` + `RateLimit-*` |
+//! | [`KeyedRateLimiter`] | `try_acquire`, `check` | [`KeyedRateLimiterLayer`] (`layer(extractor)`) | `http_layer(extractor)`: 429 + `RateLimit-*` per key |
 //! | [`Fallback`] | via [`Policy`] | — | — |
-//! | [`Pipeline`] | `execute` | `layer()` | `http_layer()` |
+//! | [`Pipeline`] | `execute` | [`PipelineLayer`] | all of the above |
+//!
+//! Every `http_layer()` is the policy's tower layer inside the one HTTP
+//! adapter, [`HttpLayer`] (see the [`http`] module): `.layer()` keeps
+//! errors as [`ResilienceError`]s for any tower stack, `.http_layer()`
+//! turns rejections into responses for an axum `Router`. Each policy is a
+//! folder in tower-http's layout (`layer.rs`, `service.rs`, `future.rs`,
+//! the policy itself, its `config.rs`). Services are named
+//! `<Policy>Service<S>` ([`CircuitBreakerService`], [`BulkheadService`],
+//! ...): the bare noun belongs to the policy users hold, unlike
+//! cortex-metrics' and cortex-compress' middleware, whose layer is their
+//! only API (`Compression<S>`). Every service has `new`, `get_ref`,
+//! `get_mut` and `into_inner`.
 //!
 //! The same words mean the same thing on every policy: `execute` runs a
 //! call returning `Result<T, E>`; `execute_with` runs one returning
@@ -111,7 +124,6 @@ mod clock;
 mod duration;
 mod error;
 mod events;
-mod future;
 #[cfg(feature = "health")]
 mod health;
 pub mod http;
@@ -137,24 +149,25 @@ pub use classify::{Classify, DefaultClassifier, HttpClassifier, Outcome};
 pub use clock::{Clock, ManualClock};
 pub use error::{BulkheadFull, CircuitOpen, ConfigError, RateLimited, ResilienceError};
 pub use events::EVENT_CHANNEL_CAPACITY;
-pub use future::RejectableFuture;
 #[cfg(feature = "health")]
 pub use health::CircuitBreakerHealthCheck;
-pub use http::{HttpLayer, PolicyRejection, ResilienceBody};
-pub use pipeline::{HttpPipelineLayer, Pipeline, PipelineBuilder, PipelineLayer};
+pub use http::{HttpLayer, HttpService, IdempotentMethods, PolicyRejection, ResilienceBody};
+pub use pipeline::{Pipeline, PipelineBuilder, PipelineLayer, PipelineService};
 pub use policy::{Chain, ClassifiedBreaker, Fallback, Policy, PolicyExt, RetryWhen};
 pub use ratelimit::{
-    ClientIp, GlobalKey, HeaderKey, KeyExtractor, KeyedRateLimiter, RateLimitDecision,
-    RateLimitLayer, RateLimiter, RateLimiterBuilder, RateLimiterConfig, RateLimiterLayer,
-    RateLimiterStats, RouteKey,
+    ClientIp, GlobalKey, HeaderKey, KeyExtractor, KeyedRateLimiter, KeyedRateLimiterLayer,
+    KeyedRateLimiterService, RateLimitDecision, RateLimiter, RateLimiterBuilder, RateLimiterConfig,
+    RateLimiterLayer, RateLimiterService, RateLimiterStats, RouteKey,
 };
 pub use registry::{AllStats, PolicyRegistry, RegistryConfig, RegistryError};
 pub use retry::{
-    Backoff, DefaultRetryPredicate, HttpRetryLayer, HttpRetryPredicate, IdempotentMethods, Jitter,
-    Retry, RetryBudgetConfig, RetryBuilder, RetryConfig, RetryDecision, RetryEvent, RetryLayer,
-    RetryStats, ShouldRetry,
+    Backoff, DefaultRetryPredicate, HttpRetryPredicate, Jitter, Retry, RetryBudgetConfig,
+    RetryBuilder, RetryConfig, RetryDecision, RetryEvent, RetryLayer, RetryService, RetryStats,
+    ShouldRetry,
 };
-pub use timeout::{Timeout, TimeoutBuilder, TimeoutConfig, TimeoutLayer, TimeoutStats};
+pub use timeout::{
+    Timeout, TimeoutBuilder, TimeoutConfig, TimeoutLayer, TimeoutService, TimeoutStats,
+};
 
 /// Compiles the code blocks of `docs/resilience.md` as doctests, so the guide stays true.
 #[cfg(doctest)]

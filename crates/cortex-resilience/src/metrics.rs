@@ -27,11 +27,9 @@
 //! the same labels, so only one is exported: the one in a registry, else
 //! the one registered first.
 
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use cortex_metrics::{
-    Collector, CollectorOutput, CounterFamily, MetricsError, MetricsRegistry, RegisterMetrics,
-};
+use cortex_metrics::{Collector, CollectorOutput, MetricsError, MetricsRegistry, RegisterMetrics};
 
 use crate::registry::{LimiterHandle, Member};
 use crate::{
@@ -52,46 +50,33 @@ struct ResilienceCollector {
     exports: Arc<Mutex<Exports>>,
 }
 
-/// Which exports belong to which metrics registry. A `MetricsRegistry`
-/// has no identity of its own to compare, so it is recognised by a family
-/// every registry already holds: asking for `cortex_metrics_overflow`
-/// returns that registry's one instance, whose address is stable while a
-/// handle to it lives (entries hold one). Entries whose collector is gone
-/// (its registry was dropped) are pruned on the next registration.
-static EXPORTS: Mutex<Vec<(CounterFamily<1>, Weak<Mutex<Exports>>)>> = Mutex::new(Vec::new());
+/// Which exports belong to which metrics registry, told apart with
+/// [`MetricsRegistry::same_as`]. An entry holds a handle to its registry
+/// (there is no weak one), so a registry that resilience components were
+/// registered with stays alive for the rest of the process: fine for the
+/// one registry a service has, a cost for code that makes many.
+static EXPORTS: Mutex<Vec<(MetricsRegistry, Arc<Mutex<Exports>>)>> = Mutex::new(Vec::new());
 
 /// The exports of `registry`, installing its collector on first use.
-fn exports_of(registry: &MetricsRegistry) -> Result<Arc<Mutex<Exports>>, MetricsError> {
-    let anchor = registry.counter_family(
-        "cortex_metrics_overflow",
-        "Lookups of new label sets redirected to a family's overflow series by the cardinality guard.",
-        ["metric"],
-    )?;
+fn exports_of(registry: &MetricsRegistry) -> Arc<Mutex<Exports>> {
     let mut table = EXPORTS.lock().unwrap_or_else(PoisonError::into_inner);
-    table.retain(|(_, exports)| exports.strong_count() > 0);
-    let same = |family: &CounterFamily<1>| std::ptr::eq(family.name(), anchor.name());
-    if let Some(exports) = table
-        .iter()
-        .find(|(family, _)| same(family))
-        .and_then(|(_, exports)| exports.upgrade())
-    {
-        return Ok(exports);
+    if let Some((_, exports)) = table.iter().find(|(known, _)| known.same_as(registry)) {
+        return Arc::clone(exports);
     }
     let exports = Arc::new(Mutex::new(Exports::default()));
-    let key = format!("cortex_resilience/{:x}", Arc::as_ptr(&exports).addr());
     registry.register_collector_once(
-        &key,
+        "cortex_resilience",
         ResilienceCollector {
             exports: Arc::clone(&exports),
         },
     );
-    table.push((anchor, Arc::downgrade(&exports)));
-    Ok(exports)
+    table.push((registry.clone(), Arc::clone(&exports)));
+    exports
 }
 
 /// Adds `members` to what `registry` exports; each instance once.
 fn export(registry: &MetricsRegistry, members: Vec<Member>) -> Result<(), MetricsError> {
-    let exports = exports_of(registry)?;
+    let exports = exports_of(registry);
     let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
     for member in members {
         if !exports
@@ -110,7 +95,7 @@ fn export(registry: &MetricsRegistry, members: Vec<Member>) -> Result<(), Metric
 /// registered policy, including those registered after this call.
 impl RegisterMetrics for PolicyRegistry {
     fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
-        let exports = exports_of(registry)?;
+        let exports = exports_of(registry);
         let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
         if !exports
             .registries

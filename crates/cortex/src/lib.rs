@@ -95,8 +95,8 @@ pub mod prelude {
     };
     #[cfg(feature = "resilience")]
     pub use cortex_resilience::{
-        Bulkhead, CircuitBreaker, Fallback, Pipeline, Policy, PolicyExt, PolicyRegistry,
-        RateLimitLayer, RateLimiter, ResilienceError, Retry, Timeout,
+        Bulkhead, CircuitBreaker, ClientIp, Fallback, KeyedRateLimiter, Pipeline, Policy,
+        PolicyExt, PolicyRegistry, RateLimiter, ResilienceError, Retry, Timeout,
     };
     #[cfg(feature = "trace")]
     pub use cortex_trace::TraceContextPropagator;

@@ -11,8 +11,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use cortex::resilience::{
-    Backoff, Bulkhead, CircuitBreaker, ClientIp, Jitter, Pipeline, PolicyRegistry, RateLimitLayer,
-    RateLimiter, RegistryError, Retry, SlidingWindow, Timeout,
+    Backoff, Bulkhead, CircuitBreaker, ClientIp, Jitter, Pipeline, PolicyRegistry, RateLimiter,
+    RegistryError, Retry, SlidingWindow, Timeout,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -111,7 +111,7 @@ pub(crate) fn routes(policies: &PolicyRegistry) -> Result<IndexedRouter, Registr
             router
                 .with_state(downstream.clone())
                 .layer(pipeline.http_layer())
-                .layer(RateLimitLayer::keyed(per_client, ClientIp::new()))
+                .layer(per_client.http_layer(ClientIp::new()))
         });
     let admin = IndexedRouter::new()
         .route(

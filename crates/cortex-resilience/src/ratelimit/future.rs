@@ -1,5 +1,4 @@
-//! A response future that is either the inner call or an immediate policy
-//! rejection.
+//! The response future of the limiters' services.
 
 use std::fmt;
 use std::future::Future;
@@ -19,38 +18,40 @@ pin_project! {
 }
 
 pin_project! {
-    /// Either the inner service's future (its error wrapped in
-    /// [`ResilienceError::Inner`]) or a rejection decided in `call`.
-    pub struct RejectableFuture<F, E> {
+    /// Response future of [`RateLimiterService`](super::RateLimiterService)
+    /// and [`KeyedRateLimiterService`](super::KeyedRateLimiterService):
+    /// the inner service's future (its error wrapped in
+    /// [`ResilienceError::Inner`]), or the rejection decided in `call`.
+    pub struct ResponseFuture<F, E> {
         #[pin]
         kind: Kind<F, E>,
     }
 }
 
-impl<F, E> RejectableFuture<F, E> {
-    pub(crate) const fn inner(future: F) -> Self {
+impl<F, E> ResponseFuture<F, E> {
+    pub(super) const fn inner(future: F) -> Self {
         Self {
             kind: Kind::Inner { future },
         }
     }
 
-    pub(crate) const fn rejected(error: ResilienceError<E>) -> Self {
+    pub(super) const fn rejected(error: ResilienceError<E>) -> Self {
         Self {
             kind: Kind::Rejected { error: Some(error) },
         }
     }
 }
 
-impl<F, E> fmt::Debug for RejectableFuture<F, E> {
+impl<F, E> fmt::Debug for ResponseFuture<F, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.kind {
-            Kind::Inner { .. } => "RejectableFuture::Inner",
-            Kind::Rejected { .. } => "RejectableFuture::Rejected",
+            Kind::Inner { .. } => "ratelimit::ResponseFuture::Inner",
+            Kind::Rejected { .. } => "ratelimit::ResponseFuture::Rejected",
         })
     }
 }
 
-impl<F, T, E> Future for RejectableFuture<F, E>
+impl<F, T, E> Future for ResponseFuture<F, E>
 where
     F: Future<Output = Result<T, E>>,
 {
