@@ -127,6 +127,7 @@ mod events;
 #[cfg(feature = "health")]
 mod health;
 pub mod http;
+mod members;
 #[cfg(feature = "metrics")]
 mod metrics;
 pub mod pipeline;
@@ -152,6 +153,7 @@ pub use events::EVENT_CHANNEL_CAPACITY;
 #[cfg(feature = "health")]
 pub use health::CircuitBreakerHealthCheck;
 pub use http::{HttpLayer, HttpService, IdempotentMethods, PolicyRejection, ResilienceBody};
+pub use members::AllStats;
 pub use pipeline::{Pipeline, PipelineBuilder, PipelineLayer, PipelineService};
 pub use policy::{Chain, ClassifiedBreaker, Fallback, Policy, PolicyExt, RetryWhen};
 pub use ratelimit::{
@@ -159,7 +161,7 @@ pub use ratelimit::{
     KeyedRateLimiterService, RateLimitDecision, RateLimiter, RateLimiterBuilder, RateLimiterConfig,
     RateLimiterLayer, RateLimiterService, RateLimiterStats, RouteKey,
 };
-pub use registry::{AllStats, PolicyRegistry, RegistryConfig, RegistryError};
+pub use registry::{PolicyRegistry, RegistryConfig, RegistryError};
 pub use retry::{
     Backoff, DefaultRetryPredicate, HttpRetryPredicate, Jitter, Retry, RetryBudgetConfig,
     RetryBuilder, RetryConfig, RetryDecision, RetryEvent, RetryLayer, RetryService, RetryStats,

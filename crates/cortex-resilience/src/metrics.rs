@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use cortex_metrics::{Collector, CollectorOutput, MetricsError, MetricsRegistry, RegisterMetrics};
 
-use crate::registry::{LimiterHandle, Member};
+use crate::members::{LimiterHandle, Member};
 use crate::{
     AllStats, Bulkhead, CircuitBreaker, CircuitState, KeyedRateLimiter, Pipeline, PolicyRegistry,
     RateLimiter, Retry, Timeout,

@@ -53,7 +53,7 @@ impl CircuitState {
         }
     }
 
-    pub(crate) fn to_bits(self) -> u64 {
+    fn to_bits(self) -> u64 {
         match self {
             Self::Closed => 0,
             Self::Open => 1,
@@ -64,7 +64,7 @@ impl CircuitState {
         }
     }
 
-    pub(crate) fn from_bits(bits: u64) -> Self {
+    fn from_bits(bits: u64) -> Self {
         match bits & 0b111 {
             0 => Self::Closed,
             1 => Self::Open,

@@ -128,8 +128,8 @@ impl<C, P> Pipeline<C, P> {
 
     /// Every policy in the pipeline, outermost first.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) fn members(&self) -> Vec<crate::registry::Member> {
-        use crate::registry::{LimiterHandle, Member};
+    pub(crate) fn members(&self) -> Vec<crate::members::Member> {
+        use crate::members::{LimiterHandle, Member};
         let parts = &*self.parts;
         [
             parts

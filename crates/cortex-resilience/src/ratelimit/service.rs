@@ -70,20 +70,17 @@ where
     }
 }
 
-/// The call for a decision with the `RateLimit-*` numbers, as the HTTP
-/// adapter wants it.
+/// The call, or the rejection, that `decision` (with the `RateLimit-*`
+/// numbers the HTTP adapter wants) calls for.
 fn decided<S, Req>(
     inner: &mut S,
     request: Req,
-    decision: RateLimitDecision,
-) -> (
-    PolicyFuture<ResponseFuture<S::Future, S::Error>>,
-    Option<RateLimitDecision>,
-)
+    decision: &RateLimitDecision,
+) -> PolicyFuture<ResponseFuture<S::Future, S::Error>>
 where
     S: Service<Req>,
 {
-    let future = if decision.allowed {
+    PolicyFuture::new(if decision.allowed {
         ResponseFuture::inner(inner.call(request))
     } else {
         ResponseFuture::rejected(
@@ -92,8 +89,7 @@ where
             }
             .into(),
         )
-    };
-    (PolicyFuture::new(future), Some(decision))
+    })
 }
 
 impl<S> Sealed for RateLimiterService<S> {}
@@ -116,7 +112,7 @@ where
         _: &HttpOptions,
     ) -> (Self::Future, Option<RateLimitDecision>) {
         let decision = self.limiter.check();
-        decided(&mut self.inner, request, decision)
+        (decided(&mut self.inner, request, &decision), Some(decision))
     }
 }
 
@@ -216,6 +212,6 @@ where
         let decision = self
             .limiter
             .check(self.extractor.extract(&request).as_ref());
-        decided(&mut self.inner, request, decision)
+        (decided(&mut self.inner, request, &decision), Some(decision))
     }
 }
