@@ -111,6 +111,7 @@ impl CircuitBreaker {
     }
 
     /// The state every clone shares, for the layer's services.
+    #[inline]
     pub(super) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

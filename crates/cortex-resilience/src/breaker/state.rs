@@ -53,6 +53,7 @@ impl CircuitState {
         }
     }
 
+    #[inline]
     fn to_bits(self) -> u64 {
         match self {
             Self::Closed => 0,
@@ -64,6 +65,7 @@ impl CircuitState {
         }
     }
 
+    #[inline]
     fn from_bits(bits: u64) -> Self {
         match bits & 0b111 {
             0 => Self::Closed,
@@ -90,24 +92,29 @@ const SLOTS_SHIFT: u32 = 32;
 pub(super) const ONE_SLOT: u64 = 1 << SLOTS_SHIFT;
 
 /// The word for `state` in `epoch` with `slots` free probe slots.
+#[inline]
 pub(super) fn pack(state: CircuitState, epoch: u64, slots: u32) -> u64 {
     state.to_bits() | ((epoch & EPOCH_MASK) << EPOCH_SHIFT) | (u64::from(slots) << SLOTS_SHIFT)
 }
 
+#[inline]
 pub(super) fn state_of(word: u64) -> CircuitState {
     CircuitState::from_bits(word)
 }
 
 /// The transition count (modulo 2^29) of `word`.
+#[inline]
 pub(super) fn epoch_of(word: u64) -> u64 {
     (word >> EPOCH_SHIFT) & EPOCH_MASK
 }
 
 /// State and epoch, without the slots: what identifies "the same state".
+#[inline]
 pub(super) fn era_of(word: u64) -> u64 {
     word & (ONE_SLOT - 1)
 }
 
+#[inline]
 pub(super) fn slots_of(word: u64) -> u32 {
     // The top 32 bits.
     #[allow(clippy::cast_possible_truncation)]

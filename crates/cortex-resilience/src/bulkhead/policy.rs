@@ -175,6 +175,7 @@ impl Bulkhead {
     }
 
     /// The state every clone shares, for the layer's services.
+    #[inline]
     pub(super) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }

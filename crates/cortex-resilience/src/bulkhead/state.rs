@@ -28,6 +28,7 @@ pub struct BulkheadPermit {
 
 impl BulkheadPermit {
     /// A permit already taken from `shared`.
+    #[inline]
     pub(super) const fn taken(shared: Arc<Shared>) -> Self {
         Self { shared }
     }
