@@ -9,11 +9,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use axum::routing::any;
+use axum::routing::{any, get, put};
 use cortex_resilience::{
     Backoff, Bulkhead, CircuitBreaker, Clock, HeaderKey, HttpLayer, HttpRetryPredicate,
-    IdempotentMethods, Outcome, Pipeline, PolicyRejection, RateLimiter, ResilienceError, Retry,
+    IdempotentMethods, Outcome, Pipeline, Policy, PolicyRejection, RateLimiter, ResilienceError,
+    Retry, SlidingWindow, Timeout,
 };
+use http_body_util::BodyExt;
 use tower::{Layer, Service, ServiceExt};
 
 fn api_key() -> HeaderKey {
@@ -238,4 +240,195 @@ async fn http_layer_wraps_any_policy_layer_and_exposes_its_service() {
     let response = service.ready().await.unwrap().call(request(None)).await;
     assert_eq!(response.unwrap().status(), StatusCode::OK);
     let _inner = service.into_inner().into_inner();
+}
+
+fn flaky_router(failures: usize, calls: Arc<AtomicUsize>) -> Router {
+    Router::new().route(
+        "/",
+        get(move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < failures {
+                    (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")])
+                } else {
+                    (StatusCode::OK, [("retry-after", "0")])
+                }
+            }
+        })
+        .post(|| async { StatusCode::SERVICE_UNAVAILABLE }),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_retry_honours_retry_after_and_skips_non_idempotent_methods() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let retry = Retry::builder("http")
+        .clock(Clock::tokio())
+        .backoff(cortex_resilience::Backoff::Fixed {
+            delay: Duration::from_millis(10),
+        })
+        .build()
+        .unwrap();
+    let app = flaky_router(2, calls.clone()).layer(retry.http_layer());
+    let start = tokio::time::Instant::now();
+    let response = app
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(2),
+        "Retry-After: 1 twice"
+    );
+    let post = app
+        .oneshot(Request::post("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 503, "POST passes through once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_retry_replays_small_bodies_and_passes_big_ones_once() {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let seen = attempts.clone();
+    let app = Router::new()
+        .route(
+            "/echo",
+            put(move |body: String| {
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        (StatusCode::BAD_GATEWAY, String::new())
+                    } else {
+                        (StatusCode::OK, body)
+                    }
+                }
+            }),
+        )
+        .layer(
+            Retry::builder("replay")
+                .clock(Clock::tokio())
+                .build()
+                .unwrap()
+                .http_layer(),
+        );
+    let response = app
+        .clone()
+        .oneshot(
+            Request::put("/echo")
+                .header("content-length", "5")
+                .body(Body::from("hello"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"hello", "the retried attempt got the same body");
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+
+    attempts.store(0, Ordering::SeqCst);
+    let big = vec![b'x'; 100 * 1024];
+    let response = app
+        .oneshot(Request::put("/echo").body(Body::from(big)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        502,
+        "over 64 KiB: one attempt, not retried"
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limit_answers_429_with_ratelimit_headers() {
+    let limiter = RateLimiter::builder("api")
+        .clock(Clock::tokio())
+        .permits(2, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(limiter.http_layer());
+    let get_root = || Request::get("/").body(Body::empty()).unwrap();
+    let first = app.clone().oneshot(get_root()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["ratelimit-limit"], "2");
+    assert_eq!(first.headers()["ratelimit-remaining"], "1");
+    app.clone().oneshot(get_root()).await.unwrap();
+    let limited = app.clone().oneshot(get_root()).await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers()["retry-after"], "1");
+    assert_eq!(limited.headers()["ratelimit-remaining"], "0");
+    assert_eq!(limited.headers()["ratelimit-reset"], "1");
+    assert_eq!(limiter.stats().rejected_total, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn standard_pipeline_opens_the_breaker_and_answers_503() {
+    let breaker = CircuitBreaker::builder("flaky")
+        .clock(Clock::tokio())
+        .sliding_window(SlidingWindow::CountBased { size: 10 })
+        .minimum_number_of_calls(5)
+        .build()
+        .unwrap();
+    let pipeline = Pipeline::builder()
+        .bulkhead(Bulkhead::builder("flaky").build().unwrap())
+        .timeout(
+            Timeout::builder("total")
+                .timeout_duration(Duration::from_secs(5))
+                .build()
+                .unwrap(),
+        )
+        .retry(
+            Retry::builder("flaky")
+                .clock(Clock::tokio())
+                .backoff(cortex_resilience::Backoff::Fixed {
+                    delay: Duration::from_millis(1),
+                })
+                .build()
+                .unwrap(),
+        )
+        .circuit_breaker(breaker.clone())
+        .attempt_timeout(
+            Timeout::builder("attempt")
+                .timeout_duration(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        )
+        .build_http();
+    assert_eq!(
+        Policy::<axum::response::Response, std::convert::Infallible>::describe(&pipeline),
+        "Bulkhead -> Timeout -> Retry -> CircuitBreaker -> Timeout"
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::SERVICE_UNAVAILABLE }
+            }),
+        )
+        .layer(pipeline.http_layer());
+    let get_root = || Request::get("/").body(Body::empty()).unwrap();
+    let first = app.clone().oneshot(get_root()).await.unwrap();
+    assert_eq!(first.status(), 503);
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "three attempts");
+    let _ = app.clone().oneshot(get_root()).await.unwrap();
+    assert_eq!(breaker.state(), cortex_resilience::CircuitState::Open);
+    let before = calls.load(Ordering::SeqCst);
+    let rejected = app.oneshot(get_root()).await.unwrap();
+    assert_eq!(rejected.status(), 503);
+    assert!(rejected.headers().contains_key("retry-after"));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        before,
+        "the open breaker is not retried"
+    );
 }
