@@ -109,12 +109,19 @@ fn ci() -> Result<(), String> {
 }
 
 /// The docs as docs.rs builds them: every feature on, warnings (broken
-/// intra-doc links included) are errors.
+/// intra-doc links included) are errors. `--keep-going` so one run lists
+/// every crate's failures, not the first crate's.
 fn docs() -> Result<(), String> {
     exec_with_env(
         &[("RUSTDOCFLAGS", "-D warnings")],
         &cargo(),
-        &["doc", "--no-deps", "--workspace", "--all-features"],
+        &[
+            "doc",
+            "--no-deps",
+            "--workspace",
+            "--all-features",
+            "--keep-going",
+        ],
     )
 }
 
