@@ -1,5 +1,6 @@
 //! The registry: get-or-create metrics by name, and encode them all.
 
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -59,8 +60,8 @@ struct RegistryInner {
     max_series_per_family: usize,
     families: RwLock<Families>,
     collectors: RwLock<Vec<Arc<dyn Collector>>>,
-    /// Keys of collectors added by `register_collector_once`.
-    collector_keys: std::sync::Mutex<HashSet<Box<str>>>,
+    /// Collectors added under a key (`shared_collector`), for lookup.
+    collector_keys: std::sync::Mutex<HashMap<Box<str>, Arc<dyn Any + Send + Sync>>>,
     overflow_total: Family<Counter, 1>,
 }
 
@@ -285,16 +286,75 @@ impl MetricsRegistry {
     /// called twice without duplicating their series (the key names the
     /// component instance, e.g. `"cortex_actor/<address of its state>"`).
     pub fn register_collector_once(&self, key: &str, collector: impl Collector) -> bool {
+        let mut added = false;
+        let _ = self.shared_collector(key, || {
+            added = true;
+            collector
+        });
+        added
+    }
+
+    /// The collector added under `key`, adding `make()`'s the first time:
+    /// per-registry state for components whose instances all export into
+    /// the same families (a family may appear only once per scrape), so
+    /// they share one collector per registry instead of a global table.
+    /// Fails with [`MetricsError::Conflict`] when `key` holds a collector of
+    /// another type.
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use cortex_metrics::{Collector, CollectorOutput, Format, MetricsRegistry};
+    ///
+    /// #[derive(Default)]
+    /// struct Pools(Mutex<Vec<(&'static str, f64)>>);
+    /// impl Collector for Pools {
+    ///     fn collect(&self, out: &mut CollectorOutput<'_, '_>) {
+    ///         let pools: Vec<([&str; 1], f64)> =
+    ///             self.0.lock().unwrap().iter().map(|(name, size)| ([*name], *size)).collect();
+    ///         let samples = pools.iter().map(|(labels, size)| (&labels[..], *size));
+    ///         out.gauge_family("app_pool_size", "Pool sizes.", &["pool"], samples);
+    ///     }
+    /// }
+    ///
+    /// let registry = MetricsRegistry::new();
+    /// for pool in ["db", "cache"] {
+    ///     let pools = registry.shared_collector("app_pools", Pools::default)?;
+    ///     pools.0.lock().unwrap().push((pool, 4.0));
+    /// }
+    /// let text = registry.encode(Format::Prometheus);
+    /// assert!(text.contains("app_pool_size{pool=\"cache\"} 4"));
+    /// # Ok::<(), cortex_metrics::MetricsError>(())
+    /// ```
+    pub fn shared_collector<C: Collector>(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> C,
+    ) -> Result<Arc<C>, MetricsError> {
         let mut keys = self
             .inner
             .collector_keys
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if !keys.insert(key.into()) {
-            return false;
+        if let Some(existing) = keys.get(key) {
+            return Arc::clone(existing)
+                .downcast::<C>()
+                .map_err(|_| MetricsError::Conflict {
+                    name: key.to_owned(),
+                    existing: "a collector of another type".to_owned(),
+                    requested: std::any::type_name::<C>().to_owned(),
+                });
         }
-        self.register_collector(collector);
-        true
+        let collector = Arc::new(make());
+        keys.insert(
+            key.into(),
+            Arc::clone(&collector) as Arc<dyn Any + Send + Sync>,
+        );
+        self.inner
+            .collectors
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(&collector) as Arc<dyn Collector>);
+        Ok(collector)
     }
 
     /// Encodes every metric in `format`.
@@ -445,6 +505,27 @@ mod tests {
         fn collect(&self, out: &mut CollectorOutput<'_, '_>) {
             out.gauge("constant", "A constant.", 1.0);
         }
+    }
+
+    #[derive(Debug, Default)]
+    struct Other;
+    impl Collector for Other {
+        fn collect(&self, _: &mut CollectorOutput<'_, '_>) {}
+    }
+
+    #[test]
+    fn a_shared_collector_is_one_per_key_and_type_checked() {
+        let registry = MetricsRegistry::new();
+        let first = registry.shared_collector("k", || Constant).unwrap();
+        let again = registry.shared_collector("k", || Constant).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let err = registry.shared_collector("k", Other::default).unwrap_err();
+        assert!(matches!(err, MetricsError::Conflict { .. }), "{err}");
+        // Dropping the registry drops the collector: no global keeps it.
+        drop(registry);
+        assert_eq!(Arc::strong_count(&first), 2);
+        drop(again);
+        assert_eq!(Arc::strong_count(&first), 1);
     }
 
     #[test]

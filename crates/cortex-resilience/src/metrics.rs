@@ -45,39 +45,27 @@ struct Exports {
     members: Vec<Member>,
 }
 
-/// The collector of one [`MetricsRegistry`]; renders its [`Exports`].
+/// The collector of one [`MetricsRegistry`]: every resilience component
+/// registered with it, rendered together (a family may appear only once per
+/// scrape). It lives in the registry ([`MetricsRegistry::shared_collector`]),
+/// so it goes when the registry goes.
+#[derive(Default)]
 struct ResilienceCollector {
-    exports: Arc<Mutex<Exports>>,
+    exports: Mutex<Exports>,
 }
 
-/// Which exports belong to which metrics registry, told apart with
-/// [`MetricsRegistry::same_as`]. An entry holds a handle to its registry
-/// (there is no weak one), so a registry that resilience components were
-/// registered with stays alive for the rest of the process: fine for the
-/// one registry a service has, a cost for code that makes many.
-static EXPORTS: Mutex<Vec<(MetricsRegistry, Arc<Mutex<Exports>>)>> = Mutex::new(Vec::new());
-
-/// The exports of `registry`, installing its collector on first use.
-fn exports_of(registry: &MetricsRegistry) -> Arc<Mutex<Exports>> {
-    let mut table = EXPORTS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some((_, exports)) = table.iter().find(|(known, _)| known.same_as(registry)) {
-        return Arc::clone(exports);
-    }
-    let exports = Arc::new(Mutex::new(Exports::default()));
-    registry.register_collector_once(
-        "cortex_resilience",
-        ResilienceCollector {
-            exports: Arc::clone(&exports),
-        },
-    );
-    table.push((registry.clone(), Arc::clone(&exports)));
-    exports
+/// The collector of `registry`, installing it on first use.
+fn exports_of(registry: &MetricsRegistry) -> Result<Arc<ResilienceCollector>, MetricsError> {
+    registry.shared_collector("cortex_resilience", ResilienceCollector::default)
 }
 
 /// Adds `members` to what `registry` exports; each instance once.
 fn export(registry: &MetricsRegistry, members: Vec<Member>) -> Result<(), MetricsError> {
-    let exports = exports_of(registry);
-    let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
+    let collector = exports_of(registry)?;
+    let mut exports = collector
+        .exports
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     for member in members {
         if !exports
             .members
@@ -95,8 +83,11 @@ fn export(registry: &MetricsRegistry, members: Vec<Member>) -> Result<(), Metric
 /// registered policy, including those registered after this call.
 impl RegisterMetrics for PolicyRegistry {
     fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
-        let exports = exports_of(registry);
-        let mut exports = exports.lock().unwrap_or_else(PoisonError::into_inner);
+        let collector = exports_of(registry)?;
+        let mut exports = collector
+            .exports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if !exports
             .registries
             .iter()
