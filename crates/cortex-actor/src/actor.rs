@@ -12,8 +12,8 @@ use crate::system::{ActorSystem, Control, Spawn};
 /// State that handles messages one at a time on its own tokio task.
 ///
 /// Every hook has a default that does nothing. Hooks and handlers may fail
-/// or panic: the failure goes to the actor's [`RestartPolicy`]
-/// (crate::RestartPolicy), never to the process.
+/// or panic: the failure goes to the actor's
+/// [`RestartPolicy`](crate::RestartPolicy), never to the process.
 pub trait Actor: Send + Sized + 'static {
     /// Runs once before the first message (and not again on restart;
     /// see [`post_restart`](Actor::post_restart)). An error stops the

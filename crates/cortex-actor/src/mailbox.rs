@@ -146,7 +146,8 @@ impl<A> Mailbox<A> {
         self.len.load(Ordering::Relaxed)
     }
 
-    #[cfg_attr(not(any(feature = "metrics", feature = "health")), allow(dead_code))]
+    // Read only by the health check.
+    #[cfg_attr(not(feature = "health"), allow(dead_code))]
     pub(crate) fn is_full(&self) -> bool {
         self.len() >= self.capacity
     }

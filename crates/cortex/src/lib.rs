@@ -177,6 +177,9 @@ pub struct CortexBuilder {
     actors: Option<cortex_actor::ActorSystem>,
 }
 
+// Not derived: with `metrics` on, the path and the process switch have
+// non-empty defaults.
+#[allow(clippy::derivable_impls)]
 impl Default for CortexBuilder {
     fn default() -> Self {
         Self {
@@ -408,6 +411,8 @@ impl CortexBuilder {
     }
 
     /// Every configured component's endpoints, each from its `router()`.
+    // With no endpoint-serving feature on, there is nothing to read.
+    #[allow(clippy::unused_self)]
     fn endpoints<S>(&self) -> Vec<Router<S>>
     where
         S: Clone + Send + Sync + 'static,

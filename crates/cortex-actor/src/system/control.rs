@@ -31,6 +31,7 @@ pub(crate) trait Control: Send + Sync {
     fn handled(&self) -> u64;
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn mailbox_len(&self) -> usize;
+    #[cfg_attr(not(feature = "health"), allow(dead_code))]
     fn mailbox_full(&self) -> bool;
 }
 
