@@ -28,14 +28,16 @@
 mod body;
 mod future;
 mod layer;
-mod propagate;
+pub mod propagate;
 mod service;
+mod state;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::HttpTraceLayer;
 pub use propagate::{Propagate, PropagateFuture, PropagateLayer};
 pub use service::HttpTrace;
+pub use state::TraceProvider;
 
 use http::Method;
 

@@ -10,12 +10,14 @@ use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use tower_service::Service;
 
+use super::HttpTraceLayer;
 use super::future::{ResponseFuture, SpanGuard};
-use super::layer::TracerState;
+use super::state::{TraceProvider, TracerState};
 use super::{method_name, protocol_version};
 use crate::HeaderExtractor;
 
-/// The service made by [`HttpTraceLayer`](super::HttpTraceLayer).
+/// Traces the requests `S` serves; made by [`HttpTraceLayer`], or by
+/// [`HttpTrace::new`].
 #[derive(Debug, Clone)]
 pub struct HttpTrace<S> {
     inner: S,
@@ -23,8 +25,33 @@ pub struct HttpTrace<S> {
 }
 
 impl<S> HttpTrace<S> {
-    pub(crate) fn new(inner: S, state: Arc<TracerState>) -> Self {
+    /// Wraps `inner`; spans go to a tracer of `provider`.
+    pub fn new(inner: S, provider: &impl TraceProvider) -> Self {
+        Self::from_state(inner, TracerState::from_provider(provider))
+    }
+
+    /// A layer that wraps services in `HttpTrace`.
+    pub fn layer(provider: &impl TraceProvider) -> HttpTraceLayer {
+        HttpTraceLayer::new(provider)
+    }
+
+    pub(crate) fn from_state(inner: S, state: Arc<TracerState>) -> Self {
         Self { inner, state }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
     }
 }
 
