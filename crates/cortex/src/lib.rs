@@ -32,6 +32,7 @@
 //! | `trace` | yes | [`trace`]: W3C propagation and HTTP trace layers (`cortex-trace`) |
 //! | `compress` | yes | [`compress`]: streaming response compression (`cortex-compress`) |
 //! | `resilience` | yes | [`resilience`]: circuit breaker, retry, bulkhead, timeout, rate limiter, fallback (`cortex-resilience`), with policy metrics when `metrics` is on and a breaker health check when `health` is on |
+//! | `serve` | yes | [`serve`]: the production server runner (`cortex-serve`): header-read and idle timeouts, a connection cap, graceful shutdown that drains readiness first and has a deadline; with `metrics` its connection series, with `health` readiness draining |
 //! | `actor` | no | [`actor`]: typed actors, supervision, registry, event bus (`cortex-actor`), with per-type metrics when `metrics` is on and a health check when `health` is on |
 //! | `full` | no | every crate above |
 //!
@@ -68,6 +69,9 @@ pub use cortex_metrics as metrics;
 #[cfg(feature = "resilience")]
 #[doc(inline)]
 pub use cortex_resilience as resilience;
+#[cfg(feature = "serve")]
+#[doc(inline)]
+pub use cortex_serve as serve;
 #[cfg(feature = "trace")]
 #[doc(inline)]
 pub use cortex_trace as trace;
@@ -98,6 +102,8 @@ pub mod prelude {
         Bulkhead, CircuitBreaker, ClientIp, Fallback, KeyedRateLimiter, Pipeline, Policy,
         PolicyExt, PolicyRegistry, RateLimiter, ResilienceError, Retry, Timeout,
     };
+    #[cfg(feature = "serve")]
+    pub use cortex_serve::{Server, ShutdownReport, shutdown_signal};
     #[cfg(feature = "trace")]
     pub use cortex_trace::TraceContextPropagator;
     #[cfg(feature = "trace")]
@@ -175,6 +181,8 @@ pub struct CortexBuilder {
     resilience: Option<cortex_resilience::PolicyRegistry>,
     #[cfg(feature = "actor")]
     actors: Option<cortex_actor::ActorSystem>,
+    #[cfg(feature = "serve")]
+    server: Option<cortex_serve::Server>,
 }
 
 // Not derived: with `metrics` on, the path and the process switch have
@@ -203,6 +211,8 @@ impl Default for CortexBuilder {
             resilience: None,
             #[cfg(feature = "actor")]
             actors: None,
+            #[cfg(feature = "serve")]
+            server: None,
         }
     }
 }
@@ -296,6 +306,16 @@ impl CortexBuilder {
         self
     }
 
+    /// Observes `server` (keep a clone to [`serve`](cortex_serve::Server::serve)
+    /// with: clones share their state): with metrics configured, its
+    /// `cortex_server_*` series; with health configured, readiness turns
+    /// to draining the moment its shutdown starts.
+    #[cfg(feature = "serve")]
+    pub fn server(mut self, server: cortex_serve::Server) -> Self {
+        self.server = Some(server);
+        self
+    }
+
     /// Registers every configured component's series and health check,
     /// merges the configured endpoints into `router`, and wraps its routes
     /// in the configured layers.
@@ -305,6 +325,11 @@ impl CortexBuilder {
     {
         #[cfg(feature = "metrics")]
         self.register_metrics()?;
+        #[cfg(all(feature = "serve", feature = "health"))]
+        if let (Some(server), Some(health)) = (&self.server, &self.health) {
+            // Builder-style on a shared state: the caller's clone drains it.
+            let _ = server.clone().health(health.clone());
+        }
         #[cfg(all(feature = "health", any(feature = "actor", feature = "resilience")))]
         self.register_health_checks()?;
 
@@ -357,6 +382,8 @@ impl CortexBuilder {
         components.extend(self.resilience.as_ref().map(|c| c as &dyn RegisterMetrics));
         #[cfg(feature = "actor")]
         components.extend(self.actors.as_ref().map(|c| c as &dyn RegisterMetrics));
+        #[cfg(feature = "serve")]
+        components.extend(self.server.as_ref().map(|c| c as &dyn RegisterMetrics));
         for component in components {
             component.register_metrics(registry)?;
         }

@@ -192,3 +192,42 @@ async fn registering_components_twice_keeps_one_set_of_series() {
         "{text}"
     );
 }
+
+#[cfg(feature = "serve")]
+#[tokio::test]
+async fn a_server_is_observed_and_its_shutdown_drains_readiness() {
+    use std::time::Duration;
+    let metrics = MetricsRegistry::new();
+    let health = HealthRegistry::new();
+    let server = Server::new()
+        .drain_delay(Duration::from_millis(500))
+        .shutdown_timeout(Duration::from_millis(100));
+    let app = Cortex::builder()
+        .metrics(metrics.clone())
+        .health(health.clone())
+        .server(server.clone())
+        .mount(routes())
+        .unwrap();
+    assert!(
+        metrics
+            .encode(Format::Prometheus)
+            .contains("cortex_server_connections ")
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+    assert_eq!(
+        health.check_probe(Probe::Readiness).await.status,
+        HealthStatus::Up
+    );
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        health.check_probe(Probe::Readiness).await.status,
+        HealthStatus::Down
+    );
+    let report = serving.await.unwrap();
+    assert_eq!(report.aborted, 0, "{report:?}");
+}
