@@ -74,3 +74,8 @@ pub use server::{
     DEFAULT_SHUTDOWN_TIMEOUT, Server,
 };
 pub use signal::shutdown_signal;
+
+/// Compiles the code blocks of `docs/serve.md` as doctests, so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/serve.md")]
+pub struct ServeGuideDoctests;

@@ -68,6 +68,12 @@ pub struct HubConfig {
     /// When health responses carry messages and details (default: only
     /// with `?verbose`).
     pub show_details: ShowDetails,
+    /// How long to keep serving, with readiness failing, after the
+    /// shutdown signal (default 5 s).
+    pub drain_delay: Duration,
+    /// How long in-flight requests may take once the listener is closed
+    /// (default 20 s).
+    pub shutdown_timeout: Duration,
 }
 
 /// The default listen address (what `HubConfig::default().addr` holds).
@@ -79,6 +85,8 @@ impl Default for HubConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             metrics_token: None,
             show_details: ShowDetails::WhenVerbose,
+            drain_delay: cortex::serve::DEFAULT_DRAIN_DELAY,
+            shutdown_timeout: cortex::serve::DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }
@@ -102,6 +110,9 @@ pub struct Hub {
     /// sampled and propagated, then dropped); `main` passes the provider of
     /// `cortex::trace::Tracing`, configured by the `OTEL_*` variables.
     pub tracer_provider: SdkTracerProvider,
+    /// The server runner `main` serves the router with: its series are in
+    /// `/metrics` and its shutdown drains readiness first.
+    pub server: Server,
 }
 
 /// Why the Hub could not be built.
@@ -130,6 +141,9 @@ impl Hub {
             health: HealthRegistry::builder()
                 .show_details(config.show_details)
                 .build(),
+            server: Server::new()
+                .drain_delay(config.drain_delay)
+                .shutdown_timeout(config.shutdown_timeout),
             config,
             metrics: MetricsRegistry::new(),
             policies: PolicyRegistry::new(),
@@ -184,7 +198,8 @@ impl Hub {
             .compression(CompressionLayer::new())
             .decompression(DecompressionLayer::new())
             .resilience(self.policies.clone())
-            .actors(self.actors.clone());
+            .actors(self.actors.clone())
+            .server(self.server.clone());
         if let Some(token) = &self.config.metrics_token {
             cortex = cortex.metrics_bearer_token(token.clone());
         }

@@ -1,7 +1,9 @@
 //! Starts the Cortex Hub: `cargo run --release -p cortex-hub [-- --addr HOST:PORT]`.
 //!
 //! Configuration: `--addr` or `CORTEX_ADDR` (default `127.0.0.1:3000`);
-//! `CORTEX_METRICS_TOKEN` protects `/metrics` with a bearer token; `RUST_LOG`
+//! `CORTEX_METRICS_TOKEN` protects `/metrics` with a bearer token;
+//! `CORTEX_DRAIN_DELAY` (default `5s`) and `CORTEX_SHUTDOWN_TIMEOUT`
+//! (default `20s`) shape the graceful shutdown; `RUST_LOG`
 //! sets the log filter (default `info`); `CORTEX_LOG_FORMAT=json` switches
 //! to JSON log lines. Tracing follows the standard variables:
 //! `OTEL_SERVICE_NAME` (default `cortex-hub`), `OTEL_EXPORTER_OTLP_ENDPOINT`
@@ -10,11 +12,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use cortex::serve::shutdown_signal;
 use cortex::trace::{LogFormat, Tracing, TracingGuard};
 use cortex_hub::{DEFAULT_ADDR, Hub, HubConfig};
 
+/// What the actors get after the server stopped: 5 s drain + 20 s
+/// shutdown + 3 s stay inside Kubernetes' default 30 s grace period.
+const ACTOR_SHUTDOWN: Duration = Duration::from_secs(3);
+
 const USAGE: &str = "usage: cortex-hub [--addr HOST:PORT]\n\
-    env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, RUST_LOG, \
+    env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, CORTEX_DRAIN_DELAY (5s), \
+    CORTEX_SHUTDOWN_TIMEOUT (20s), RUST_LOG, \
     CORTEX_LOG_FORMAT=json, OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER";
 
 #[tokio::main]
@@ -53,12 +61,15 @@ fn setup_tracing() -> Result<TracingGuard, String> {
 
 async fn run(telemetry: &TracingGuard) -> Result<(), String> {
     let addr = listen_addr(std::env::args().skip(1), std::env::var("CORTEX_ADDR").ok())?;
+    let defaults = HubConfig::default();
     let config = HubConfig {
         addr,
         metrics_token: std::env::var("CORTEX_METRICS_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
-        ..HubConfig::default()
+        drain_delay: duration_var("CORTEX_DRAIN_DELAY", defaults.drain_delay)?,
+        shutdown_timeout: duration_var("CORTEX_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout)?,
+        ..defaults
     };
     let hub = Hub::new(config).with_tracer_provider(telemetry.provider().clone());
     let router = hub.router().map_err(|e| format!("building the app: {e}"))?;
@@ -67,22 +78,18 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
         .map_err(|e| format!("binding {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!("cortex-hub listening on http://{local}");
-    let health = hub.health.clone();
-    // With the peer address, traces carry `client.address`.
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        // Fail readiness first so load balancers stop routing here
-        // while in-flight requests finish.
-        health.set_draining();
-    })
-    .await
-    .map_err(|e| format!("serving: {e}"))?;
-    // The server has drained: let order actors finish what they hold.
-    let report = hub.actors.shutdown(Duration::from_secs(5)).await;
+    // On SIGTERM: readiness fails at once while serving goes on for the
+    // drain delay (load balancers see the 503), then the listener closes
+    // and in-flight requests get the shutdown timeout.
+    let served = hub
+        .server
+        .clone()
+        .serve(listener, router, shutdown_signal())
+        .await;
+    tracing::info!(report = ?served, "server stopped");
+    // The server has drained: let order actors finish what they hold,
+    // inside what is left of Kubernetes' 30 s grace period.
+    let report = hub.actors.shutdown(ACTOR_SHUTDOWN).await;
     tracing::info!(?report, "cortex-hub stopped");
     Ok(())
 }
@@ -113,34 +120,14 @@ fn listen_addr(
         .map_err(|e| format!("invalid address {addr:?}: {e}"))
 }
 
-/// Resolves on Ctrl-C or SIGTERM, starting a graceful shutdown: the server
-/// stops accepting and waits for in-flight requests.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
+/// A duration from the environment (`5s`, `1500ms`), or `default`.
+fn duration_var(name: &str, default: Duration) -> Result<Duration, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => {
+            humantime::parse_duration(&value).map_err(|e| format!("{name}={value:?}: {e}"))
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        _ => Ok(default),
     }
-    tracing::info!("shutdown signal received; draining in-flight requests");
 }
 
 #[cfg(test)]

@@ -82,7 +82,10 @@ async fn the_index_lists_exactly_what_is_served_and_documented() {
         let response = hub.get(&concrete(&route.path)).await;
         let status = response.status();
         let body = response.bytes().await.unwrap();
-        assert!(status != StatusCode::NOT_FOUND || !body.is_empty(), "{route:?}");
+        assert!(
+            status != StatusCode::NOT_FOUND || !body.is_empty(),
+            "{route:?}"
+        );
         // ... and is in the crate docs' route table.
         assert!(
             docs.contains(&route.path),
