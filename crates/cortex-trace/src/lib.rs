@@ -6,10 +6,14 @@
 //! - [`TraceContextPropagator`]: W3C Trace Context Level 2 as an
 //!   OpenTelemetry `TextMapPropagator` that reads *every* value of a header
 //!   (duplicated `traceparent` → new trace; several `tracestate` headers →
-//!   one list), preserves the `sampled` and `random` flags, and never
-//!   panics on any input.
-//! - [`Traceparent`] and [`parse_tracestate`]: the two headers' grammars
-//!   with typed errors ([`TraceparentError`], [`TracestateError`]).
+//!   one list), sends the Level-2 `random` flag as received (and sets it on
+//!   traces started here), and never panics on any input.
+//! - [`Traceparent`] and [`Tracestate`]: the two headers' grammars, owned
+//!   here rather than delegated to the SDK's Level 1 `TraceState`, with
+//!   typed errors ([`TraceparentError`], [`TracestateError`]);
+//!   [`IncomingTraceContext`] keeps what a request arrived with, so the
+//!   outgoing `tracestate` is the received list (mutated only by the
+//!   spec's rules) while the SDK's `SpanContext` gets what it accepts.
 //! - [`HeaderExtractor`] / [`HeaderInjector`]: `http::HeaderMap` carriers.
 //! - [`http::HttpTraceLayer`] (server) and [`http::PropagateLayer`]
 //!   (client): SERVER/CLIENT spans with OpenTelemetry HTTP semantic
@@ -41,6 +45,15 @@
 //! );
 //! ```
 //!
+//! # Conformance
+//!
+//! The Level 2 claim is measured against the W3C suite's own cases: all 41
+//! test methods of w3c/trace-context `test/test.py` (at `SPEC_LEVEL=2
+//! STRICT_LEVEL=2`) are ported, one test each, in
+//! `examples/trace-conformance/tests/w3c_suite/` and pass
+//! (`cargo test -p trace-conformance --test w3c_suite`). `docs/trace.md`
+//! says how to run the Python suite itself against that example.
+//!
 //! # Feature flags
 //!
 //! | feature | default | enables |
@@ -65,12 +78,13 @@ pub use error::TraceError;
 pub use export::MemoryExporter;
 pub use logs::{LogFormat, TraceIdFormat};
 pub use propagation::{
-    HeaderExtractor, HeaderInjector, TRACEPARENT, TRACESTATE, TraceContextPropagator,
+    HeaderExtractor, HeaderInjector, IncomingTraceContext, TRACEPARENT, TRACESTATE,
+    TraceContextPropagator,
 };
 pub use setup::{Exporter, Sampling, Tracing, TracingBuilder, TracingGuard};
 pub use tail::{TailSampling, TailSamplingProcessor, TailStats};
 pub use traceparent::{RANDOM_FLAG, Traceparent, TraceparentError};
-pub use tracestate::{MAX_MEMBERS, TracestateError, parse_tracestate};
+pub use tracestate::{MAX_MEMBERS, Tracestate, TracestateError, parse_tracestate};
 
 /// Compiles the code blocks of `docs/trace.md` as doctests, so the guide stays true.
 #[cfg(doctest)]

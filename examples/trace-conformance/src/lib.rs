@@ -8,6 +8,12 @@
 //! fresh parent id per outgoing call (each call is its own CLIENT span).
 //! Then it replies 200.
 //!
+//! The suite's 41 cases (`SPEC_LEVEL=2 STRICT_LEVEL=2`) are ported into
+//! this crate's `tests/w3c_suite/`; to run the Python suite itself, start
+//! `cargo run -p trace-conformance` and, in the suite's `test/` folder,
+//! `SPEC_LEVEL=2 STRICT_LEVEL=2 python3 test.py http://127.0.0.1:5000/test`
+//! (see docs/trace.md).
+//!
 //! ```
 //! use opentelemetry_sdk::trace::SdkTracerProvider;
 //!

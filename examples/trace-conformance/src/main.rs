@@ -1,5 +1,7 @@
 //! `cargo run -p trace-conformance -- [--addr HOST:PORT]` (default
-//! `127.0.0.1:5000`), then point the W3C harness at `http://HOST:PORT/test`.
+//! `127.0.0.1:5000`), then point the W3C harness at `http://HOST:PORT/test`:
+//! `SPEC_LEVEL=2 STRICT_LEVEL=2 python3 test.py http://127.0.0.1:5000/test`
+//! from the suite's `test/` folder (it needs `pip install aiohttp`).
 
 use std::net::SocketAddr;
 

@@ -1,5 +1,6 @@
-//! What the W3C harness checks, done locally: a fake callback server
-//! records what the conformance service sends it.
+//! The service's side of the harness protocol (calls in order before the
+//! reply, bodies forwarded, a fresh parent per call, unreachable callbacks
+//! tolerated). The suite's own cases are in `w3c_suite/`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
