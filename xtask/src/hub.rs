@@ -44,13 +44,33 @@ impl HubProcess {
     }
 
     /// Starts the built Hub on a free loopback port and waits until it
-    /// accepts connections.
+    /// accepts connections. A short drain delay keeps the final clean stop
+    /// quick.
     pub(crate) fn start() -> Result<Self, String> {
+        Self::start_with(&[("CORTEX_DRAIN_DELAY", "500ms")], None)
+    }
+
+    /// [`start`](Self::start) with extra environment variables, and with
+    /// the soft `RLIMIT_NOFILE` set to `max_files` if given (through the
+    /// shell's `ulimit -n`, so the limit is the Hub's alone).
+    pub(crate) fn start_with(env: &[(&str, &str)], max_files: Option<u64>) -> Result<Self, String> {
         let addr = free_loopback_addr()?;
         let binary = binary();
-        let child = Command::new(&binary)
+        let mut command = match max_files {
+            Some(limit) => {
+                let mut command = Command::new("sh");
+                command
+                    .arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(&binary);
+                command
+            }
+            None => Command::new(&binary),
+        };
+        let child = command
             .args(["--addr", &addr.to_string()])
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
@@ -67,29 +87,39 @@ impl HubProcess {
 
     /// Sends SIGTERM and expects a successful exit within [`STOP_TIMEOUT`].
     pub(crate) fn stop(mut self) -> Result<(), String> {
+        self.terminate()?;
+        self.wait_exit(STOP_TIMEOUT).map(|_| ())
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub(crate) fn terminate(&mut self) -> Result<(), String> {
         let pid = self.child.id().to_string();
         let signalled = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .map_err(|e| format!("cannot run kill: {e}"))?;
-        if !signalled.success() {
-            return Err(format!("kill -TERM {pid} failed with {signalled}"));
+        if signalled.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -TERM {pid} failed with {signalled}"))
         }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
+    }
+
+    /// Waits up to `timeout` for a successful exit; says how long it took.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Result<Duration, String> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
             if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
                 return if status.success() {
                     eprintln!("hub: clean exit after SIGTERM");
-                    Ok(())
+                    Ok(started.elapsed())
                 } else {
                     Err(format!("hub exited with {status} after SIGTERM"))
                 };
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        Err(format!(
-            "hub did not stop within {STOP_TIMEOUT:?} of SIGTERM"
-        ))
+        Err(format!("hub did not stop within {timeout:?} of SIGTERM"))
     }
 
     /// Polls the port until it accepts a connection; fails at once if the

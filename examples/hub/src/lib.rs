@@ -68,6 +68,11 @@ pub struct HubConfig {
     /// When health responses carry messages and details (default: only
     /// with `?verbose`).
     pub show_details: ShowDetails,
+    /// How long a client may take to send a request's headers, and may stay
+    /// silent after connecting (default 10 s).
+    pub header_read_timeout: Duration,
+    /// How long a connection may idle between requests (default 60 s).
+    pub idle_timeout: Duration,
     /// How long to keep serving, with readiness failing, after the
     /// shutdown signal (default 5 s).
     pub drain_delay: Duration,
@@ -85,6 +90,8 @@ impl Default for HubConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             metrics_token: None,
             show_details: ShowDetails::WhenVerbose,
+            header_read_timeout: cortex::serve::DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: cortex::serve::DEFAULT_IDLE_TIMEOUT,
             drain_delay: cortex::serve::DEFAULT_DRAIN_DELAY,
             shutdown_timeout: cortex::serve::DEFAULT_SHUTDOWN_TIMEOUT,
         }
@@ -142,6 +149,8 @@ impl Hub {
                 .show_details(config.show_details)
                 .build(),
             server: Server::new()
+                .header_read_timeout(config.header_read_timeout)
+                .idle_timeout(config.idle_timeout)
                 .drain_delay(config.drain_delay)
                 .shutdown_timeout(config.shutdown_timeout),
             config,

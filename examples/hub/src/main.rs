@@ -2,8 +2,10 @@
 //!
 //! Configuration: `--addr` or `CORTEX_ADDR` (default `127.0.0.1:3000`);
 //! `CORTEX_METRICS_TOKEN` protects `/metrics` with a bearer token;
-//! `CORTEX_DRAIN_DELAY` (default `5s`) and `CORTEX_SHUTDOWN_TIMEOUT`
-//! (default `20s`) shape the graceful shutdown; `RUST_LOG`
+//! `CORTEX_HEADER_READ_TIMEOUT` (default `10s`) and `CORTEX_IDLE_TIMEOUT`
+//! (default `60s`) bound slow and idle clients; `CORTEX_DRAIN_DELAY`
+//! (default `5s`) and `CORTEX_SHUTDOWN_TIMEOUT` (default `20s`) shape the
+//! graceful shutdown; `RUST_LOG`
 //! sets the log filter (default `info`); `CORTEX_LOG_FORMAT=json` switches
 //! to JSON log lines. Tracing follows the standard variables:
 //! `OTEL_SERVICE_NAME` (default `cortex-hub`), `OTEL_EXPORTER_OTLP_ENDPOINT`
@@ -21,7 +23,8 @@ use cortex_hub::{DEFAULT_ADDR, Hub, HubConfig};
 const ACTOR_SHUTDOWN: Duration = Duration::from_secs(3);
 
 const USAGE: &str = "usage: cortex-hub [--addr HOST:PORT]\n\
-    env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, CORTEX_DRAIN_DELAY (5s), \
+    env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, CORTEX_HEADER_READ_TIMEOUT (10s), \
+    CORTEX_IDLE_TIMEOUT (60s), CORTEX_DRAIN_DELAY (5s), \
     CORTEX_SHUTDOWN_TIMEOUT (20s), RUST_LOG, \
     CORTEX_LOG_FORMAT=json, OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER";
 
@@ -67,6 +70,11 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
         metrics_token: std::env::var("CORTEX_METRICS_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        header_read_timeout: duration_var(
+            "CORTEX_HEADER_READ_TIMEOUT",
+            defaults.header_read_timeout,
+        )?,
+        idle_timeout: duration_var("CORTEX_IDLE_TIMEOUT", defaults.idle_timeout)?,
         drain_delay: duration_var("CORTEX_DRAIN_DELAY", defaults.drain_delay)?,
         shutdown_timeout: duration_var("CORTEX_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout)?,
         ..defaults

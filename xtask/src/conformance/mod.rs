@@ -17,6 +17,9 @@
 //!      Python, with the values the traffic above must have left;
 //!    - [`compression`]: curl, the compression CLIs and headless Chromium.
 //! 4. Stops the Hub with SIGTERM and expects a clean exit.
+//! 5. [`serving`]: a second Hub with short timeouts and `ulimit -n 1024`
+//!    under slowloris, silent and idle sockets, 1100 idle connections, and
+//!    a SIGTERM with half-sent requests held open.
 //!
 //! Every exchange goes through [`client::Client`] (ureq), which shows
 //! status, headers and bodies exactly as sent; JSON answers are checked
@@ -31,6 +34,7 @@ mod metrics;
 mod orders;
 mod resilience;
 mod routes;
+mod serving;
 mod tools;
 
 use std::path::PathBuf;
@@ -58,6 +62,7 @@ pub(crate) fn run() -> Result<(), String> {
     // drain, so the clean exit is not a race with them.
     drop(client);
     hub.stop()?;
+    serving::check()?;
     eprintln!("conformance: all checks passed");
     Ok(())
 }
