@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -40,16 +40,51 @@ impl HealthStatus {
 }
 
 /// The outcome of one run of a check.
+///
+/// Besides the status, a result can carry the fields of the IETF
+/// health-check draft's check entry (draft-inadarei-api-health-check §4):
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use cortex_health::HealthCheckResult;
+///
+/// let result = HealthCheckResult::up()
+///     .component_type("datastore") // always shown; default "component"
+///     .component_id("dfd6cf2b-1b6e-4412-a0b8-f6f7797a60d2") // a detail
+///     .observed_value(250) // a detail
+///     .observed_unit("ms") // a detail
+///     .time(UNIX_EPOCH + Duration::from_secs(1_516_160_208)); // the reading's time
+/// assert_eq!(result.observed_value, Some(250.into()));
+/// ```
+///
+/// Fields marked "a detail" appear in HTTP responses only when the
+/// registry's [`ShowDetails`](crate::ShowDetails) allows, since they can
+/// name hosts, instances or internal figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheckResult {
     /// Up, Degraded or Down.
     pub status: HealthStatus,
-    /// A human-readable explanation (shown only when details are allowed).
+    /// A human-readable explanation, rendered as `output` (a detail).
     pub message: Option<String>,
-    /// Structured details (shown only when details are allowed).
+    /// Structured details, rendered as `details` (a detail).
     pub details: Value,
     /// How long the check took; filled in by the registry.
     pub duration: Duration,
+    /// The draft's `observedValue`: any JSON value the check measured
+    /// (a detail).
+    pub observed_value: Option<Value>,
+    /// The draft's `observedUnit`: the unit of `observed_value`, e.g. `ms`,
+    /// `s`, `percent`, `GiB` (a detail).
+    pub observed_unit: Option<String>,
+    /// The draft's `componentId`: which instance of the component answered,
+    /// e.g. a node's UUID (a detail: ids are often host names).
+    pub component_id: Option<String>,
+    /// The draft's `componentType`: `component`, `datastore`, `system` or
+    /// a URI. `None` renders as `component` (always shown).
+    pub component_type: Option<String>,
+    /// The draft's `time`: when the reading was taken. `None` renders the
+    /// time the registry finished the run (always shown).
+    pub time: Option<SystemTime>,
 }
 
 impl HealthCheckResult {
@@ -82,12 +117,56 @@ impl HealthCheckResult {
         self
     }
 
+    /// Sets the draft's `observedValue`: a number, string, boolean or any
+    /// JSON value (`serde_json::json!` for objects).
+    #[must_use]
+    pub fn observed_value(mut self, value: impl Into<Value>) -> Self {
+        self.observed_value = Some(value.into());
+        self
+    }
+
+    /// Sets the draft's `observedUnit` (`ms`, `s`, `percent`, `GiB`, ...).
+    #[must_use]
+    pub fn observed_unit(mut self, unit: impl Into<String>) -> Self {
+        self.observed_unit = Some(unit.into());
+        self
+    }
+
+    /// Sets the draft's `componentId`: the instance that was checked.
+    #[must_use]
+    pub fn component_id(mut self, id: impl Into<String>) -> Self {
+        self.component_id = Some(id.into());
+        self
+    }
+
+    /// Sets the draft's `componentType` (default `component`; the draft
+    /// names `datastore` and `system`, or a URI).
+    #[must_use]
+    pub fn component_type(mut self, component_type: impl Into<String>) -> Self {
+        self.component_type = Some(component_type.into());
+        self
+    }
+
+    /// Sets the draft's `time`, when the observed value was read, for a
+    /// check that reports a reading taken earlier than its run (default:
+    /// when the registry finished the run).
+    #[must_use]
+    pub fn time(mut self, time: SystemTime) -> Self {
+        self.time = Some(time);
+        self
+    }
+
     fn with_status(status: HealthStatus, message: Option<String>) -> Self {
         Self {
             status,
             message,
             details: Value::Null,
             duration: Duration::ZERO,
+            observed_value: None,
+            observed_unit: None,
+            component_id: None,
+            component_type: None,
+            time: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::HealthError;
 use crate::check::{ErasedCheck, HealthCheck, HealthCheckResult, HealthStatus};
-use crate::report::{CheckReport, HealthReport};
+use crate::report::{CheckReport, HealthReport, ServiceInfo};
 
 /// The default per-check timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -165,6 +165,7 @@ struct RegistryInner {
     started: AtomicBool,
     draining: AtomicBool,
     show_details: ShowDetails,
+    service: Arc<ServiceInfo>,
     /// Set by the first `register_metrics`; checks record into it from then on.
     #[cfg(feature = "metrics")]
     metrics: std::sync::OnceLock<crate::metrics::HealthMetrics>,
@@ -193,6 +194,7 @@ impl std::fmt::Debug for HealthRegistry {
             .field("started", &self.inner.started.load(Ordering::Relaxed))
             .field("draining", &self.is_draining())
             .field("show_details", &self.inner.show_details)
+            .field("service", &self.inner.service)
             .finish()
     }
 }
@@ -204,10 +206,31 @@ impl Default for HealthRegistry {
 }
 
 /// Builds a [`HealthRegistry`] with non-default settings.
+///
+/// The service-level fields of the IETF health-check draft (§3) are set
+/// here and appear at the top level of every response, whatever
+/// [`ShowDetails`] says: publish only what clients may see. None is set by
+/// default.
+///
+/// ```
+/// use cortex_health::{HealthRegistry, ShowDetails};
+///
+/// let health = HealthRegistry::builder()
+///     .show_details(ShowDetails::WhenVerbose)
+///     .version("1")
+///     .release_id(env!("CARGO_PKG_VERSION"))
+///     .service_id("f03e522f-1f44-4062-9b55-9587f91c9c41")
+///     .description("health of authz service")
+///     .note("read-only during the migration")
+///     .link("about", "http://api.example.com/about/authz")
+///     .build();
+/// # let _ = health;
+/// ```
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct HealthRegistryBuilder {
     show_details: ShowDetails,
+    service: ServiceInfo,
 }
 
 impl HealthRegistryBuilder {
@@ -217,16 +240,57 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// The draft's `version`: the public version of the service's API
+    /// (e.g. `1`).
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.service.version = Some(version.into());
+        self
+    }
+
+    /// The draft's `releaseId`: the release or build of the
+    /// implementation (e.g. `1.2.2`, a git hash).
+    pub fn release_id(mut self, release_id: impl Into<String>) -> Self {
+        self.service.release_id = Some(release_id.into());
+        self
+    }
+
+    /// The draft's `serviceId`: a unique identifier of the service.
+    pub fn service_id(mut self, service_id: impl Into<String>) -> Self {
+        self.service.service_id = Some(service_id.into());
+        self
+    }
+
+    /// The draft's `description`: a human-friendly description of the
+    /// service.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.service.description = Some(description.into());
+        self
+    }
+
+    /// Appends one of the draft's `notes`, in order.
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.service.notes.push(note.into());
+        self
+    }
+
+    /// Adds one of the draft's `links`: a link relation (`about`, or a URI
+    /// for a custom relation) and its URI. The same relation again
+    /// replaces the URI.
+    pub fn link(mut self, rel: impl Into<String>, href: impl Into<String>) -> Self {
+        self.service.links.insert(rel.into(), href.into());
+        self
+    }
+
     /// Builds the registry.
     pub fn build(self) -> HealthRegistry {
-        HealthRegistry::from_parts(self.show_details)
+        HealthRegistry::from_parts(self.show_details, self.service)
     }
 }
 
 impl HealthRegistry {
     /// An empty registry that hides details.
     pub fn new() -> Self {
-        Self::from_parts(ShowDetails::Never)
+        Self::builder().build()
     }
 
     /// A builder for non-default settings.
@@ -234,13 +298,14 @@ impl HealthRegistry {
         HealthRegistryBuilder::default()
     }
 
-    fn from_parts(show_details: ShowDetails) -> Self {
+    fn from_parts(show_details: ShowDetails, service: ServiceInfo) -> Self {
         Self {
             inner: Arc::new(RegistryInner {
                 checks: RwLock::new(Vec::new()),
                 started: AtomicBool::new(false),
                 draining: AtomicBool::new(false),
                 show_details,
+                service: Arc::new(service),
                 #[cfg(feature = "metrics")]
                 metrics: std::sync::OnceLock::new(),
             }),
@@ -344,7 +409,8 @@ impl HealthRegistry {
             }
             Probe::Readiness => {
                 if self.is_draining() {
-                    return HealthReport::failed("draining: not accepting new traffic");
+                    return HealthReport::failed("draining: not accepting new traffic")
+                        .with_service(Arc::clone(&self.inner.service));
                 }
                 if !self.inner.started.load(Ordering::Relaxed) {
                     let startup = Box::pin(self.check_probe(Probe::Startup)).await;
@@ -423,6 +489,7 @@ impl HealthRegistry {
             }
         });
         HealthReport::from_checks(join_all(runs).await)
+            .with_service(Arc::clone(&self.inner.service))
     }
 
     /// Returns the cached result when it is fresh or was produced after

@@ -1,5 +1,7 @@
 //! Aggregated results and their IETF `application/health+json` rendering.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
@@ -29,6 +31,49 @@ impl CheckReport {
     }
 }
 
+/// The service-level fields of the draft (§3: `version`, `releaseId`,
+/// `serviceId`, `description`, `notes`, `links`), set once on the registry
+/// builder. They describe the service, not its internals, and the app
+/// chooses to publish them, so every response carries them whatever the
+/// details policy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ServiceInfo {
+    pub(crate) version: Option<String>,
+    pub(crate) release_id: Option<String>,
+    pub(crate) service_id: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) notes: Vec<String>,
+    /// Link relation (`about`, or a URI for a custom one) to URI.
+    pub(crate) links: BTreeMap<String, String>,
+}
+
+impl ServiceInfo {
+    fn write_to(&self, body: &mut Map<String, Value>) {
+        let fields = [
+            ("version", &self.version),
+            ("releaseId", &self.release_id),
+            ("serviceId", &self.service_id),
+            ("description", &self.description),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                body.insert(key.into(), value.clone().into());
+            }
+        }
+        if !self.notes.is_empty() {
+            body.insert("notes".into(), self.notes.clone().into());
+        }
+        if !self.links.is_empty() {
+            let links = self
+                .links
+                .iter()
+                .map(|(rel, href)| (rel.clone(), Value::from(href.clone())))
+                .collect();
+            body.insert("links".into(), Value::Object(links));
+        }
+    }
+}
+
 /// The aggregate of several checks: Down > Degraded > Up, an empty set
 /// being Up.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +84,8 @@ pub struct HealthReport {
     pub output: Option<String>,
     /// Every check, in registration order.
     pub checks: Vec<CheckReport>,
+    /// The registry's service-level fields, rendered at the top level.
+    pub(crate) service: Arc<ServiceInfo>,
 }
 
 impl HealthReport {
@@ -52,6 +99,7 @@ impl HealthReport {
             status,
             output: None,
             checks,
+            service: Arc::default(),
         }
     }
 
@@ -60,7 +108,13 @@ impl HealthReport {
             status: HealthStatus::Down,
             output: Some(output.to_owned()),
             checks: Vec::new(),
+            service: Arc::default(),
         }
+    }
+
+    pub(crate) fn with_service(mut self, service: Arc<ServiceInfo>) -> Self {
+        self.service = service;
+        self
     }
 
     /// 200 for Up and Degraded, 503 for Down.
@@ -71,33 +125,25 @@ impl HealthReport {
         }
     }
 
-    /// The body of the IETF health-check draft (`status` pass/warn/fail,
-    /// `checks` keyed by name, `time`, `output`). Messages and details are
-    /// included only when `with_details` is set.
+    /// The body of the IETF health-check draft: `status` pass/warn/fail,
+    /// the registry's `version`, `releaseId`, `serviceId`, `description`,
+    /// `notes` and `links`, `output`, `time`, and `checks` keyed by name,
+    /// each a one-entry list.
+    ///
+    /// An entry always has `status`, `componentType`, `time`, and Cortex's
+    /// own `critical` and `durationSeconds` (the draft allows extra keys).
+    /// The fields that can leak internals (`output`, `details`,
+    /// `componentId`, `observedValue`, `observedUnit`) are included only
+    /// when `with_details` is set.
     pub fn to_json(&self, with_details: bool) -> Value {
         let mut checks = Map::new();
         for check in &self.checks {
-            let mut entry = Map::new();
-            entry.insert("status".into(), check.result.status.as_ietf().into());
-            entry.insert("componentType".into(), "component".into());
-            entry.insert("time".into(), rfc3339(check.checked_at).into());
-            entry.insert("critical".into(), check.critical.into());
-            entry.insert(
-                "durationSeconds".into(),
-                json!(check.result.duration.as_secs_f64()),
-            );
-            if with_details {
-                if let Some(message) = &check.result.message {
-                    entry.insert("output".into(), message.clone().into());
-                }
-                if !check.result.details.is_null() {
-                    entry.insert("details".into(), check.result.details.clone());
-                }
-            }
+            let entry = check_entry(check, with_details);
             checks.insert(check.name.clone(), Value::Array(vec![Value::Object(entry)]));
         }
         let mut body = Map::new();
         body.insert("status".into(), self.status.as_ietf().into());
+        self.service.write_to(&mut body);
         if let Some(output) = &self.output {
             body.insert("output".into(), output.clone().into());
         }
@@ -105,6 +151,41 @@ impl HealthReport {
         body.insert("checks".into(), Value::Object(checks));
         Value::Object(body)
     }
+}
+
+/// One check's entry in `checks`. The split between always-shown and
+/// detail fields is documented on [`HealthReport::to_json`].
+fn check_entry(check: &CheckReport, with_details: bool) -> Map<String, Value> {
+    let result = &check.result;
+    let mut entry = Map::new();
+    entry.insert("status".into(), result.status.as_ietf().into());
+    let component_type = result.component_type.as_deref().unwrap_or("component");
+    entry.insert("componentType".into(), component_type.into());
+    let time = result.time.unwrap_or(check.checked_at);
+    entry.insert("time".into(), rfc3339(time).into());
+    entry.insert("critical".into(), check.critical.into());
+    entry.insert(
+        "durationSeconds".into(),
+        json!(result.duration.as_secs_f64()),
+    );
+    if with_details {
+        if let Some(id) = &result.component_id {
+            entry.insert("componentId".into(), id.clone().into());
+        }
+        if let Some(value) = &result.observed_value {
+            entry.insert("observedValue".into(), value.clone());
+        }
+        if let Some(unit) = &result.observed_unit {
+            entry.insert("observedUnit".into(), unit.clone().into());
+        }
+        if let Some(message) = &result.message {
+            entry.insert("output".into(), message.clone().into());
+        }
+        if !result.details.is_null() {
+            entry.insert("details".into(), result.details.clone());
+        }
+    }
+    entry
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (UTC). Times outside 1970..=9999, which
