@@ -27,7 +27,12 @@ pub(crate) struct Cell<A> {
     pub(crate) mailbox: Mailbox<A>,
     pub(crate) system: Arc<SystemInner>,
     pub(crate) alive: AtomicBool,
+    /// Set last of all when it ends, once its clean-up is complete.
+    pub(crate) ended: AtomicBool,
+    /// Notified when `ended` is set.
     pub(crate) stopped: Notify,
+    /// How long a stopping parent (or the system) waits for it.
+    pub(crate) shutdown_timeout: Duration,
     pub(crate) abort: OnceLock<AbortHandle>,
     pub(crate) timers: Mutex<Vec<AbortHandle>>,
     /// The actor that spawned this one as a child, if any.
@@ -93,6 +98,19 @@ impl<A> Cell<A> {
             id: self.id,
             name: Arc::clone(&self.label),
             reason: lock(&self.exit).clone(),
+        }
+    }
+
+    /// Resolves once the actor has ended and its clean-up is complete.
+    pub(crate) async fn wait_ended(&self) {
+        loop {
+            let stopped = self.stopped.notified();
+            tokio::pin!(stopped);
+            stopped.as_mut().enable();
+            if self.ended.load(Ordering::Acquire) {
+                return;
+            }
+            stopped.await;
         }
     }
 
@@ -346,17 +364,12 @@ impl<A: Actor> ActorRef<A> {
         other.watch_by(self);
     }
 
-    /// Waits until the actor has stopped.
+    /// Waits until the actor has stopped and its clean-up is complete:
+    /// its queue reported as dead letters, its name freed, its children
+    /// stopped or killed, watchers told, and the system's counters
+    /// updated.
     pub async fn wait_for_stop(&self) {
-        loop {
-            let stopped = self.cell.stopped.notified();
-            tokio::pin!(stopped);
-            stopped.as_mut().enable();
-            if !self.is_alive() {
-                return;
-            }
-            stopped.await;
-        }
+        self.cell.wait_ended().await;
     }
 }
 

@@ -18,9 +18,11 @@
 //!   Permanent / Transient / Temporary restart types as in OTP.
 //! - **Trees**: `ctx.spawn_child` starts children under a parent whose
 //!   [`SupervisionStrategy`] (one-for-one, one-for-all, rest-for-one)
-//!   spreads restarts; stopping a parent stops its children first; an
-//!   exhausted child can escalate to its parent; `watch`/`link` deliver
-//!   [`Terminated`] when a peer ends.
+//!   spreads restarts; stopping a parent stops its children first, as OTP
+//!   does: one at a time, newest first, each within its own shutdown
+//!   timeout ([`Spawn::shutdown_timeout`]) or killed; an exhausted child
+//!   can escalate to its parent; `watch`/`link` deliver [`Terminated`]
+//!   when a peer ends.
 //! - **Event bus**: [`EventBus`] with typed topics, `*`/`**` wildcards,
 //!   stream, actor and callback subscribers, best-effort or guaranteed
 //!   delivery.
@@ -29,8 +31,11 @@
 //! - **Registry and dead letters**: actors spawned with a name can be
 //!   looked up; names are freed when they stop. Undelivered messages are
 //!   counted, logged, passed to an `on_undelivered` hook and streamed.
-//! - **Shutdown**: [`ActorSystem::shutdown`] drains mailboxes up to a
-//!   timeout, then stops what is left; no actor task outlives it.
+//! - **Shutdown**: [`ActorSystem::shutdown`] stops the top-level actors
+//!   the same way, newest first, each draining its mailbox, all within one
+//!   timeout; no actor outlives it.
+//! - **Stats**: [`ActorSystem::stats`] reads running totals (a few atomic
+//!   loads, no lock), cheap enough for every request.
 //! - **Tracing**: each message is handled in an `actor.handle` span whose
 //!   parent is the span that was current where it was sent, so a request's
 //!   trace continues into the actors it talks to.

@@ -286,6 +286,11 @@ impl<A> Mailbox<A> {
         self.space.notify_waiters();
     }
 
+    /// Whether a stop was requested (as opposed to only closing).
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
     /// Stops after the current message; queued ones become dead letters.
     pub(crate) fn request_stop(&self) {
         self.stop.store(true, Ordering::Release);

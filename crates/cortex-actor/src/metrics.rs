@@ -85,8 +85,9 @@ impl RegisterMetrics for ActorSystem {
     }
 }
 
-/// Live actors' (messages, mailbox depth, count) of one kind.
-type LiveTotals = (u64, u64, u64);
+/// Messages handled (by live and ended actors) and mailbox depth of one
+/// kind.
+type LiveTotals = (u64, u64);
 /// Reads one sample's value from a kind's counters and live totals.
 type Pick = dyn Fn(&KindStats, LiveTotals) -> u64;
 
@@ -109,13 +110,22 @@ impl Collector for ActorCollector {
     fn collect(&self, out: &mut CollectorOutput<'_, '_>) {
         let inner = self.system.inner();
         let kinds = inner.kinds();
-        // Live actors' own message counts, mailbox depth and count, by kind.
+        // Messages and mailbox depth of live actors are their own (so the
+        // message path shares no counter): this walks the actor table,
+        // once per scrape. The rest are per-type atomics.
         let mut live: BTreeMap<&'static str, LiveTotals> = BTreeMap::new();
-        for actor in inner.lock_live().values() {
-            let entry = live.entry(actor.control.kind().kind).or_default();
-            entry.0 += actor.control.handled();
-            entry.1 += actor.control.mailbox_len() as u64;
-            entry.2 += 1;
+        {
+            let table = inner.lock_live();
+            for actor in table.values() {
+                let entry = live.entry(actor.control.kind().kind).or_default();
+                entry.0 += actor.control.handled();
+                entry.1 += actor.control.mailbox_len() as u64;
+            }
+            // Read under the same lock an ending actor moves its count
+            // from live to retired under: each message is seen once.
+            for kind in &kinds {
+                live.entry(kind.kind).or_default().0 += load(&kind.retired_messages);
+            }
         }
         let names: Vec<[&str; 1]> = kinds.iter().map(|kind| [kind.kind]).collect();
         let sample = |pick: &Pick| {
@@ -132,7 +142,7 @@ impl Collector for ActorCollector {
             "cortex_actor_messages_total",
             "Messages handled, by actor type.",
             &["actor"],
-            sample(&|kind, live| load(&kind.retired_messages) + live.0),
+            sample(&|_, live| live.0),
         );
         out.counter_family(
             "cortex_actor_errors_total",
@@ -168,7 +178,7 @@ impl Collector for ActorCollector {
             "cortex_actor_live",
             "Running actors, by type.",
             &["actor"],
-            sample(&|_, live| live.2),
+            sample(&|kind, _| load(&kind.live)),
         );
         let bus = self.system.events().stats();
         out.counter_family(

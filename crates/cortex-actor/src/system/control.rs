@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::actor_ref::{Cell, lock};
 use crate::mailbox::Signal;
@@ -24,10 +25,14 @@ pub(crate) trait Control: Send + Sync {
     fn remove_child(&self, child: u64);
     /// Adopts `child`; false once this actor is ending.
     fn add_child(&self, child: Arc<dyn Control>) -> bool;
+    /// Resolves once the actor's clean-up is complete.
     fn wait_stopped(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// How long a stopping parent (or the system) waits for it.
+    fn shutdown_timeout(&self) -> Duration;
     // Read only by the metrics collector.
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn kind(&self) -> &Arc<KindStats>;
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn handled(&self) -> u64;
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     fn mailbox_len(&self) -> usize;
@@ -69,17 +74,11 @@ impl<A: Send + 'static> Control for Cell<A> {
     }
 
     fn wait_stopped(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(async move {
-            loop {
-                let stopped = self.stopped.notified();
-                tokio::pin!(stopped);
-                stopped.as_mut().enable();
-                if !self.alive.load(Ordering::Acquire) {
-                    return;
-                }
-                stopped.await;
-            }
-        })
+        Box::pin(self.wait_ended())
+    }
+
+    fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
     }
 
     fn kind(&self) -> &Arc<KindStats> {

@@ -18,11 +18,20 @@ use crate::error::ActorError;
 use crate::mailbox::{Next, Signal};
 use crate::supervision::{ExitReason, Supervisor, Verdict};
 
+use super::stop::{Mode, terminate};
 use super::{ActorSystem, DeadLetterReason};
 
-/// Cleans up however the actor's task ends: finished, failed or aborted.
-struct ExitGuard<A> {
+/// Cleans up however the actor's task ends: finished, failed, aborted,
+/// or dropped before it ever ran.
+pub(super) struct ExitGuard<A> {
     cell: Arc<Cell<A>>,
+}
+
+impl<A> ExitGuard<A> {
+    /// Made only once the actor is recorded and counted (see `spawn`).
+    pub(super) fn new(cell: Arc<Cell<A>>) -> Self {
+        Self { cell }
+    }
 }
 
 impl<A> Drop for ExitGuard<A> {
@@ -37,7 +46,7 @@ impl<A> Drop for ExitGuard<A> {
         };
         cell.reject_all(cell.mailbox.drain(), reason);
         if cell.named {
-            let mut names = cell.system.lock_names();
+            let mut names = cell.system.write_names();
             if names
                 .get(&cell.label)
                 .is_some_and(|registered| registered.id == cell.id)
@@ -45,7 +54,7 @@ impl<A> Drop for ExitGuard<A> {
                 names.remove(&cell.label);
             }
         }
-        // Killed or aborted: children go with it.
+        // Killed or aborted: the children not yet stopped go with it.
         for child in std::mem::take(&mut *lock(&cell.children)) {
             child.kill();
         }
@@ -59,11 +68,14 @@ impl<A> Drop for ExitGuard<A> {
                 watcher(terminated.clone());
             }
         }
-        cell.system.lock_live().remove(&cell.id);
-        cell.kind
-            .retired_messages
-            .fetch_add(cell.handled.load(Ordering::Relaxed), Ordering::Relaxed);
-        cell.kind.live.fetch_sub(1, Ordering::Relaxed);
+        {
+            // Under the table's lock, so a scrape sees this actor's
+            // messages either live or retired, never both or neither.
+            let mut live = cell.system.lock_live();
+            live.remove(&cell.id);
+            cell.kind.ended(cell.handled.load(Ordering::Relaxed));
+        }
+        cell.ended.store(true, Ordering::Release);
         cell.stopped.notify_waiters();
     }
 }
@@ -102,14 +114,12 @@ async fn hook(future: impl Future<Output = ()> + Send) {
 
 /// The actor's task, from its factory's first call to its exit.
 pub(super) async fn run<A: Actor>(
-    cell: Arc<Cell<A>>,
+    guard: ExitGuard<A>,
     system: ActorSystem,
     mut factory: Box<dyn FnMut() -> A + Send>,
     mut supervisor: Supervisor,
 ) {
-    let _guard = ExitGuard {
-        cell: Arc::clone(&cell),
-    };
+    let cell = Arc::clone(&guard.cell);
     let stats = Arc::clone(&cell.kind);
     let mut ctx = Context::new(
         ActorRef {
@@ -119,16 +129,16 @@ pub(super) async fn run<A: Actor>(
     );
     let fail = |reason: String| *lock(&cell.exit) = ExitReason::Failed(reason);
     let Ok(mut actor) = std::panic::catch_unwind(AssertUnwindSafe(&mut factory)) else {
-        stats.failures.fetch_add(1, Ordering::Relaxed);
+        stats.failure();
         tracing::error!(actor = %cell.label, "actor factory panicked");
         fail("the actor factory panicked".to_owned());
         return;
     };
     if let Err(error) = guarded(actor.pre_start(&mut ctx)).await {
-        stats.failures.fetch_add(1, Ordering::Relaxed);
+        stats.failure();
         tracing::error!(actor = %cell.label, %error, "pre_start failed; actor not started");
         fail(error.to_string());
-        stop_children(&cell).await;
+        stop_children(&cell, Mode::Stop).await;
         return;
     }
     let mut exit = ExitReason::Stopped;
@@ -148,7 +158,7 @@ pub(super) async fn run<A: Actor>(
                 }
             }
             Next::Signal(Signal::Failure(reason)) => {
-                stats.failures.fetch_add(1, Ordering::Relaxed);
+                stats.failure();
                 (true, ActorError::msg(reason), None)
             }
             Next::Message(envelope) => {
@@ -164,6 +174,13 @@ pub(super) async fn run<A: Actor>(
                     .duration
                     .get()
                     .map(|histogram| (histogram, std::time::Instant::now()));
+                // Counted as the handler takes it up, so an asker that has
+                // its reply finds its question counted. Only this task
+                // writes `handled`: a plain load and store; the system
+                // total is striped per thread.
+                cell.handled
+                    .store(cell.handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                stats.message();
                 let outcome = CatchUnwind(envelope.handle(&mut actor, &mut ctx))
                     .instrument(span)
                     .await;
@@ -171,9 +188,6 @@ pub(super) async fn run<A: Actor>(
                 if let Some((histogram, start)) = timer {
                     histogram.observe(start.elapsed().as_secs_f64());
                 }
-                // Only this task writes it: a plain load and store.
-                cell.handled
-                    .store(cell.handled.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 match outcome {
                     Ok(()) if !ctx.stop_requested => continue,
                     Ok(()) => (
@@ -182,7 +196,7 @@ pub(super) async fn run<A: Actor>(
                         Some(message_type),
                     ),
                     Err(error) => {
-                        stats.failures.fetch_add(1, Ordering::Relaxed);
+                        stats.failure();
                         tracing::warn!(
                             actor = %cell.label, message = message_type, %error, "actor failed"
                         );
@@ -218,7 +232,7 @@ pub(super) async fn run<A: Actor>(
                         cell.label
                     ))),
                     None => {
-                        stats.escalations.fetch_add(1, Ordering::Relaxed);
+                        stats.escalation();
                         tracing::error!(
                             actor = %cell.label, %error, "actor restarts exhausted; escalated"
                         );
@@ -228,22 +242,37 @@ pub(super) async fn run<A: Actor>(
             }
         }
     }
+    // Closed without a stop request: the system is draining it, so its
+    // children drain too.
+    let mode = if cell.mailbox.is_closed() && !cell.mailbox.stop_requested() {
+        Mode::Drain
+    } else {
+        Mode::Stop
+    };
     cell.mailbox.request_stop();
-    // Children first, newest first, as OTP stops a supervisor's children.
-    stop_children(&cell).await;
+    stop_children(&cell, mode).await;
     hook(actor.post_stop(&mut ctx)).await;
     *lock(&cell.exit) = exit;
 }
 
-/// Stops every child of `cell` (newest first) and waits for them.
-async fn stop_children<A: Send + 'static>(cell: &Cell<A>) {
+/// Stops the children of `cell` as an OTP supervisor terminates its
+/// children: one at a time, newest first, each within its own shutdown
+/// timeout (then killed) before the next is asked, so an older sibling
+/// still serves a younger one while it stops.
+async fn stop_children<A: Send + 'static>(cell: &Cell<A>, mode: Mode) {
+    // No new children from here on (`add_child` checks it).
     cell.mailbox.close();
-    let children = std::mem::take(&mut *lock(&cell.children));
-    for child in children.iter().rev() {
-        child.stop();
-    }
-    for child in children.iter().rev() {
-        child.wait_stopped().await;
+    // Each child stays in the list until it has ended: if this actor is
+    // killed meanwhile, its exit guard kills those left.
+    loop {
+        let Some(child) = lock(&cell.children).last().cloned() else {
+            return;
+        };
+        terminate(&*child, mode).await;
+        // Its exit guard removed it already; this covers a child whose
+        // guard could not reach this parent.
+        let id = child.id();
+        lock(&cell.children).retain(|c| c.id() != id);
     }
 }
 
@@ -263,12 +292,12 @@ async fn restart<A: Actor>(
         tokio::time::sleep(delay).await;
     }
     let Ok(mut fresh) = std::panic::catch_unwind(AssertUnwindSafe(factory)) else {
-        cell.kind.failures.fetch_add(1, Ordering::Relaxed);
+        cell.kind.failure();
         tracing::error!(actor = %cell.label, "actor factory panicked on restart");
         *lock(&cell.exit) = ExitReason::Failed("the actor factory panicked".to_owned());
         return None;
     };
-    cell.kind.restarts.fetch_add(1, Ordering::Relaxed);
+    cell.kind.restart();
     tracing::info!(actor = %cell.label, %error, "actor restarted");
     hook(fresh.post_restart(error)).await;
     // As an OTP supervisor restarts its children when it restarts: each

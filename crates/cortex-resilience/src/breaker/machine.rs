@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use tokio::task::AbortHandle;
+
 use super::builder::OpenWaitFn;
 use super::config::{CircuitBreakerConfig, SlidingWindow};
 use super::permit::{Permit, RawPermit};
@@ -31,6 +33,10 @@ struct TransitionState {
     probes: Snapshot,
     /// MetricsOnly: whether the "exceeded" events already fired.
     exceeded_reported: bool,
+    /// The automatic Open → HalfOpen timer of the current opening, if
+    /// any; every transition cancels it (as resilience4j cancels its
+    /// scheduled future), so none outlives the state it was for.
+    half_open_timer: Option<AbortHandle>,
 }
 
 #[derive(Default)]
@@ -408,6 +414,11 @@ impl Shared {
         let epoch = epoch_of(current) + 1;
         let now = self.now();
         let mut slots = 0;
+        if let Some(timer) = transition.half_open_timer.take() {
+            // Harmless when it already fired, or when it is the caller.
+            timer.abort();
+        }
+        let mut half_open_at = None;
         match to {
             CircuitState::Open => {
                 transition.consecutive_opens = transition.consecutive_opens.saturating_add(1);
@@ -417,6 +428,12 @@ impl Shared {
                 };
                 self.open_until
                     .store(now.saturating_add(duration_nanos(wait)), Ordering::Release);
+                // The deadline is fixed now, as the breaker opens, not when
+                // a timer task first runs: a busy runtime (or a paused test
+                // clock) may get to that task late.
+                if self.config.automatic_transition_from_open_to_half_open {
+                    half_open_at = tokio::time::Instant::now().checked_add(wait);
+                }
             }
             CircuitState::HalfOpen => {
                 slots = self.config.permitted_number_of_calls_in_half_open_state;
@@ -437,8 +454,8 @@ impl Shared {
         tracing::debug!(breaker = %self.name, %from, %to, "circuit breaker state transition");
         self.events
             .emit(|| CircuitBreakerEvent::StateTransition { from, to });
-        if to == CircuitState::Open && self.config.automatic_transition_from_open_to_half_open {
-            self.schedule_half_open(word);
+        if let Some(deadline) = half_open_at {
+            transition.half_open_timer = self.schedule_half_open(word, deadline);
         }
         word
     }
@@ -451,24 +468,25 @@ impl Shared {
         }
     }
 
-    fn schedule_half_open(&self, open_word: u64) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
+    /// Moves the opening `open_word` to half-open at `deadline`, on a
+    /// task of the current runtime (none outside a runtime: the next call
+    /// after the wait moves it instead).
+    fn schedule_half_open(
+        &self,
+        open_word: u64,
+        deadline: tokio::time::Instant,
+    ) -> Option<AbortHandle> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
         // The task holds only a weak reference: a dropped breaker leaves no
         // timer behind doing anything.
         let weak = self.this.clone();
-        let wait = Duration::from_nanos(
-            self.open_until
-                .load(Ordering::Acquire)
-                .saturating_sub(self.now()),
-        );
-        runtime.spawn(async move {
-            tokio::time::sleep(wait).await;
+        let task = runtime.spawn(async move {
+            tokio::time::sleep_until(deadline).await;
             if let Some(shared) = weak.upgrade() {
                 shared.transition(open_word, CircuitState::HalfOpen);
             }
         });
+        Some(task.abort_handle())
     }
 
     fn snapshot(&self) -> Snapshot {
