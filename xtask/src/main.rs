@@ -12,6 +12,7 @@
 
 mod bench;
 mod conformance;
+mod coverage;
 mod features;
 mod hub;
 
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         "features" => features::run(),
         "docs" => docs(),
         "conformance" => conformance::run(),
+        "coverage" => coverage::run(&rest),
         "bench" => bench::run(&rest),
         "deny" => deny(),
         _ => Err(USAGE.to_owned()),
