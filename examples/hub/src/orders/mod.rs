@@ -1,0 +1,313 @@
+//! `/api/orders`: an order service built on actors, bounded against
+//! hostile clients.
+//!
+//! Each order in flight is an [`OrderActor`] named `order-{id}`, whose
+//! state moves pending → processing → completed | failed. Every step is
+//! published on the actor system's event bus as `order.created`,
+//! `order.processing`, `order.completed` or `order.failed`; a bus
+//! subscriber keeps the counts `GET /api/orders` reports. The payment call
+//! is simulated and protected by a resilience pipeline (timeout → retry →
+//! circuit breaker), registered as `payments` so it shows in `/resilience`
+//! and `/metrics`.
+//!
+//! The bounds, all in [`OrdersConfig`]:
+//!
+//! - a request body is at most [`OrdersConfig::max_body_bytes`] (413), and
+//!   `item` at most [`OrdersConfig::max_item_chars`] (422, naming the
+//!   field); refusals are `application/problem+json`;
+//! - at most [`OrdersConfig::max_in_flight`] orders are pending or
+//!   processing: a slot is reserved atomically before the actor spawns and
+//!   freed when the order is final (or its actor dies); past the cap, 503
+//!   with `Retry-After`;
+//! - a final order's actor stops; the order stays readable from a store of
+//!   the last [`OrdersConfig::keep_finished`] orders, none older than
+//!   [`OrdersConfig::keep_finished_for`];
+//! - a declined payment is final and counts as a *success* for the
+//!   breaker (the provider answered); an order that meets an open breaker
+//!   stays pending and tries again after the breaker's `Retry-After`, and
+//!   fails at [`OrdersConfig::order_deadline`] if it still cannot pay.
+//!
+//! Nothing on a request path scans: the counts are counters, the store
+//! and the cap are O(1).
+
+mod actor;
+mod capacity;
+mod finished;
+mod payments;
+mod problem;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use cortex::actor::{ActorSystem, AskError, RestartPolicy};
+use cortex::resilience::{PolicyRegistry, RegistryError};
+use serde_json::{Value, json};
+
+pub use actor::{NewOrder, OrderActor, OrderEvent, OrderState, OrderView};
+pub use payments::PAYMENTS;
+pub use problem::FieldError;
+
+use actor::{GetOrder, OrderParts, Process};
+use capacity::InFlight;
+use finished::FinishedOrders;
+use payments::Payments;
+use problem::Problem;
+
+use crate::routes::IndexedRouter;
+
+/// The bounds of the order service. The defaults are the Hub's.
+#[derive(Debug, Clone)]
+pub struct OrdersConfig {
+    /// The largest `POST /api/orders` body, in bytes (default 4 KiB);
+    /// larger ones get 413 before they are read in full.
+    pub max_body_bytes: usize,
+    /// The longest `item`, in characters (default 200); longer ones get
+    /// 422 naming the field.
+    pub max_item_chars: usize,
+    /// Orders pending or processing at once (default 10 000); past it,
+    /// `POST` gets 503 with `Retry-After`.
+    pub max_in_flight: usize,
+    /// What `Retry-After` says when the cap is hit (default 1 s).
+    pub retry_after: Duration,
+    /// Finished orders kept readable (default 10 000) ...
+    pub keep_finished: usize,
+    /// ... and for how long at most (default 10 min).
+    pub keep_finished_for: Duration,
+    /// How long an order may wait for the payments breaker to close before
+    /// it fails (default 30 s).
+    pub order_deadline: Duration,
+}
+
+impl Default for OrdersConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024,
+            max_item_chars: 200,
+            max_in_flight: 10_000,
+            retry_after: Duration::from_secs(1),
+            keep_finished: 10_000,
+            keep_finished_for: Duration::from_secs(600),
+            order_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Orders seen per state, kept by a bus subscription.
+#[derive(Default)]
+struct Counts {
+    created: AtomicU64,
+    processing: AtomicU64,
+    completed: AtomicU64,
+    failed: AtomicU64,
+}
+
+#[derive(Clone)]
+struct OrdersState {
+    config: Arc<OrdersConfig>,
+    system: ActorSystem,
+    payments: Payments,
+    next_id: Arc<AtomicU64>,
+    counts: Arc<Counts>,
+    in_flight: Arc<InFlight>,
+    finished: Arc<FinishedOrders>,
+}
+
+/// The order routes alone, with `config`: registers the `payments`
+/// policies in `policies` and spawns orders in `system`. The Hub mounts
+/// the same routes with [`OrdersConfig::default`].
+pub fn router(
+    config: OrdersConfig,
+    system: &ActorSystem,
+    policies: &PolicyRegistry,
+) -> Result<Router, RegistryError> {
+    Ok(routes_with(config, system, policies)?.into_parts().0)
+}
+
+/// Registers the payment policies and returns the order routes with the
+/// default bounds.
+pub(crate) fn routes(
+    system: &ActorSystem,
+    policies: &PolicyRegistry,
+) -> Result<IndexedRouter, RegistryError> {
+    routes_with(OrdersConfig::default(), system, policies)
+}
+
+/// Registers the payment policies and returns the order routes bounded
+/// by `config`.
+pub(crate) fn routes_with(
+    config: OrdersConfig,
+    system: &ActorSystem,
+    policies: &PolicyRegistry,
+) -> Result<IndexedRouter, RegistryError> {
+    let payments = Payments::register(policies)?;
+    let counts = Arc::new(Counts::default());
+    let seen = Arc::clone(&counts);
+    let subscribed = system
+        .events()
+        .subscribe_fn::<OrderEvent, _>("order.*", move |_, event| {
+            let counter = match event.state {
+                OrderState::Pending => &seen.created,
+                OrderState::Processing => &seen.processing,
+                OrderState::Completed => &seen.completed,
+                OrderState::Failed => &seen.failed,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+    if let Err(error) = subscribed {
+        // Only a malformed pattern fails, and this one is a constant.
+        tracing::error!(%error, "order counts will stay at zero");
+    }
+    let body_limit = DefaultBodyLimit::max(config.max_body_bytes);
+    let state = OrdersState {
+        system: system.clone(),
+        payments,
+        next_id: Arc::new(AtomicU64::new(1)),
+        counts,
+        in_flight: InFlight::new(config.max_in_flight),
+        finished: Arc::new(FinishedOrders::new(
+            config.keep_finished,
+            config.keep_finished_for,
+        )),
+        config: Arc::new(config),
+    };
+    Ok(IndexedRouter::new()
+        .route(
+            "/api/orders",
+            "POST {\"item\", \"quantity\", \"fail_payment\"}: an order actor; GET: order.* event counts and actor stats",
+            get(summary).post(create).layer(body_limit),
+        )
+        .route(
+            "/api/orders/{id}",
+            "the order's state, asked of its actor, or of the finished-order store",
+            get(read),
+        )
+        .map(|router| router.with_state(state)))
+}
+
+/// The fields of `order` out of `config`'s bounds.
+fn field_errors(order: &NewOrder, config: &OrdersConfig) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if order.item.trim().is_empty() {
+        errors.push(FieldError {
+            field: "item",
+            message: "must not be empty".to_owned(),
+        });
+    } else if order.item.chars().count() > config.max_item_chars {
+        errors.push(FieldError {
+            field: "item",
+            message: format!("must be at most {} characters", config.max_item_chars),
+        });
+    }
+    if order.quantity == 0 {
+        errors.push(FieldError {
+            field: "quantity",
+            message: "must be at least 1".to_owned(),
+        });
+    }
+    errors
+}
+
+async fn create(
+    State(state): State<OrdersState>,
+    order: Result<Json<NewOrder>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), Problem> {
+    let Json(order) = order.map_err(|rejection| Problem::unreadable_order(&rejection))?;
+    let errors = field_errors(&order, &state.config);
+    if !errors.is_empty() {
+        return Err(Problem::invalid_order(errors));
+    }
+    let Some(reservation) = state.in_flight.try_reserve() else {
+        return Err(Problem::too_many_orders(
+            state.in_flight.max(),
+            state.config.retry_after,
+        ));
+    };
+    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+    // The factory runs once (orders are never restarted); if the spawn
+    // fails, the reservation drops with it.
+    let mut parts = Some(OrderParts {
+        id,
+        order,
+        order_deadline: state.config.order_deadline,
+        bus: state.system.events().clone(),
+        payments: state.payments.clone(),
+        finished: Arc::clone(&state.finished),
+        reservation: Some(reservation),
+    });
+    let spawned = state
+        .system
+        .actor(move || {
+            let parts = parts.take().expect("an order actor is made once");
+            OrderActor::new(parts)
+        })
+        .name(format!("order-{id}"))
+        // A crashed order must not be re-created and paid twice.
+        .restart_policy(RestartPolicy::never())
+        .spawn();
+    let actor = spawned.map_err(|error| Problem::unavailable(error.to_string()))?;
+    actor
+        .tell(Process)
+        .await
+        .map_err(|error| Problem::unavailable(error.to_string()))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(
+            json!({ "id": id, "state": OrderState::Pending, "location": format!("/api/orders/{id}") }),
+        ),
+    ))
+}
+
+async fn read(
+    State(state): State<OrdersState>,
+    Path(id): Path<u64>,
+) -> Result<Json<OrderView>, Problem> {
+    // A live actor first: a final order is in the store before its actor
+    // stops, so whichever is missed here, the other has it.
+    if let Some(actor) = state.system.lookup::<OrderActor>(&format!("order-{id}")) {
+        match actor
+            .ask_timeout(GetOrder, Duration::from_secs(1), Duration::from_secs(5))
+            .await
+        {
+            Ok(view) => return Ok(Json(view)),
+            Err(AskError::ActorStopped | AskError::NoReply) => {}
+            Err(ask_error) => return Err(Problem::unavailable(ask_error.to_string())),
+        }
+    }
+    state
+        .finished
+        .get(id)
+        .map(Json)
+        .ok_or_else(|| Problem::no_order(id))
+}
+
+async fn summary(State(state): State<OrdersState>) -> Json<Value> {
+    let counts = &state.counts;
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    let system = state.system.stats();
+    Json(json!({
+        "events": {
+            "created": load(&counts.created),
+            "processing": load(&counts.processing),
+            "completed": load(&counts.completed),
+            "failed": load(&counts.failed),
+        },
+        "payment_calls": state.payments.calls(),
+        "in_flight": state.in_flight.current(),
+        "max_in_flight": state.in_flight.max(),
+        "finished_kept": state.finished.len(),
+        "live_orders": system.actors,
+        "subscribers": state.system.events().subscriber_count("order.created").unwrap_or(0),
+        "actors": {
+            "messages": system.messages,
+            "failures": system.failures,
+            "restarts": system.restarts,
+            "dead_letters": system.dead_letters,
+        },
+    }))
+}
