@@ -1,11 +1,18 @@
 //! Text exposition: Prometheus 0.0.4 and OpenMetrics 1.0.0, and the
-//! `Accept`-header negotiation between them.
+//! `Accept`-header negotiation between them ([`negotiate`]).
 //!
 //! Both formats are written by one small writer so that escaping and number
 //! formatting are identical and tested once: label values escape `\`, `"`
 //! and newline; `HELP` text escapes `\` and newline (and `"` in
-//! OpenMetrics, whose grammar requires it); floats print as `NaN`, `+Inf`,
-//! `-Inf` or a shortest round-trip decimal.
+//! OpenMetrics, whose grammar requires it); sample values print as `NaN`,
+//! `+Inf`, `-Inf` or a shortest round-trip decimal; `le` bounds print as
+//! canonical numbers ([`number`]). A label whose value is empty is left
+//! out: both formats define it as the same thing as no label, and it lets a
+//! family carry a label only on the series that have one (`error_type` on
+//! failed requests).
+
+mod negotiate;
+mod number;
 
 use std::fmt::Write as _;
 
@@ -27,54 +34,6 @@ impl Format {
         match self {
             Self::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
             Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        }
-    }
-
-    /// Picks the format a scraper asked for in its `Accept` header.
-    ///
-    /// OpenMetrics wins when its quality is positive and at least that of
-    /// `text/plain` (or of a wildcard covering it); everything else, a
-    /// missing header and garbage included, gets the Prometheus text
-    /// format, which every scraper understands.
-    ///
-    /// ```
-    /// use cortex_metrics::Format;
-    ///
-    /// let prometheus_server = "application/openmetrics-text;version=1.0.0,\
-    ///     application/openmetrics-text;version=0.0.1;q=0.75,\
-    ///     text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-    /// assert_eq!(Format::negotiate(Some(prometheus_server)), Format::OpenMetrics);
-    /// assert_eq!(Format::negotiate(Some("text/plain")), Format::Prometheus);
-    /// assert_eq!(Format::negotiate(None), Format::Prometheus);
-    /// ```
-    pub fn negotiate(accept: Option<&str>) -> Self {
-        let Some(accept) = accept else {
-            return Self::Prometheus;
-        };
-        let mut openmetrics_q = 0.0_f32;
-        let mut text_q = 0.0_f32;
-        for range in accept.split(',') {
-            let mut parts = range.split(';');
-            let media_type = parts.next().unwrap_or_default().trim();
-            let q = parts
-                .filter_map(|param| param.split_once('='))
-                .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
-                .map_or(Some(1.0), |(_, value)| value.trim().parse::<f32>().ok())
-                .filter(|q| (0.0..=1.0).contains(q));
-            let Some(q) = q else { continue };
-            if media_type.eq_ignore_ascii_case("application/openmetrics-text") {
-                openmetrics_q = openmetrics_q.max(q);
-            } else if media_type.eq_ignore_ascii_case("text/plain")
-                || media_type.eq_ignore_ascii_case("text/*")
-                || media_type == "*/*"
-            {
-                text_q = text_q.max(q);
-            }
-        }
-        if openmetrics_q > 0.0 && openmetrics_q >= text_q {
-            Self::OpenMetrics
-        } else {
-            Self::Prometheus
         }
     }
 }
@@ -226,6 +185,8 @@ impl<'a> MetricWriter<'a> {
         }
     }
 
+    /// The name, labels and separating space of a sample. `extra` is the
+    /// `le` (or `quantile`) label, written as a canonical number.
     fn sample_start(
         &mut self,
         name: &str,
@@ -244,20 +205,18 @@ impl<'a> MetricWriter<'a> {
             LabelSet::Empty => {}
             LabelSet::Pairs { names, values } => {
                 for (label, value) in names.iter().zip(values) {
-                    open(self.out);
-                    self.out.push_str(label);
-                    self.out.push_str("=\"");
-                    escape_label_value(self.out, value);
-                    self.out.push('"');
+                    if !value.is_empty() {
+                        open(self.out);
+                        write_label(self.out, label, value);
+                    }
                 }
             }
             LabelSet::Borrowed { names, values } => {
                 for (label, value) in names.iter().zip(values) {
-                    open(self.out);
-                    self.out.push_str(label);
-                    self.out.push_str("=\"");
-                    escape_label_value(self.out, value);
-                    self.out.push('"');
+                    if !value.is_empty() {
+                        open(self.out);
+                        write_label(self.out, label, value);
+                    }
                 }
             }
             LabelSet::Overflow => {
@@ -270,7 +229,7 @@ impl<'a> MetricWriter<'a> {
             open(self.out);
             self.out.push_str(label);
             self.out.push_str("=\"");
-            write_f64(self.out, value);
+            number::write_canonical(self.out, value, self.format);
             self.out.push('"');
         }
         if !first {
@@ -278,6 +237,14 @@ impl<'a> MetricWriter<'a> {
         }
         self.out.push(' ');
     }
+}
+
+/// `label="value"`, escaped.
+fn write_label(out: &mut String, label: &str, value: &str) {
+    out.push_str(label);
+    out.push_str("=\"");
+    escape_label_value(out, value);
+    out.push('"');
 }
 
 /// Escapes `\`, `"` and newline, the three characters the label-value
@@ -308,8 +275,10 @@ fn escape_help(out: &mut String, help: &str, format: Format) {
     }
 }
 
-/// `NaN`, `+Inf`, `-Inf`, or the shortest decimal that round-trips, with a
-/// `.0` on integral values (the canonical OpenMetrics form of `le="1.0"`).
+/// A sample value: `NaN`, `+Inf`, `-Inf`, or the shortest decimal that
+/// round-trips, with a `.0` on integral values. OpenMetrics allows any
+/// rendering outside `le` and `quantile` ("Numbers"), and a plain decimal
+/// keeps timestamps free of the exponent form the spec advises against.
 pub(crate) fn write_f64(out: &mut String, value: f64) {
     if value.is_nan() {
         out.push_str("NaN");
@@ -356,7 +325,7 @@ mod tests {
     }
 
     #[test]
-    fn floats_are_canonical() {
+    fn sample_values_keep_a_point_and_round_trip() {
         let cases = [
             (1.0, "1.0"),
             (0.005, "0.005"),
@@ -384,13 +353,13 @@ mod tests {
     #[test]
     fn negotiation_honours_quality_values() {
         let om = Some("application/openmetrics-text; version=1.0.0");
-        assert_eq!(Format::negotiate(om), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(om), Some(Format::OpenMetrics));
         let prefers_text = Some("application/openmetrics-text;q=0.3,text/plain;q=0.9");
-        assert_eq!(Format::negotiate(prefers_text), Format::Prometheus);
-        let refuses_om = Some("application/openmetrics-text;q=0");
-        assert_eq!(Format::negotiate(refuses_om), Format::Prometheus);
+        assert_eq!(Format::negotiate(prefers_text), Some(Format::Prometheus));
+        let refuses_om = Some("application/openmetrics-text;q=0, */*;q=0.1");
+        assert_eq!(Format::negotiate(refuses_om), Some(Format::Prometheus));
         let case = Some("Application/OpenMetrics-Text");
-        assert_eq!(Format::negotiate(case), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(case), Some(Format::OpenMetrics));
         for garbage in [
             "",
             ",,,",
@@ -400,7 +369,7 @@ mod tests {
         ] {
             assert_eq!(
                 Format::negotiate(Some(garbage)),
-                Format::Prometheus,
+                Some(Format::Prometheus),
                 "{garbage:?}"
             );
         }

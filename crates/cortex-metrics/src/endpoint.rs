@@ -1,5 +1,6 @@
 //! The `/metrics` endpoint for axum.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Router;
@@ -33,9 +34,11 @@ impl MetricsRegistry {
 ///
 /// The response is Prometheus text 0.0.4 or OpenMetrics 1.0.0 as the
 /// scrape's `Accept` header asks (see [`Format::negotiate`]), always with
-/// the matching `Content-Type` and `Vary: Accept`. With a bearer token set,
-/// requests without `Authorization: Bearer <token>` get `401` and a
-/// `WWW-Authenticate` challenge; the token is compared in constant time.
+/// the matching `Content-Type` and `Vary: Accept`; `406 Not Acceptable`
+/// when the header accepts neither (say, only a future OpenMetrics
+/// version). With a bearer token set, requests without
+/// `Authorization: Bearer <token>` get `401` and a `WWW-Authenticate`
+/// challenge; the token is compared in constant time.
 ///
 /// ```
 /// use axum::Router;
@@ -105,8 +108,14 @@ impl MetricsEndpoint {
             )
                 .into_response();
         }
-        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-        let format = Format::negotiate(accept);
+        let Some(format) = Format::negotiate(accept(headers).as_deref()) else {
+            return (
+                StatusCode::NOT_ACCEPTABLE,
+                [(header::VARY, HeaderValue::from_static("Accept"))],
+                NOT_ACCEPTABLE_BODY,
+            )
+                .into_response();
+        };
         let body = self.registry.encode(format);
         (
             [
@@ -120,6 +129,25 @@ impl MetricsEndpoint {
         )
             .into_response()
     }
+}
+
+/// What a `406` says: the two representations there are.
+const NOT_ACCEPTABLE_BODY: &str = "not acceptable: this endpoint serves \
+    text/plain; version=0.0.4 and application/openmetrics-text; version=1.0.0\n";
+
+/// Every `Accept` field line as one list (RFC 9110 §5.3: several lines
+/// mean their values joined by commas); `None` when there is none, or
+/// when a line is not visible ASCII (then it says nothing usable).
+fn accept(headers: &HeaderMap) -> Option<Cow<'_, str>> {
+    let mut lines = headers.get_all(header::ACCEPT).iter().map(|v| v.to_str());
+    let first = lines.next()?.ok()?;
+    let mut joined: Option<String> = None;
+    for line in lines {
+        let joined = joined.get_or_insert_with(|| first.to_owned());
+        joined.push(',');
+        joined.push_str(line.ok()?);
+    }
+    Some(joined.map_or(Cow::Borrowed(first), Cow::Owned))
 }
 
 fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {

@@ -95,10 +95,10 @@ async fn records_route_templates_methods_and_statuses() {
     let text = registry.encode(Format::Prometheus);
     let count = "http_server_request_duration_seconds_count";
     for expected in [
-        r#"{http_request_method="GET",http_route="/users/{id}",http_response_status_code="200"} 2"#,
-        r#"{http_request_method="GET",http_route="/fail",http_response_status_code="503"} 1"#,
-        r#"{http_request_method="GET",http_route="unmatched",http_response_status_code="404"} 1"#,
-        r#"{http_request_method="_OTHER",http_route="/users/{id}",http_response_status_code="405"} 1"#,
+        r#"{http_request_method="GET",http_route="/users/{id}",http_response_status_code="200",url_scheme="http"} 2"#,
+        r#"{http_request_method="GET",http_route="/fail",http_response_status_code="503",url_scheme="http",error_type="503"} 1"#,
+        r#"{http_request_method="GET",http_route="unmatched",http_response_status_code="404",url_scheme="http"} 1"#,
+        r#"{http_request_method="_OTHER",http_route="/users/{id}",http_response_status_code="405",url_scheme="http"} 1"#,
     ] {
         assert!(
             text.contains(&format!("{count}{expected}\n")),
@@ -109,7 +109,9 @@ async fn records_route_templates_methods_and_statuses() {
         !text.contains("/users/1"),
         "raw paths must never become labels"
     );
-    assert!(text.contains("http_server_active_requests{http_request_method=\"GET\"} 0\n"));
+    assert!(text.contains(
+        "http_server_active_requests{http_request_method=\"GET\",url_scheme=\"http\"} 0\n"
+    ));
 }
 
 #[tokio::test]
@@ -145,9 +147,11 @@ async fn a_panicking_handler_is_counted_as_500_and_leaves_no_active_request() {
     let joined = tokio::spawn(app.oneshot(request)).await;
     assert!(joined.unwrap_err().is_panic());
     let text = registry.encode(Format::Prometheus);
-    assert!(text.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/panic",http_response_status_code="500"} 1"#), "{text}");
+    assert!(text.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/panic",http_response_status_code="500",url_scheme="http",error_type="panic"} 1"#), "{text}");
     assert!(
-        text.contains("http_server_active_requests{http_request_method=\"GET\"} 0\n"),
+        text.contains(
+            "http_server_active_requests{http_request_method=\"GET\",url_scheme=\"http\"} 0\n"
+        ),
         "{text}"
     );
 }
@@ -160,9 +164,11 @@ async fn a_dropped_request_is_counted_as_499_and_leaves_no_active_request() {
     let pending = tokio::time::timeout(Duration::from_millis(20), app.oneshot(request)).await;
     assert!(pending.is_err(), "the handler never finishes");
     let text = registry.encode(Format::Prometheus);
-    assert!(text.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/hang",http_response_status_code="499"} 1"#), "{text}");
+    assert!(text.contains(r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/hang",http_response_status_code="499",url_scheme="http",error_type="cancelled"} 1"#), "{text}");
     assert!(
-        text.contains("http_server_active_requests{http_request_method=\"GET\"} 0\n"),
+        text.contains(
+            "http_server_active_requests{http_request_method=\"GET\",url_scheme=\"http\"} 0\n"
+        ),
         "{text}"
     );
 }

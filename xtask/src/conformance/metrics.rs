@@ -247,6 +247,7 @@ fn check_hub_values(exposition: &Exposition, routes: &[String]) -> Result<(), St
             ("http_request_method", method),
             ("http_route", route),
             ("http_response_status_code", status),
+            ("url_scheme", "http"),
         ]
     };
     exposition.expect(

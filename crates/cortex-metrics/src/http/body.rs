@@ -54,7 +54,12 @@ where
                     this.guard.take();
                 }
             }
-            Some(Err(_)) | None => {
+            Some(Err(_)) => {
+                if let Some(mut guard) = this.guard.take() {
+                    guard.error_type = Some(super::error_type::RESPONSE_BODY_ERROR);
+                }
+            }
+            None => {
                 this.guard.take();
             }
         }

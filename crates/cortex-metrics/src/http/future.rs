@@ -8,9 +8,10 @@ use axum::extract::MatchedPath;
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 
-use super::UNMATCHED_ROUTE;
 use super::body::ResponseBody;
+use super::scheme::SCHEME_LABELS;
 use super::state::{HttpMetricsState, METHOD_LABELS};
+use super::{UNMATCHED_ROUTE, error_type};
 
 pin_project! {
     /// The response future of [`HttpMetrics`](super::HttpMetrics).
@@ -60,6 +61,7 @@ where
                 // or a 500; count it as the latter.
                 if let Some(guard) = &mut guard {
                     guard.status = Some(StatusCode::INTERNAL_SERVER_ERROR);
+                    guard.error_type = Some(error_type::SERVICE_ERROR);
                 }
                 Poll::Ready(Err(error))
             }
@@ -74,9 +76,14 @@ pub(crate) struct RequestGuard {
     pub(crate) state: Arc<HttpMetricsState>,
     /// Index into `METHOD_LABELS`.
     pub(crate) method: usize,
+    /// Index into `SCHEME_LABELS`.
+    pub(crate) scheme: usize,
     pub(crate) route: Option<MatchedPath>,
     pub(crate) start: Instant,
     pub(crate) status: Option<StatusCode>,
+    /// Why the request failed, when the status alone does not say it (see
+    /// [`error_type`](super::error_type)).
+    pub(crate) error_type: Option<&'static str>,
     pub(crate) request_bytes: Option<u64>,
     pub(crate) response_bytes: u64,
     /// The sampled trace this request belongs to, for the duration exemplar.
@@ -88,20 +95,36 @@ const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 impl Drop for RequestGuard {
     fn drop(&mut self) {
-        self.state.active(self.method).dec();
+        self.state.active(self.method, self.scheme).dec();
         let status = self.status.unwrap_or_else(|| {
-            let code = if std::thread::panicking() {
-                StatusCode::INTERNAL_SERVER_ERROR.as_u16()
+            let (code, error) = if std::thread::panicking() {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
+                    error_type::PANIC,
+                )
             } else {
-                CLIENT_CLOSED_REQUEST
+                (CLIENT_CLOSED_REQUEST, error_type::CANCELLED)
             };
+            self.error_type = Some(error);
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         });
         let route = self
             .route
             .as_ref()
             .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-        let labels = [METHOD_LABELS[self.method], route, status.as_str()];
+        // A 5xx is a failure by itself: its code is the error type.
+        let error = match self.error_type {
+            Some(error) => error,
+            None if status.is_server_error() => status.as_str(),
+            None => "",
+        };
+        let labels = [
+            METHOD_LABELS[self.method],
+            route,
+            status.as_str(),
+            SCHEME_LABELS[self.scheme],
+            error,
+        ];
         self.state.record(
             labels,
             self.start.elapsed().as_secs_f64(),

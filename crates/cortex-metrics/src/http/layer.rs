@@ -14,6 +14,7 @@ use crate::{Buckets, MetricsError, MetricsRegistry};
 #[derive(Debug, Clone)]
 pub struct HttpMetricsLayer {
     pub(crate) state: Arc<HttpMetricsState>,
+    served_over_tls: bool,
 }
 
 impl HttpMetricsLayer {
@@ -33,7 +34,20 @@ impl HttpMetricsLayer {
     ) -> Result<Self, MetricsError> {
         Ok(Self {
             state: Arc::new(HttpMetricsState::new(registry, buckets)?),
+            served_over_tls: false,
         })
+    }
+
+    /// Whether this server's own listener speaks TLS (rustls in front of
+    /// axum, say). It decides `url_scheme` for requests that state no
+    /// scheme themselves: no `Forwarded: proto=`, no `X-Forwarded-Proto`,
+    /// and an origin-form target, which is every plain HTTP/1.1 request.
+    /// Default `false`: `http`, right for a plain listener and for one
+    /// behind a TLS-terminating proxy that sends `X-Forwarded-Proto`.
+    #[must_use]
+    pub fn served_over_tls(mut self, tls: bool) -> Self {
+        self.served_over_tls = tls;
+        self
     }
 }
 
@@ -41,6 +55,6 @@ impl<S> Layer<S> for HttpMetricsLayer {
     type Service = HttpMetrics<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        HttpMetrics::from_state(inner, Arc::clone(&self.state))
+        HttpMetrics::from_state(inner, Arc::clone(&self.state), self.served_over_tls)
     }
 }

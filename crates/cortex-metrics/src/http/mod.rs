@@ -1,31 +1,60 @@
 //! HTTP server metrics as a tower middleware, with OpenTelemetry semantic
-//! conventions rendered for Prometheus.
+//! conventions (v1.23+, stable) rendered for Prometheus.
 //!
 //! [`HttpMetricsLayer`] records, for every request:
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_code` |
-//! | `http_server_active_requests` | gauge | `http_request_method` |
+//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_code`, `url_scheme`, `error_type` (failed requests only) |
+//! | `http_server_active_requests` | gauge | `http_request_method`, `url_scheme` |
 //! | `http_server_request_body_size_bytes` | histogram | as duration; from `Content-Length` when present |
 //! | `http_server_response_body_size_bytes` | histogram | as duration; bytes actually streamed |
 //!
 //! Cardinality is bounded by construction: `http_route` is axum's
 //! [`MatchedPath`](axum::extract::MatchedPath) template (never the raw path;
 //! unrouted requests get [`UNMATCHED_ROUTE`]), methods outside the standard
-//! nine become `_OTHER`, and status codes are three digits. A scanner
-//! requesting a million random paths adds no series.
+//! nine become `_OTHER`, status codes are three digits, `url_scheme` is
+//! `http` or `https` and `error_type` one of the few values below. A
+//! scanner requesting a million random paths adds no series.
+//!
+//! `url_scheme` is the original client's scheme when a proxy states it
+//! (`Forwarded: proto=`, then `X-Forwarded-Proto`), else the request
+//! target's (absolute-form, HTTP/2 `:scheme`), else `https` if the listener
+//! itself speaks TLS ([`HttpMetricsLayer::served_over_tls`]) and `http`
+//! otherwise. Only `http` and `https` are taken from a request.
+//!
+//! `error_type` is set when, and only when, the request ended in error
+//! (OpenTelemetry's "Conditionally Required"); on other series it is empty,
+//! which both exposition formats define as no label, so it is left out:
+//!
+//! | `error_type` | when | `http_response_status_code` |
+//! |---|---|---|
+//! | `500` … `599` | the response was a 5xx | that code |
+//! | `service error` | the inner service returned `Err` | `500` |
+//! | `panic` | the handler panicked | `500` |
+//! | `cancelled` | the client went away before a response | `499` |
+//! | `response body error` | the response body failed mid-stream | the code sent |
+//!
+//! The 500 and 499 recorded when no response was sent are a deliberate
+//! departure from the conventions (which leave the status out then): they
+//! keep `status=~"5.."` error-rate queries and nginx-style dashboards
+//! counting those requests, while `error_type` says what really happened.
+//! Likewise `http_route="unmatched"` where the conventions leave
+//! `http.route` out: scanners' 404s get one series that says what it is.
+//! 4xx responses are the client's fault, not failures, and carry no
+//! `error_type`.
 //!
 //! With the `trace` feature, a request handled inside a sampled
 //! OpenTelemetry span (e.g. under cortex-trace's `HttpTraceLayer`, applied
 //! outside this layer) leaves its trace and span id as an exemplar on its
 //! duration bucket, visible in OpenMetrics scrapes.
 //!
-//! A request is measured until its response body ends. If the handler
-//! panics, the request is recorded with status 500; if the client goes away
-//! first (the future or body is dropped), it is recorded with the status
-//! already known, or 499 (nginx's "client closed request") before one was.
-//! Either way the active-requests gauge comes back down.
+//! A request is measured until its response body ends, or until the client
+//! goes away (the future or body is dropped: recorded with the status
+//! already known, or 499, nginx's "client closed request", before one
+//! was). Either way the active-requests gauge comes back down. A request on
+//! a series seen before costs one lookup in a cache keyed by its five label
+//! values, all borrowed: no allocation.
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -44,6 +73,7 @@
 mod body;
 mod future;
 mod layer;
+mod scheme;
 mod service;
 mod state;
 
@@ -51,6 +81,15 @@ pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::HttpMetricsLayer;
 pub use service::HttpMetrics;
+
+/// The `error_type` values that are not a status code (see the module
+/// docs). cortex-trace's server spans use the same words for `error.type`.
+mod error_type {
+    pub(crate) const SERVICE_ERROR: &str = "service error";
+    pub(crate) const PANIC: &str = "panic";
+    pub(crate) const CANCELLED: &str = "cancelled";
+    pub(crate) const RESPONSE_BODY_ERROR: &str = "response body error";
+}
 
 /// The `http_route` label value of requests no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";

@@ -9,6 +9,7 @@ use tower_service::Service;
 
 use super::HttpMetricsLayer;
 use super::future::{RequestGuard, ResponseFuture};
+use super::scheme::url_scheme_index;
 use super::state::{HttpMetricsState, METHOD_LABELS};
 use crate::{MetricsError, MetricsRegistry};
 
@@ -18,6 +19,7 @@ use crate::{MetricsError, MetricsRegistry};
 pub struct HttpMetrics<S> {
     inner: S,
     state: Arc<HttpMetricsState>,
+    served_over_tls: bool,
 }
 
 impl<S> HttpMetrics<S> {
@@ -33,8 +35,24 @@ impl<S> HttpMetrics<S> {
         HttpMetricsLayer::new(registry)
     }
 
-    pub(crate) fn from_state(inner: S, state: Arc<HttpMetricsState>) -> Self {
-        Self { inner, state }
+    pub(crate) fn from_state(
+        inner: S,
+        state: Arc<HttpMetricsState>,
+        served_over_tls: bool,
+    ) -> Self {
+        Self {
+            inner,
+            state,
+            served_over_tls,
+        }
+    }
+
+    /// Whether this server's own listener speaks TLS; see
+    /// [`HttpMetricsLayer::served_over_tls`].
+    #[must_use]
+    pub fn served_over_tls(mut self, tls: bool) -> Self {
+        self.served_over_tls = tls;
+        self
     }
 
     /// The wrapped service.
@@ -67,9 +85,10 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let method = method_index(request.method());
+        let scheme = url_scheme_index(request.headers(), request.uri(), self.served_over_tls);
         let route = request.extensions().get::<MatchedPath>().cloned();
         let request_bytes = request_body_size(&request);
-        self.state.active(method).inc();
+        self.state.active(method, scheme).inc();
         // Captured now: the trace layer makes the request's span current
         // while inner services are called, not while the body streams.
         #[cfg(feature = "trace")]
@@ -79,9 +98,11 @@ where
         let guard = RequestGuard {
             state: Arc::clone(&self.state),
             method,
+            scheme,
             route,
             start: Instant::now(),
             status: None,
+            error_type: None,
             request_bytes,
             response_bytes: 0,
             exemplar,

@@ -4,15 +4,21 @@
 use std::sync::OnceLock;
 
 use super::BODY_SIZE_BUCKETS;
+use super::scheme::SCHEME_LABELS;
 use crate::label_table::LabelTable;
 use crate::{
     Buckets, Gauge, GaugeFamily, Histogram, HistogramFamily, MetricsError, MetricsRegistry,
 };
 
-const LABELS: [&str; 3] = [
+/// The labels of the per-request histograms, in the order of the values
+/// [`HttpMetricsState::record`] takes. `error_type` is empty (so left out
+/// of the exposition) unless the request failed.
+const LABELS: [&str; 5] = [
     "http_request_method",
     "http_route",
     "http_response_status_code",
+    "url_scheme",
+    "error_type",
 ];
 
 impl HttpMetricsState {
@@ -27,7 +33,7 @@ impl HttpMetricsState {
         let active = registry.gauge_family(
             "http_server_active_requests",
             "Number of active HTTP server requests.",
-            ["http_request_method"],
+            ["http_request_method", "url_scheme"],
         )?;
         let request_size = registry.histogram_family(
             "http_server_request_body_size_bytes",
@@ -55,16 +61,17 @@ impl HttpMetricsState {
 
 #[derive(Debug)]
 pub(crate) struct HttpMetricsState {
-    pub(crate) duration: HistogramFamily<3>,
-    pub(crate) active: GaugeFamily<1>,
-    pub(crate) request_size: HistogramFamily<3>,
-    pub(crate) response_size: HistogramFamily<3>,
-    /// The active-requests gauge per method label, resolved once: the
-    /// method set is fixed, so the hot path skips a family lookup.
-    active_by_method: [OnceLock<Gauge>; METHOD_LABELS.len()],
-    /// The three histograms of each (method, route, status), found with one
-    /// lookup instead of three. Capped like the families it caches.
-    by_labels: LabelTable<RequestSeries, 3>,
+    pub(crate) duration: HistogramFamily<5>,
+    pub(crate) active: GaugeFamily<2>,
+    pub(crate) request_size: HistogramFamily<5>,
+    pub(crate) response_size: HistogramFamily<5>,
+    /// The active-requests gauge per scheme and method label, resolved
+    /// once: both sets are fixed, so the hot path skips a family lookup.
+    active_by_method: [[OnceLock<Gauge>; METHOD_LABELS.len()]; SCHEME_LABELS.len()],
+    /// The three histograms of each (method, route, status, scheme, error
+    /// type), found with one lookup instead of three. Capped like the
+    /// families it caches.
+    by_labels: LabelTable<RequestSeries, 5>,
 }
 
 /// The per-request histograms sharing one label set.
@@ -85,7 +92,7 @@ pub(crate) const METHOD_LABELS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
 ];
 
-impl std::fmt::Debug for LabelTable<RequestSeries, 3> {
+impl std::fmt::Debug for LabelTable<RequestSeries, 5> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LabelTable")
             .field("len", &self.len())
@@ -97,7 +104,7 @@ impl HttpMetricsState {
     /// Records one finished request.
     pub(crate) fn record(
         &self,
-        labels: [&str; 3],
+        labels: [&str; 5],
         seconds: f64,
         request_bytes: Option<u64>,
         response_bytes: u64,
@@ -124,10 +131,14 @@ impl HttpMetricsState {
         }
     }
 
-    /// The in-flight gauge for `METHOD_LABELS[method]`.
-    pub(crate) fn active(&self, method: usize) -> &Gauge {
+    /// The in-flight gauge for `METHOD_LABELS[method]` and
+    /// `SCHEME_LABELS[scheme]`.
+    pub(crate) fn active(&self, method: usize, scheme: usize) -> &Gauge {
         let method = method.min(METHOD_LABELS.len() - 1);
-        self.active_by_method[method]
-            .get_or_init(|| self.active.with_labels([METHOD_LABELS[method]]))
+        let scheme = scheme.min(SCHEME_LABELS.len() - 1);
+        self.active_by_method[scheme][method].get_or_init(|| {
+            self.active
+                .with_labels([METHOD_LABELS[method], SCHEME_LABELS[scheme]])
+        })
     }
 }

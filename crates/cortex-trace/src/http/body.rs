@@ -40,7 +40,15 @@ impl<B: Body> Body for ResponseBody<B> {
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         let finished = match &frame {
             Some(Ok(_)) => this.inner.is_end_stream(),
-            Some(Err(_)) | None => true,
+            Some(Err(_)) => {
+                // The status went out, but the response did not: a failed
+                // request (the conventions' "network error ... body").
+                if let Some(guard) = this.guard.as_mut() {
+                    guard.fail(super::error_type::RESPONSE_BODY_ERROR);
+                }
+                true
+            }
+            None => true,
         };
         if finished {
             this.guard.take();

@@ -9,6 +9,7 @@ use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
+use super::error_type;
 
 pin_project! {
     /// The response future of [`HttpTrace`](super::HttpTrace).
@@ -53,7 +54,7 @@ where
             }
             Err(error) => {
                 if let Some(guard) = &mut guard {
-                    guard.fail("service error");
+                    guard.fail(error_type::SERVICE_ERROR);
                 }
                 Poll::Ready(Err(error))
             }
@@ -90,7 +91,9 @@ impl SpanGuard {
         }
     }
 
-    fn fail(&mut self, error_type: &'static str) {
+    /// Ends the request as failed with `error_type` (the span's status
+    /// description too).
+    pub(super) fn fail(&mut self, error_type: &'static str) {
         self.outcome_known = true;
         let span = self.cx.span();
         span.set_attribute(KeyValue::new("error.type", error_type));
@@ -102,12 +105,12 @@ impl Drop for SpanGuard {
     fn drop(&mut self) {
         if !self.outcome_known {
             if std::thread::panicking() {
-                self.fail("panic");
+                self.fail(error_type::PANIC);
             } else {
                 // The client went away before a response existed.
                 self.cx
                     .span()
-                    .set_attribute(KeyValue::new("error.type", "cancelled"));
+                    .set_attribute(KeyValue::new("error.type", error_type::CANCELLED));
             }
         }
         self.cx.span().end();

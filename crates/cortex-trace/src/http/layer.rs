@@ -12,6 +12,7 @@ use super::state::{TraceProvider, TracerState};
 #[derive(Debug, Clone)]
 pub struct HttpTraceLayer {
     pub(crate) state: Arc<TracerState>,
+    served_over_tls: bool,
 }
 
 impl HttpTraceLayer {
@@ -20,7 +21,20 @@ impl HttpTraceLayer {
     pub fn new(provider: &impl TraceProvider) -> Self {
         Self {
             state: TracerState::from_provider(provider),
+            served_over_tls: false,
         }
+    }
+
+    /// Whether this server's own listener speaks TLS (rustls in front of
+    /// axum, say). It decides `url.scheme` for requests that state no
+    /// scheme themselves: no `Forwarded: proto=`, no `X-Forwarded-Proto`,
+    /// and an origin-form target, which is every plain HTTP/1.1 request.
+    /// Default `false`: `http`, right for a plain listener and for one
+    /// behind a TLS-terminating proxy that sends `X-Forwarded-Proto`.
+    #[must_use]
+    pub fn served_over_tls(mut self, tls: bool) -> Self {
+        self.served_over_tls = tls;
+        self
     }
 }
 
@@ -28,6 +42,6 @@ impl<S> Layer<S> for HttpTraceLayer {
     type Service = HttpTrace<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        HttpTrace::from_state(inner, Arc::clone(&self.state))
+        HttpTrace::from_state(inner, Arc::clone(&self.state), self.served_over_tls)
     }
 }
