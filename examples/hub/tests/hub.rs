@@ -128,8 +128,8 @@ async fn serves_demo_routes_and_their_metrics() {
     );
     let metrics = response.text().await.unwrap();
     for expected in [
-        r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/api/echo/{id}",http_response_status_code="200"} 2"#,
-        r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="unmatched",http_response_status_code="404"} 1"#,
+        r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/api/echo/{id}",http_response_status_code="200",url_scheme="http"} 2"#,
+        r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="unmatched",http_response_status_code="404",url_scheme="http"} 1"#,
         r#"hub_echo_requests_total{kind="numeric"} 1"#,
         r#"hub_echo_requests_total{kind="text"} 1"#,
         "process_resident_memory_bytes ",
