@@ -5,14 +5,20 @@ use std::fmt;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+use problem_details::{JsonProblemDetails, ProblemDetails, ProblemType};
+use serde::Serialize;
 
 /// Why a call protected by a policy did not produce the inner value.
 ///
 /// Rejections (`CircuitOpen`, `BulkheadFull`, `RateLimited`) mean the inner
 /// call never ran; `Timeout` means it ran and was cancelled; `Inner` is the
 /// inner call's own error. As an axum response it is 503 / 503 / 429 / 504
-/// with `Retry-After` where known, so handlers can return it directly.
+/// with `Retry-After` where known and an RFC 9457 `application/problem+json`
+/// body (`type`, `title`, `status`, `detail`, and the members `policy` and
+/// `retry_after`), so handlers can return it directly; `Inner` answers as
+/// the inner error does.
 ///
 /// ```
 /// use axum::response::IntoResponse;
@@ -77,27 +83,86 @@ impl<E> ResilienceError<E> {
         }
     }
 
-    /// The status, `Retry-After` and body text of a policy error, or `None`
-    /// for `Inner`.
-    pub(crate) fn rejection_parts(&self) -> Option<(StatusCode, Option<Duration>, &'static str)> {
+    /// The status, `Retry-After`, policy name and detail (the `Display`
+    /// text) of a policy error, or `None` for `Inner`.
+    fn rejection_parts(
+        &self,
+    ) -> Option<(StatusCode, Option<Duration>, &'static str, &'static str)> {
+        use StatusCode as S;
         match self {
             Self::Inner(_) => None,
             Self::CircuitOpen { retry_after } => Some((
-                StatusCode::SERVICE_UNAVAILABLE,
+                S::SERVICE_UNAVAILABLE,
                 *retry_after,
-                "circuit breaker is open\n",
+                "circuit_breaker",
+                "circuit breaker is open",
             )),
-            Self::BulkheadFull => Some((
-                StatusCode::SERVICE_UNAVAILABLE,
-                None,
-                "too many concurrent requests\n",
-            )),
+            Self::BulkheadFull => {
+                Some((S::SERVICE_UNAVAILABLE, None, "bulkhead", "bulkhead is full"))
+            }
             Self::RateLimited { retry_after } => Some((
-                StatusCode::TOO_MANY_REQUESTS,
+                S::TOO_MANY_REQUESTS,
                 Some(*retry_after),
-                "rate limit exceeded\n",
+                "rate_limiter",
+                "rate limit exceeded",
             )),
-            Self::Timeout => Some((StatusCode::GATEWAY_TIMEOUT, None, "request timed out\n")),
+            Self::Timeout => Some((S::GATEWAY_TIMEOUT, None, "timeout", "call timed out")),
+        }
+    }
+
+    /// The RFC 9457 problem of a policy error, or `None` for `Inner`.
+    pub(crate) fn problem(&self) -> Option<PolicyProblem> {
+        let (status, retry_after, policy, detail) = self.rejection_parts()?;
+        let seconds = retry_after.map(retry_after_seconds);
+        let details = ProblemDetails::from_status_code(status)
+            .with_type(ProblemType::default())
+            .with_detail(detail)
+            .with_extensions(PolicyMembers {
+                policy,
+                retry_after: seconds,
+            });
+        // Strings and integers always serialise; an empty body would still
+        // carry the status and headers.
+        let body = JsonProblemDetails::from(details)
+            .to_body_string()
+            .map(Bytes::from)
+            .unwrap_or_default();
+        Some(PolicyProblem {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// The extension members of a policy's problem: which policy refused, and
+/// when to come back (whole seconds, as in `Retry-After`).
+#[derive(Serialize)]
+struct PolicyMembers {
+    policy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+}
+
+/// A policy error as an HTTP answer: its status, `Retry-After` and
+/// `application/problem+json` body.
+pub(crate) struct PolicyProblem {
+    pub(crate) status: StatusCode,
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) body: Bytes,
+}
+
+impl PolicyProblem {
+    /// Sets the status, `Content-Type` and `Retry-After` of `response`.
+    pub(crate) fn head<B>(&self, response: &mut http::Response<B>) {
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(JsonProblemDetails::<()>::CONTENT_TYPE),
+        );
+        if let Some(retry_after) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, retry_after_value(retry_after));
         }
     }
 }
@@ -125,19 +190,15 @@ impl<E: Error + 'static> Error for ResilienceError<E> {
 
 impl<E: IntoResponse> IntoResponse for ResilienceError<E> {
     fn into_response(self) -> Response {
-        if let Self::Inner(error) = self {
-            return error.into_response();
-        }
-        // Every other variant has rejection parts.
-        let (status, retry_after, text) =
-            self.rejection_parts()
-                .unwrap_or((StatusCode::INTERNAL_SERVER_ERROR, None, ""));
-        let mut response = (status, text).into_response();
-        if let Some(retry_after) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, retry_after_value(retry_after));
-        }
+        let Some(problem) = self.problem() else {
+            // Only `Inner` has no problem of its own.
+            return match self {
+                Self::Inner(error) => error.into_response(),
+                _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            };
+        };
+        let mut response = Response::new(axum::body::Body::from(problem.body.clone()));
+        problem.head(&mut response);
         response
     }
 }
@@ -196,11 +257,17 @@ impl<E> From<RateLimited> for ResilienceError<E> {
 /// `Retry-After` in whole seconds, rounded up so clients never come back
 /// early (RFC 9110 §10.2.3 allows only integers).
 pub(crate) fn retry_after_value(retry_after: Duration) -> HeaderValue {
+    HeaderValue::from(retry_after_seconds(retry_after))
+}
+
+/// Whole seconds, rounded up: `Retry-After` and the problem's
+/// `retry_after` member always agree.
+fn retry_after_seconds(retry_after: Duration) -> u64 {
     let mut seconds = retry_after.as_secs();
     if retry_after.subsec_nanos() > 0 {
         seconds += 1;
     }
-    HeaderValue::from(seconds)
+    seconds
 }
 
 /// A policy configuration that cannot work, reported by `build()` and

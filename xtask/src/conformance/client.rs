@@ -141,12 +141,6 @@ impl Reply {
         }
     }
 
-    /// The body as UTF-8.
-    pub(crate) fn text(&self) -> Result<&str, String> {
-        std::str::from_utf8(&self.body)
-            .map_err(|e| format!("{}: body is not UTF-8 ({e})", self.request))
-    }
-
     /// The body parsed as JSON.
     pub(crate) fn json(&self) -> Result<Value, String> {
         serde_json::from_slice(&self.body)

@@ -46,13 +46,20 @@ pub(crate) fn check(client: &Client) -> Result<(), String> {
         let reply = client.get("/api/flaky")?;
         check_rate_limit_headers(&reply)?;
         reply.expect_status(503)?;
-        if reply.text()?.trim_end() == "circuit breaker is open" {
+        let body = reply.json()?;
+        // The breaker's own refusal: an RFC 9457 problem naming the policy.
+        if body.get("policy").and_then(Value::as_str) == Some("circuit_breaker") {
+            if reply.header("content-type") != Some("application/problem+json") {
+                return Err(format!(
+                    "the open breaker's 503 is not problem+json: {reply}"
+                ));
+            }
             check_retry_after(&reply)?;
             opened = true;
             break;
         }
         // Until then, the downstream's own failure, after the retries.
-        if str_field(&reply.json()?, "downstream")? != "failed" {
+        if str_field(&body, "downstream")? != "failed" {
             return Err(format!("/api/flaky with a dead downstream: {reply}"));
         }
     }

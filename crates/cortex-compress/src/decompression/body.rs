@@ -257,16 +257,17 @@ where
 }
 
 pin_project! {
-    /// The response body of [`Decompression`](super::Decompression): the inner service's, or the
-    /// empty body of a 415.
+    /// The response body of [`Decompression`](super::Decompression): the
+    /// inner service's, or the `application/problem+json` body of the
+    /// layer's own 413 or 415.
     #[project = ResponseBodyProj]
     // The variants' docs describe their single field.
     #[allow(missing_docs)]
     pub enum DecompressionResponseBody<B> {
         /// The inner service's body.
         Inner { #[pin] inner: B },
-        /// No body.
-        Empty,
+        /// The layer's refusal: one problem+json chunk, `None` once sent.
+        Rejection { body: Option<Bytes> },
     }
 }
 
@@ -293,21 +294,25 @@ where
                 let frame = ready!(inner.poll_frame(cx));
                 Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
             }
-            ResponseBodyProj::Empty => Poll::Ready(None),
+            ResponseBodyProj::Rejection { body } => {
+                Poll::Ready(body.take().map(|body| Ok(Frame::data(body))))
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
             Self::Inner { inner } => inner.is_end_stream(),
-            Self::Empty => true,
+            Self::Rejection { body } => body.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             Self::Inner { inner } => inner.size_hint(),
-            Self::Empty => SizeHint::with_exact(0),
+            Self::Rejection { body } => {
+                SizeHint::with_exact(body.as_ref().map_or(0, |body| body.len() as u64))
+            }
         }
     }
 }

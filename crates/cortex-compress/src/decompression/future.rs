@@ -2,12 +2,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::header::ACCEPT_ENCODING;
-use http::{HeaderValue, Response, StatusCode};
+use bytes::Bytes;
+use http::Response;
 use pin_project_lite::pin_project;
 
 use super::body::DecompressionResponseBody;
-use crate::Encoding;
 
 pin_project! {
     /// The response future of [`Decompression`](super::Decompression).
@@ -17,8 +16,9 @@ pin_project! {
     pub enum DecompressionFuture<F> {
         /// The inner service is handling the request.
         Inner { #[pin] future: F },
-        /// The request was refused (unsupported coding).
-        Rejected { response: Option<Response<()>> },
+        /// The request was refused (unsupported coding, declared length
+        /// over the limit) with a problem+json response.
+        Rejected { response: Option<Response<Bytes>> },
     }
 }
 
@@ -43,30 +43,13 @@ where
                 ))
             }
             FutureProj::Rejected { response } => {
-                let response = response.take().unwrap_or_else(unsupported);
-                Poll::Ready(Ok(response.map(|()| DecompressionResponseBody::Empty)))
+                let response = response
+                    .take()
+                    .expect("DecompressionFuture polled after completion");
+                Poll::Ready(Ok(response.map(|body| {
+                    DecompressionResponseBody::Rejection { body: Some(body) }
+                })))
             }
         }
     }
-}
-
-/// The 415 answer to a coding this layer cannot decode, listing what it can.
-pub(super) fn unsupported() -> Response<()> {
-    let mut response = Response::new(());
-    *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-    let mut accepted: Vec<&str> = [
-        Encoding::Gzip,
-        Encoding::Brotli,
-        Encoding::Zstd,
-        Encoding::Deflate,
-    ]
-    .into_iter()
-    .filter(|e| e.is_enabled())
-    .map(Encoding::as_str)
-    .collect();
-    accepted.push("identity");
-    if let Ok(value) = HeaderValue::from_str(&accepted.join(", ")) {
-        response.headers_mut().insert(ACCEPT_ENCODING, value);
-    }
-    response
 }

@@ -27,7 +27,8 @@ impl DecompressionLayer {
         }
     }
 
-    /// The largest decompressed body accepted, in bytes.
+    /// The largest decompressed body accepted, in bytes; a declared
+    /// `Content-Length` over it is refused with 413 before the body is read.
     #[must_use]
     pub fn max_size(mut self, bytes: u64) -> Self {
         self.limits.max_size = bytes;

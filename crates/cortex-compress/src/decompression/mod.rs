@@ -13,7 +13,11 @@
 //! axum's body extractors (`Bytes`, `String`, `Json`...) answer with
 //! **413 Payload Too Large** — and decoding stops, so memory stays bounded.
 //! An unknown coding is answered **415 Unsupported Media Type** at once,
-//! with `Accept-Encoding` listing what is supported.
+//! with `Accept-Encoding` listing what is supported, and a declared
+//! `Content-Length` over the size limit **413** before the body is read (so
+//! `Expect: 100-continue` never gets a `100 Continue`); both bodies are RFC
+//! 9457 `application/problem+json`. A request without a body passes
+//! through whatever its `Content-Encoding` says.
 //!
 //! ```
 //! use axum::{Router, routing::post};
@@ -28,6 +32,7 @@ mod body;
 mod config;
 mod future;
 mod layer;
+mod problem;
 mod service;
 
 pub use body::{DecompressionBody, DecompressionRequestBody, DecompressionResponseBody};

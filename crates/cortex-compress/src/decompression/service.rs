@@ -2,12 +2,14 @@ use std::task::{Context, Poll};
 
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use http::{Request, Response};
+use http_body::Body;
 use tower_service::Service;
 
 use super::body::{DecompressionBody, DecompressionRequestBody, DecompressionResponseBody};
 use super::config::Limits;
-use super::future::{DecompressionFuture, unsupported};
+use super::future::DecompressionFuture;
 use super::layer::DecompressionLayer;
+use super::problem::{too_large, unsupported};
 use crate::Encoding;
 
 /// Decodes the compressed request bodies `S` receives; made by
@@ -49,35 +51,53 @@ impl<S> Decompression<S> {
 enum RequestCoding {
     Identity,
     Decode(Encoding),
-    Unsupported,
+    /// Refused; the header as sent, for the problem's `detail`.
+    Unsupported(String),
 }
 
 fn request_coding(headers: &http::HeaderMap) -> RequestCoding {
     let mut values = headers.get_all(CONTENT_ENCODING).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
         return if headers.contains_key(CONTENT_ENCODING) {
-            // Several codings stacked: not supported.
-            RequestCoding::Unsupported
+            // Several codings stacked over header lines: not supported.
+            let lines: Vec<_> = headers
+                .get_all(CONTENT_ENCODING)
+                .iter()
+                .map(|value| String::from_utf8_lossy(value.as_bytes()))
+                .collect();
+            RequestCoding::Unsupported(lines.join(", "))
         } else {
             RequestCoding::Identity
         };
     };
-    let Ok(value) = value.to_str() else {
-        return RequestCoding::Unsupported;
+    let Ok(text) = value.to_str() else {
+        return RequestCoding::Unsupported(String::from_utf8_lossy(value.as_bytes()).into_owned());
     };
-    let value = value.trim();
-    if value.eq_ignore_ascii_case("identity") || value.is_empty() {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("identity") || text.is_empty() {
         return RequestCoding::Identity;
     }
-    match Encoding::from_token(value) {
+    match Encoding::from_token(text) {
         Some(encoding) if encoding.is_enabled() => RequestCoding::Decode(encoding),
-        _ => RequestCoding::Unsupported,
+        _ => RequestCoding::Unsupported(text.to_owned()),
     }
+}
+
+/// The request's declared `Content-Length`, if it has one that parses.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Decompression<S>
 where
     S: Service<Request<DecompressionRequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ReqBody: Body,
 {
     type Response = Response<DecompressionResponseBody<ResBody>>;
     type Error = S::Error;
@@ -89,6 +109,29 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
+        // No body (no Content-Length or 0, no Transfer-Encoding; an HTTP/2
+        // HEADERS frame that ends the stream): nothing to decode, whatever
+        // `Content-Encoding` says, so nothing to refuse.
+        if body.is_end_stream() {
+            return DecompressionFuture::Inner {
+                future: self.inner.call(Request::from_parts(
+                    parts,
+                    DecompressionRequestBody::Identity { inner: body },
+                )),
+            };
+        }
+        // A declared length over the limit is refused before the body is
+        // polled: hyper sends `100 Continue` only once it is, so a client
+        // that asked for one learns of the 413 without sending the body.
+        // (Codings never shrink incompressible data, so a compressed body
+        // that long decodes past the limit too, give or take a header.)
+        if let Some(declared) = declared_length(&parts.headers)
+            && declared > self.limits.max_size
+        {
+            return DecompressionFuture::Rejected {
+                response: Some(too_large(declared, self.limits.max_size)),
+            };
+        }
         let body = match request_coding(&parts.headers) {
             RequestCoding::Identity => {
                 // `identity` is no coding at all; do not pass it on.
@@ -104,14 +147,14 @@ where
                     }
                     Err(_) => {
                         return DecompressionFuture::Rejected {
-                            response: Some(unsupported()),
+                            response: Some(unsupported(encoding.as_str())),
                         };
                     }
                 }
             }
-            RequestCoding::Unsupported => {
+            RequestCoding::Unsupported(coding) => {
                 return DecompressionFuture::Rejected {
-                    response: Some(unsupported()),
+                    response: Some(unsupported(&coding)),
                 };
             }
         };

@@ -2,7 +2,7 @@
 //! error becomes.
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, header};
+use http::{HeaderMap, HeaderValue, Response};
 
 use super::body::ResilienceBody;
 use crate::ResilienceError;
@@ -26,7 +26,9 @@ pub enum PolicyRejection {
 
 /// The response for a policy error (503 + `Retry-After` for an open
 /// breaker, 503 for a full bulkhead, 429 + `Retry-After` for a rate limit,
-/// 504 for a timeout), or the inner error given back.
+/// 504 for a timeout; each with the RFC 9457 `application/problem+json`
+/// body `ResilienceError::into_response` gives), or the inner error given
+/// back.
 pub(crate) fn rejection_response<B, E>(
     error: ResilienceError<E>,
 ) -> Result<Response<ResilienceBody<B>>, E> {
@@ -37,22 +39,14 @@ pub(crate) fn rejection_response<B, E>(
         ResilienceError::RateLimited { .. } => PolicyRejection::RateLimited,
         ResilienceError::Timeout => PolicyRejection::Timeout,
     };
-    let (status, retry_after, text) =
-        error
-            .rejection_parts()
-            .unwrap_or((http::StatusCode::INTERNAL_SERVER_ERROR, None, ""));
-    let mut response = Response::new(ResilienceBody::rejection(Bytes::from_static(
-        text.as_bytes(),
-    )));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    if let Some(retry_after) = retry_after {
-        headers.insert(header::RETRY_AFTER, retry_after_value(retry_after));
-    }
+    let Some(problem) = error.problem() else {
+        // Only `Inner` has no problem, and it returned above.
+        let mut response = Response::new(ResilienceBody::rejection(Bytes::new()));
+        *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        return Ok(response);
+    };
+    let mut response = Response::new(ResilienceBody::rejection(problem.body.clone()));
+    problem.head(&mut response);
     response.extensions_mut().insert(kind);
     Ok(response)
 }
