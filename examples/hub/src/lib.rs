@@ -26,7 +26,9 @@
 //! | `GET /api/orders` | counts of `order.*` events (kept by a bus subscriber) and actor-system stats |
 //!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
-//! accepts it and it is worth it (1 KiB and up, compressible type).
+//! accepts it and it is worth it (1 KiB and up, compressible type). Every
+//! error is RFC 9457 `application/problem+json`: an unknown path gets 404,
+//! a routed path with a method it does not serve 405 with `Allow`.
 //!
 //! ```
 //! use cortex_hub::{Hub, HubConfig};
@@ -47,11 +49,14 @@ pub mod orders;
 mod routes;
 
 use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use cortex::prelude::*;
 use cortex::resilience::RegistryError;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use problem_details::{ProblemDetails, ProblemType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -225,7 +230,14 @@ impl Hub {
             },
         );
         let index = Arc::new(index);
-        let routes = routes.route("/", get(move || serve_index(Arc::clone(&index))));
+        // The fallbacks go on before `mount`: its merges keep this custom
+        // 404 (a merge keeps the one non-default fallback) and its layers
+        // then wrap it, so unmatched requests are still measured and traced
+        // (docs/ARCHITECTURE.md, "Layer after Router::merge").
+        let routes = routes
+            .route("/", get(move || serve_index(Arc::clone(&index))))
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed);
         Ok(cortex.mount(routes)?)
     }
 }
@@ -302,6 +314,32 @@ fn register_health_checks(
         }),
     )?;
     Ok(())
+}
+
+/// An RFC 9457 `application/problem+json` answer: `about:blank`, the
+/// status's reason phrase as title, and `detail`.
+fn problem(status: StatusCode, detail: String) -> Response {
+    ProblemDetails::from_status_code(status)
+        .with_type(ProblemType::default())
+        .with_detail(detail)
+        .into_response()
+}
+
+/// 404 for a path no route matches.
+async fn not_found(uri: Uri) -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        format!("no route matches {}", uri.path()),
+    )
+}
+
+/// 405 for a routed path and a method it does not serve; axum adds the
+/// `Allow` header listing the ones it does.
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 async fn serve_index(index: Arc<Vec<RouteInfo>>) -> Json<Value> {
