@@ -7,6 +7,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use problem_details::{ProblemDetails, ProblemType};
 
 use crate::{Format, MetricsRegistry};
 
@@ -101,12 +102,17 @@ impl MetricsEndpoint {
         if let Some(token) = &self.bearer_token
             && !bearer_matches(headers, token)
         {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
-                "unauthorized\n",
-            )
+            // RFC 9457, like every error Cortex answers; the challenge
+            // stays in `WWW-Authenticate` (RFC 6750 §3).
+            let mut response = ProblemDetails::from_status_code(StatusCode::UNAUTHORIZED)
+                .with_type(ProblemType::default())
+                .with_detail("scraping requires Authorization: Bearer <token>")
                 .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"metrics\""),
+            );
+            return response;
         }
         let Some(format) = Format::negotiate(accept(headers).as_deref()) else {
             return (
