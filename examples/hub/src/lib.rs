@@ -21,8 +21,8 @@
 //! | `GET /api/flaky?fail=0.5&ms=N` | a simulated downstream failing at a set rate, behind the standard pipeline (bulkhead → timeout → retry → circuit breaker → timeout) and a per-client rate limit |
 //! | `GET`/`PUT /api/flaky/config?rate=R` | reads or sets the downstream's failure rate (0–1) |
 //! | `GET /resilience` | every policy's stats (`PolicyRegistry::all_stats`) as JSON; breaker states are also in `/metrics` |
-//! | `POST /api/orders` | creates an order actor (`{"item": "book", "quantity": 2, "fail_payment": false}`); it goes pending → processing → completed \| failed, publishing `order.*` events; the simulated payment is behind a resilience pipeline |
-//! | `GET /api/orders/{id}` | the order's state, asked of its actor |
+//! | `POST /api/orders` | creates an order actor (`{"item": "book", "quantity": 2, "fail_payment": false}`; bodies up to 4 KiB, `item` up to 200 characters, at most 10 000 orders in flight, else 413/422/503 problem+json); it goes pending → processing → completed \| failed, publishing `order.*` events; the simulated payment is behind a resilience pipeline |
+//! | `GET /api/orders/{id}` | the order's state, asked of its actor or of the finished-order store |
 //! | `GET /api/orders` | counts of `order.*` events (kept by a bus subscriber) and actor-system stats |
 //!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
@@ -84,6 +84,9 @@ pub struct HubConfig {
     /// How long in-flight requests may take once the listener is closed
     /// (default 20 s).
     pub shutdown_timeout: Duration,
+    /// The order service's bounds: body and field sizes, the in-flight cap,
+    /// the finished-order store, the order deadline.
+    pub orders: orders::OrdersConfig,
 }
 
 /// The default listen address (what `HubConfig::default().addr` holds).
@@ -99,6 +102,7 @@ impl Default for HubConfig {
             idle_timeout: cortex::serve::DEFAULT_IDLE_TIMEOUT,
             drain_delay: cortex::serve::DEFAULT_DRAIN_DELAY,
             shutdown_timeout: cortex::serve::DEFAULT_SHUTDOWN_TIMEOUT,
+            orders: orders::OrdersConfig::default(),
         }
     }
 }
@@ -204,7 +208,11 @@ impl Hub {
             .map(|router| router.with_state(state))
             .merge(compression::routes())
             .merge(flaky::routes(&self.policies)?)
-            .merge(orders::routes(&self.actors, &self.policies)?);
+            .merge(orders::routes_with(
+                self.config.orders.clone(),
+                &self.actors,
+                &self.policies,
+            )?);
         let mut cortex = Cortex::builder()
             .metrics(self.metrics.clone())
             .health(self.health.clone())

@@ -129,15 +129,6 @@ pub fn router(
     Ok(routes_with(config, system, policies)?.into_parts().0)
 }
 
-/// Registers the payment policies and returns the order routes with the
-/// default bounds.
-pub(crate) fn routes(
-    system: &ActorSystem,
-    policies: &PolicyRegistry,
-) -> Result<IndexedRouter, RegistryError> {
-    routes_with(OrdersConfig::default(), system, policies)
-}
-
 /// Registers the payment policies and returns the order routes bounded
 /// by `config`.
 pub(crate) fn routes_with(
