@@ -66,7 +66,7 @@ pub enum RegistryError {
 /// Its stats are served as JSON by [`router`](Self::router) at
 /// `GET /resilience`; with the `metrics` feature it implements
 /// `cortex_metrics::RegisterMetrics`, and with the `health` feature
-/// [`health_check`](Self::health_check) reports open circuit breakers.
+/// `health_check` reports open circuit breakers.
 #[derive(Clone, Default)]
 pub struct PolicyRegistry {
     inner: Arc<RwLock<Entries>>,

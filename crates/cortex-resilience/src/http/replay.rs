@@ -165,12 +165,22 @@ where
     }
 }
 
-/// 400 for a request whose body broke off while being buffered.
+/// 400 for a request whose body broke off while being buffered, as RFC
+/// 9457 `application/problem+json` like every other rejection.
 pub(crate) fn unreadable_body<RB>() -> Response<ResilienceBody<RB>> {
-    let mut response = Response::new(ResilienceBody::rejection(Bytes::from_static(
-        b"request body could not be read\n",
-    )));
+    let details = problem_details::ProblemDetails::from_status_code(StatusCode::BAD_REQUEST)
+        .with_type(problem_details::ProblemType::default())
+        .with_detail("request body could not be read");
+    let body = problem_details::JsonProblemDetails::from(details)
+        .to_body_string()
+        .map(Bytes::from)
+        .unwrap_or_default();
+    let mut response = Response::new(ResilienceBody::rejection(body));
     *response.status_mut() = StatusCode::BAD_REQUEST;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(problem_details::JsonProblemDetails::<()>::CONTENT_TYPE),
+    );
     response
 }
 
@@ -293,5 +303,9 @@ mod tests {
         assert!(matches!(prepared, Prepared::Unreadable));
         let response = unreadable_body::<()>();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            response.headers()[http::header::CONTENT_TYPE],
+            "application/problem+json"
+        );
     }
 }
