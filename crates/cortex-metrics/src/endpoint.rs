@@ -115,12 +115,14 @@ impl MetricsEndpoint {
             return response;
         }
         let Some(format) = Format::negotiate(accept(headers).as_deref()) else {
-            return (
-                StatusCode::NOT_ACCEPTABLE,
-                [(header::VARY, HeaderValue::from_static("Accept"))],
-                NOT_ACCEPTABLE_BODY,
-            )
+            let mut response = ProblemDetails::from_status_code(StatusCode::NOT_ACCEPTABLE)
+                .with_type(ProblemType::default())
+                .with_detail(NOT_ACCEPTABLE_DETAIL)
                 .into_response();
+            response
+                .headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept"));
+            return response;
         };
         let body = self.registry.encode(format);
         (
@@ -138,8 +140,8 @@ impl MetricsEndpoint {
 }
 
 /// What a `406` says: the two representations there are.
-const NOT_ACCEPTABLE_BODY: &str = "not acceptable: this endpoint serves \
-    text/plain; version=0.0.4 and application/openmetrics-text; version=1.0.0\n";
+const NOT_ACCEPTABLE_DETAIL: &str = "this endpoint serves text/plain; version=0.0.4 \
+    and application/openmetrics-text; version=1.0.0";
 
 /// Every `Accept` field line as one list (RFC 9110 §5.3: several lines
 /// mean their values joined by commas); `None` when there is none, or

@@ -188,9 +188,11 @@ async fn nothing_acceptable_is_406_not_a_guess() {
         "text/plain;q=0, application/openmetrics-text;q=0, */*;q=0",
         "text/plain;version=1.0.0",
     ] {
-        let (status, _, vary, _) = scrape(&[accept]).await;
+        let (status, content_type, vary, _) = scrape(&[accept]).await;
         assert_eq!(status, StatusCode::NOT_ACCEPTABLE, "{accept}");
         assert_eq!(vary, "Accept");
+        // Like every other Cortex error: RFC 9457 problem+json.
+        assert_eq!(content_type, "application/problem+json", "{accept}");
     }
 }
 
