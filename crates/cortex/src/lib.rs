@@ -339,7 +339,9 @@ impl CortexBuilder {
         #[allow(unused_mut)]
         let mut router = router;
         for endpoints in self.endpoints() {
-            router = router.merge(endpoints);
+            // A wrong method on a Cortex endpoint answers like every other
+            // Cortex error (axum keeps the `Allow` header).
+            router = router.merge(endpoints.method_not_allowed_fallback(method_not_allowed));
         }
 
         // Layers, innermost first. Compression sits inside metrics so the
@@ -461,4 +463,16 @@ impl CortexBuilder {
         }
         routers
     }
+}
+
+/// 405 as RFC 9457 `application/problem+json`, for the facade's endpoints.
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    problem_details::ProblemDetails::from_status_code(axum::http::StatusCode::METHOD_NOT_ALLOWED)
+        .with_type(problem_details::ProblemType::default())
+        .with_detail(format!("{method} is not allowed on {}", uri.path()))
+        .into_response()
 }

@@ -68,6 +68,18 @@ async fn mounts_every_component_in_one_pass() {
     assert!(body.contains("\"resilience\""), "{body}");
     #[cfg(feature = "actor")]
     assert!(body.contains("\"actors\""), "{body}");
+    // A wrong method on a Cortex endpoint: 405 problem+json, `Allow` kept.
+    let response = app
+        .clone()
+        .oneshot(Request::delete("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    assert!(response.headers().contains_key(header::ALLOW));
     let (status, body) = get_text(&app, "/resilience", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("payments"), "{body}");
