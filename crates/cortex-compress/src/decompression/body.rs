@@ -36,6 +36,10 @@ pin_project! {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Reading,
+    /// The compressed stream ended before the inner body: the rest of the
+    /// body is read (data ignored, as decoders conventionally do) so its
+    /// trailers still arrive.
+    Draining,
     /// The inner body ended; the decoder is being finished.
     Finishing,
     Done,
@@ -131,6 +135,19 @@ where
                         return Poll::Ready(Some(Err("truncated compressed request body".into())));
                     }
                 }
+                State::Draining => match ready!(this.inner.as_mut().poll_frame(cx)) {
+                    Some(Ok(frame)) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            *this.trailers = Some(trailers);
+                            *this.state = State::Finishing;
+                        }
+                    }
+                    Some(Err(error)) => {
+                        *this.state = State::Done;
+                        return Poll::Ready(Some(Err(error.into())));
+                    }
+                    None => *this.state = State::Finishing,
+                },
                 State::Reading if this.pending.is_empty() => {
                     match ready!(this.inner.as_mut().poll_frame(cx)) {
                         Some(Ok(frame)) => match frame.into_data() {
@@ -161,10 +178,8 @@ where
                     let produced = BytesMut::from(output.written()).freeze();
                     this.pending.advance(consumed);
                     if ended {
-                        // Data after the end of the compressed stream is
-                        // ignored, as decoders conventionally do.
                         this.pending.clear();
-                        *this.state = State::Finishing;
+                        *this.state = State::Draining;
                     }
                     if produced.is_empty() {
                         if consumed == 0 && !ended {
