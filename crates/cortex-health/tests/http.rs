@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use cortex_health::{
-    CheckOptions, HealthCheckResult, HealthRegistry, ShowDetails, health_fn,
-};
+use cortex_health::{CheckOptions, HealthCheckResult, HealthRegistry, ShowDetails, health_fn};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -284,7 +284,9 @@ async fn metrics_registration_reports_name_conflicts() {
     metrics
         .counter("cortex_health_check_status", "taken by a counter")
         .unwrap();
-    let error = HealthRegistry::new().register_metrics(&metrics).unwrap_err();
+    let error = HealthRegistry::new()
+        .register_metrics(&metrics)
+        .unwrap_err();
     assert!(
         matches!(error, cortex_metrics::MetricsError::Conflict { .. }),
         "{error:?}"
