@@ -85,6 +85,11 @@ impl HubProcess {
         self.addr
     }
 
+    /// The Hub's process id (for its `/proc` figures).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and expects a successful exit within [`STOP_TIMEOUT`].
     pub(crate) fn stop(mut self) -> Result<(), String> {
         self.terminate()?;

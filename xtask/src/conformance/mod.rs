@@ -15,7 +15,10 @@
 //!    - [`health`]: every probe as `application/health+json`;
 //!    - [`metrics`]: `/metrics` in both formats, through promtool and
 //!      Python, with the values the traffic above must have left;
-//!    - [`compression`]: curl, the compression CLIs and headless Chromium.
+//!    - [`compression`]: curl, the compression CLIs and headless Chromium;
+//!    - [`hostile`]: 200 orders of 2 MB (413, RSS bounded), a burst of
+//!      orders (every accepted one final, accepting again after), and every
+//!      kind of error as `application/problem+json`.
 //! 4. Stops the Hub with SIGTERM and expects a clean exit.
 //! 5. [`serving`]: a second Hub with short timeouts and `ulimit -n 1024`
 //!    under slowloris, silent and idle sockets, 1100 idle connections, and
@@ -29,6 +32,7 @@ mod client;
 mod compression;
 mod exposition;
 mod health;
+mod hostile;
 mod json;
 mod metrics;
 mod orders;
@@ -58,6 +62,7 @@ pub(crate) fn run() -> Result<(), String> {
     health::check(&client)?;
     metrics::check_hub(&client, &routes, &out_dir)?;
     compression::check(&client, &out_dir)?;
+    hostile::check(&client, hub.addr(), hub.pid())?;
     // Close the client's pooled connections before asking the Hub to
     // drain, so the clean exit is not a race with them.
     drop(client);
