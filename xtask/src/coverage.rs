@@ -138,45 +138,16 @@ struct Library {
 
 /// Workspace members under `crates/` with a library target, by name.
 fn library_crates(cargo: &str) -> Result<Vec<Library>, String> {
-    let output = Command::new(cargo)
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .current_dir(root())
-        .output()
-        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo metadata failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let metadata: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("cargo metadata printed invalid JSON: {e}"))?;
-    let crates_dir = root().join("crates");
     let mut crates: Vec<Library> = Vec::new();
-    for package in metadata["packages"].as_array().into_iter().flatten() {
+    for package in crate::library_packages(cargo)? {
         let manifest = Path::new(package["manifest_path"].as_str().unwrap_or_default());
-        let is_lib = package["targets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| {
-                t["kind"]
-                    .as_array()
-                    .is_some_and(|kinds| kinds.iter().any(|k| k == "lib"))
-            });
-        if let (true, true, Some(dir), Some(name)) = (
-            is_lib,
-            manifest.starts_with(&crates_dir),
-            manifest.parent(),
-            package["name"].as_str(),
-        ) {
+        if let (Some(dir), Some(name)) = (manifest.parent(), package["name"].as_str()) {
             crates.push(Library {
                 name: name.to_owned(),
                 src: dir.join("src"),
             });
         }
     }
-    crates.sort_by(|a, b| a.name.cmp(&b.name));
     if crates.is_empty() {
         return Err("cargo metadata lists no library crate under crates/".to_owned());
     }

@@ -15,12 +15,10 @@
 //! --no-dev-deps` without installing cargo-hack.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
+
 use std::time::Instant;
 
-use serde_json::Value;
-
-use crate::{cargo, exec, root};
+use crate::{cargo, exec};
 
 /// One library crate and the feature sets to compile it with.
 #[derive(Debug)]
@@ -71,35 +69,8 @@ pub(crate) fn run() -> Result<(), String> {
 
 /// Workspace members under `crates/` that have a library target.
 fn library_crates() -> Result<Vec<Crate>, String> {
-    let output = Command::new(cargo())
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .current_dir(root())
-        .output()
-        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "cargo metadata failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let metadata: Value = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("cargo metadata printed invalid JSON: {e}"))?;
-    let crates_dir = root().join("crates");
     let mut crates = Vec::new();
-    for package in metadata["packages"].as_array().into_iter().flatten() {
-        let manifest = package["manifest_path"].as_str().unwrap_or_default();
-        let is_lib = package["targets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| {
-                t["kind"]
-                    .as_array()
-                    .is_some_and(|kinds| kinds.iter().any(|k| k == "lib"))
-            });
-        if !is_lib || !std::path::Path::new(manifest).starts_with(&crates_dir) {
-            continue;
-        }
+    for package in crate::library_packages(&cargo())? {
         let name = package["name"].as_str().unwrap_or_default().to_owned();
         let features: BTreeMap<String, Vec<String>> = package["features"]
             .as_object()
@@ -122,7 +93,6 @@ fn library_crates() -> Result<Vec<Crate>, String> {
             name,
         });
     }
-    crates.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(crates)
 }
 

@@ -165,3 +165,46 @@ fn deny() -> Result<(), String> {
         Err(format!("cargo deny check advisories failed:\n{stderr}"))
     }
 }
+
+/// `cargo metadata`'s package objects of the workspace members under
+/// `crates/` that have a library target: the library crates every
+/// per-crate task (features, coverage) walks, so a new crate is picked up
+/// without editing a task. Sorted by name.
+pub(crate) fn library_packages(cargo: &str) -> Result<Vec<serde_json::Value>, String> {
+    let output = Command::new(cargo)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo metadata failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cargo metadata printed invalid JSON: {e}"))?;
+    let crates_dir = root().join("crates");
+    let mut packages: Vec<serde_json::Value> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|package| {
+            let manifest =
+                std::path::Path::new(package["manifest_path"].as_str().unwrap_or_default());
+            let is_lib = package["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| {
+                    t["kind"]
+                        .as_array()
+                        .is_some_and(|kinds| kinds.iter().any(|k| k == "lib"))
+                });
+            is_lib && manifest.starts_with(&crates_dir)
+        })
+        .cloned()
+        .collect();
+    packages.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(packages)
+}
