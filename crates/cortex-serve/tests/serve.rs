@@ -389,3 +389,19 @@ async fn every_connection_through_a_small_cap_is_served_and_counted_once() {
     assert_eq!(closed, (CLIENTS * REQUESTS_EACH) as u64, "{text}");
     assert!(text.contains("cortex_server_connections 0\n"), "{text}");
 }
+
+#[test]
+fn the_default_connection_cap_leaves_descriptors_free() {
+    let soft_limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(u64::MAX, |limit| limit);
+    let cap = Server::default().connection_limit() as u64;
+    assert!(cap >= 1);
+    assert!(
+        cap < soft_limit,
+        "the cap {cap} leaves no descriptor free of {soft_limit}"
+    );
+    // An explicit cap wins, and is at least one connection.
+    assert_eq!(Server::new().max_connections(7).connection_limit(), 7);
+    assert_eq!(Server::new().max_connections(0).connection_limit(), 1);
+}
