@@ -29,7 +29,7 @@
 //!   [`Server::serve`] returns a [`ShutdownReport`]; the application then
 //!   stops its own runtimes (actors, trace export).
 //!
-//! ```no_run
+//! ```
 //! use std::time::Duration;
 //! use axum::{Router, routing::get};
 //! use cortex_serve::{Server, shutdown_signal};
@@ -37,13 +37,15 @@
 //! # #[tokio::main]
 //! # async fn main() -> std::io::Result<()> {
 //! let app: Router = Router::new().route("/", get(|| async { "hello" }));
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! let report = Server::new()
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = Server::new()
 //!     .drain_delay(Duration::from_secs(5))
-//!     .shutdown_timeout(Duration::from_secs(20))
-//!     .serve(listener, app, shutdown_signal())
-//!     .await;
-//! println!("stopped: {report:?}");
+//!     .shutdown_timeout(Duration::from_secs(20));
+//! # let server = server.drain_delay(Duration::ZERO);
+//! # let shutdown_signal = || async {}; // the example stops at once
+//! // In a service: serve until SIGTERM or Ctrl-C, then shut down gracefully.
+//! let report = server.serve(listener, app, shutdown_signal()).await;
+//! assert_eq!(report.aborted, 0);
 //! # Ok(())
 //! # }
 //! ```
