@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use super::body::ResponseBody;
 use super::scheme::SCHEME_LABELS;
-use super::state::{HttpMetricsState, METHOD_LABELS};
+use super::state::HttpMetricsState;
 use super::{UNMATCHED_ROUTE, error_type};
 
 pin_project! {
@@ -74,7 +74,7 @@ where
 /// through the handler all end in exactly one observation.
 pub(crate) struct RequestGuard {
     pub(crate) state: Arc<HttpMetricsState>,
-    /// Index into `METHOD_LABELS`.
+    /// Index of the method's label (`HttpMetricsState::method_label`).
     pub(crate) method: usize,
     /// Index into `SCHEME_LABELS`.
     pub(crate) scheme: usize,
@@ -119,7 +119,7 @@ impl Drop for RequestGuard {
             None => "",
         };
         let labels = [
-            METHOD_LABELS[self.method],
+            self.state.method_label(self.method),
             route,
             status.as_str(),
             SCHEME_LABELS[self.scheme],

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::service::HttpMetrics;
-use super::state::HttpMetricsState;
+use super::state::{HttpMetricsState, MethodLabels};
 use crate::{Buckets, MetricsError, MetricsRegistry};
 
 /// Records OpenTelemetry HTTP server metrics for the wrapped service. See the
@@ -32,10 +32,41 @@ impl HttpMetricsLayer {
         registry: &MetricsRegistry,
         buckets: &Buckets,
     ) -> Result<Self, MetricsError> {
+        let known = std::env::var(KNOWN_METHODS_ENV)
+            .ok()
+            .filter(|value| !value.trim().is_empty())
+            .map_or_else(MethodLabels::standard, |value| {
+                MethodLabels::from_methods(parse_known_methods(&value))
+            });
         Ok(Self {
-            state: Arc::new(HttpMetricsState::new(registry, buckets)?),
+            state: Arc::new(HttpMetricsState::new(registry, buckets, known)?),
             served_over_tls: false,
         })
+    }
+
+    /// The HTTP methods that keep their own `http_request_method` label;
+    /// every other method is recorded as `_OTHER`. A full override of the
+    /// default list (the eight methods of RFC 9110 plus `PATCH`), not an
+    /// addition to it, and case-sensitive (`get` is not `GET`). Overrides
+    /// `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` too.
+    ///
+    /// ```
+    /// use cortex_metrics::{MetricsRegistry, http::HttpMetricsLayer};
+    /// use http::Method;
+    ///
+    /// let registry = MetricsRegistry::new();
+    /// let purge = Method::from_bytes(b"PURGE").unwrap();
+    /// let layer = HttpMetricsLayer::new(&registry)?
+    ///     .known_methods([Method::GET, Method::POST, purge]);
+    /// # Ok::<(), cortex_metrics::MetricsError>(())
+    /// ```
+    ///
+    /// Call it before the layer is cloned or applied: services made
+    /// earlier keep the list they were made with.
+    #[must_use]
+    pub fn known_methods(mut self, methods: impl IntoIterator<Item = http::Method>) -> Self {
+        self.state = Arc::new(self.state.with_methods(MethodLabels::from_methods(methods)));
+        self
     }
 
     /// Whether this server's own listener speaks TLS (rustls in front of
@@ -56,5 +87,64 @@ impl<S> Layer<S> for HttpMetricsLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         HttpMetrics::from_state(inner, Arc::clone(&self.state), self.served_over_tls)
+    }
+}
+
+/// The environment variable the OpenTelemetry HTTP conventions name for
+/// overriding the known methods; read once, when the layer is built.
+pub(crate) const KNOWN_METHODS_ENV: &str = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS";
+
+/// The methods of an `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` value:
+/// comma-separated, each trimmed, case-sensitive. Empty and invalid
+/// entries are skipped (invalid ones with a warning).
+pub(crate) fn parse_known_methods(value: &str) -> Vec<http::Method> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .filter_map(|token| match http::Method::from_bytes(token.as_bytes()) {
+            Ok(method) => Some(method),
+            Err(_) => {
+                tracing::warn!(
+                    variable = KNOWN_METHODS_ENV,
+                    token,
+                    "ignoring an invalid HTTP method"
+                );
+                None
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    #[test]
+    fn known_methods_variable_is_comma_separated_trimmed_and_case_sensitive() {
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        let lower = Method::from_bytes(b"get").unwrap();
+        assert_eq!(
+            parse_known_methods(" GET ,PURGE,,get"),
+            [Method::GET, purge, lower]
+        );
+    }
+
+    #[test]
+    fn known_methods_variable_skips_invalid_tokens() {
+        assert_eq!(
+            parse_known_methods("GET, BAD METHOD ,(x),POST"),
+            [Method::GET, Method::POST]
+        );
+        assert!(parse_known_methods(" , ").is_empty());
+    }
+
+    #[test]
+    fn known_methods_labels_are_deduplicated_and_never_other() {
+        let labels = MethodLabels::from_methods(parse_known_methods("PUT,_OTHER,PUT"));
+        assert_eq!(labels.label(0), "PUT");
+        assert_eq!(labels.label(1), "_OTHER");
+        assert_eq!(labels.index(&Method::from_bytes(b"_OTHER").unwrap()), 1);
     }
 }

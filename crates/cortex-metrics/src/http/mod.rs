@@ -12,8 +12,10 @@
 //!
 //! Cardinality is bounded by construction: `http_route` is axum's
 //! [`MatchedPath`](axum::extract::MatchedPath) template (never the raw path;
-//! unrouted requests get [`UNMATCHED_ROUTE`]), methods outside the standard
-//! nine become `_OTHER`, status codes are three digits, `url_scheme` is
+//! unrouted requests get [`UNMATCHED_ROUTE`]), methods outside the known
+//! list (the standard nine unless overridden with
+//! [`HttpMetricsLayer::known_methods`] or
+//! `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`) become `_OTHER`, status codes are three digits, `url_scheme` is
 //! `http` or `https` and `error_type` one of the few values below. A
 //! scanner requesting a million random paths adds no series.
 //!

@@ -3,14 +3,14 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::MatchedPath;
-use http::{Method, Request, Response, header};
+use http::{Request, Response, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::HttpMetricsLayer;
 use super::future::{RequestGuard, ResponseFuture};
 use super::scheme::url_scheme_index;
-use super::state::{HttpMetricsState, METHOD_LABELS};
+use super::state::HttpMetricsState;
 use crate::{MetricsError, MetricsRegistry};
 
 /// Records the HTTP server metrics of `S`; made by [`HttpMetricsLayer`], or
@@ -84,7 +84,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let method = method_index(request.method());
+        let method = self.state.method_index(request.method());
         let scheme = url_scheme_index(request.headers(), request.uri(), self.served_over_tls);
         let route = request.extensions().get::<MatchedPath>().cloned();
         let request_bytes = request_body_size(&request);
@@ -125,18 +125,6 @@ fn current_exemplar() -> Option<crate::Exemplar> {
     })
 }
 
-/// The index into [`METHOD_LABELS`]. The eight methods of RFC 9110 and
-/// PATCH keep their name; anything else (which a client can invent freely)
-/// becomes `_OTHER`, as the OpenTelemetry conventions require, so methods
-/// cannot blow up cardinality.
-fn method_index(method: &Method) -> usize {
-    let name = method.as_str();
-    METHOD_LABELS[..METHOD_LABELS.len() - 1]
-        .iter()
-        .position(|known| *known == name)
-        .unwrap_or(METHOD_LABELS.len() - 1)
-}
-
 /// `Content-Length` when valid; zero for a request that declares no body
 /// framing at all (it has none); unknown for chunked bodies.
 fn request_body_size<B>(request: &Request<B>) -> Option<u64> {
@@ -153,7 +141,10 @@ mod tests {
 
     #[test]
     fn non_standard_methods_become_other() {
-        let label = |m: &Method| METHOD_LABELS[method_index(m)];
+        use super::super::state::MethodLabels;
+        use http::Method;
+        let methods = MethodLabels::standard();
+        let label = |m: &Method| methods.label(methods.index(m));
         assert_eq!(label(&Method::GET), "GET");
         assert_eq!(label(&Method::PATCH), "PATCH");
         assert_eq!(label(&Method::from_bytes(b"PURGE").unwrap()), "_OTHER");

@@ -23,7 +23,13 @@ const LABELS: [&str; 5] = [
 
 impl HttpMetricsState {
     /// Registers (or finds) the HTTP families in `registry`.
-    pub(crate) fn new(registry: &MetricsRegistry, buckets: &Buckets) -> Result<Self, MetricsError> {
+    /// `known` are the method labels besides `_OTHER` (see
+    /// [`MethodLabels`]).
+    pub(crate) fn new(
+        registry: &MetricsRegistry,
+        buckets: &Buckets,
+        known: MethodLabels,
+    ) -> Result<Self, MetricsError> {
         let duration = registry.histogram_family(
             "http_server_request_duration_seconds",
             "Duration of HTTP server requests.",
@@ -47,17 +53,93 @@ impl HttpMetricsState {
             LABELS,
             BODY_SIZE_BUCKETS,
         )?;
-        let duration_cap = duration.max_series();
-        Ok(Self {
+        Ok(Self::from_families(
             duration,
             active,
             request_size,
             response_size,
-            active_by_method: Default::default(),
+            known,
+        ))
+    }
+
+    /// The same families with another known-method list (and fresh caches).
+    pub(crate) fn with_methods(&self, known: MethodLabels) -> Self {
+        Self::from_families(
+            self.duration.clone(),
+            self.active.clone(),
+            self.request_size.clone(),
+            self.response_size.clone(),
+            known,
+        )
+    }
+
+    fn from_families(
+        duration: HistogramFamily<5>,
+        active: GaugeFamily<2>,
+        request_size: HistogramFamily<5>,
+        response_size: HistogramFamily<5>,
+        known: MethodLabels,
+    ) -> Self {
+        let duration_cap = duration.max_series();
+        let active_by_method = (0..=known.0.len()).map(|_| Default::default()).collect();
+        Self {
+            duration,
+            active,
+            request_size,
+            response_size,
+            methods: known,
+            active_by_method,
             by_labels: LabelTable::new(duration_cap),
-        })
+        }
     }
 }
+
+/// The configured known HTTP methods, as the label strings the hot path
+/// borrows; `_OTHER` is implied after the last. Deduplicated, and never
+/// containing `_OTHER` itself.
+#[derive(Debug, Clone)]
+pub(crate) struct MethodLabels(Box<[Box<str>]>);
+
+impl MethodLabels {
+    /// The default list: the methods of RFC 9110 and PATCH.
+    pub(crate) fn standard() -> Self {
+        Self::from_names(METHOD_LABELS[..METHOD_LABELS.len() - 1].iter().copied())
+    }
+
+    /// `methods`, in order, as the full list of known methods.
+    pub(crate) fn from_methods(methods: impl IntoIterator<Item = http::Method>) -> Self {
+        let methods: Vec<http::Method> = methods.into_iter().collect();
+        Self::from_names(methods.iter().map(http::Method::as_str))
+    }
+
+    fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut labels: Vec<Box<str>> = Vec::new();
+        for name in names {
+            if name != OTHER && !labels.iter().any(|known| &**known == name) {
+                labels.push(name.into());
+            }
+        }
+        Self(labels.into_boxed_slice())
+    }
+
+    /// The index of `method`'s label: its place in the list, or the
+    /// list's length (`_OTHER`) if it is not known. Case-sensitive.
+    pub(crate) fn index(&self, method: &http::Method) -> usize {
+        let name = method.as_str();
+        self.0
+            .iter()
+            .position(|known| &**known == name)
+            .unwrap_or(self.0.len())
+    }
+
+    /// The label at `index`; `_OTHER` past the end.
+    pub(crate) fn label(&self, index: usize) -> &str {
+        self.0.get(index).map_or(OTHER, |label| label)
+    }
+}
+
+/// The label of methods outside the known list.
+const OTHER: &str = "_OTHER";
 
 #[derive(Debug)]
 pub(crate) struct HttpMetricsState {
@@ -65,9 +147,12 @@ pub(crate) struct HttpMetricsState {
     pub(crate) active: GaugeFamily<2>,
     pub(crate) request_size: HistogramFamily<5>,
     pub(crate) response_size: HistogramFamily<5>,
-    /// The active-requests gauge per scheme and method label, resolved
-    /// once: both sets are fixed, so the hot path skips a family lookup.
-    active_by_method: [[OnceLock<Gauge>; METHOD_LABELS.len()]; SCHEME_LABELS.len()],
+    /// The known methods; a request's method is an index into them.
+    methods: MethodLabels,
+    /// The active-requests gauge per method label (known methods, then
+    /// `_OTHER`) and scheme, resolved once: both sets are fixed when the
+    /// state is built, so the hot path skips a family lookup.
+    active_by_method: Box<[[OnceLock<Gauge>; SCHEME_LABELS.len()]]>,
     /// The three histograms of each (method, route, status, scheme, error
     /// type), found with one lookup instead of three. Capped like the
     /// families it caches.
@@ -87,8 +172,9 @@ impl std::fmt::Debug for RequestSeries {
     }
 }
 
-/// Every value `http_request_method` can take.
-pub(crate) const METHOD_LABELS: [&str; 10] = [
+/// The default values of `http_request_method`: the known methods, then
+/// the fallback.
+const METHOD_LABELS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
 ];
 
@@ -131,14 +217,24 @@ impl HttpMetricsState {
         }
     }
 
-    /// The in-flight gauge for `METHOD_LABELS[method]` and
+    /// The index of `method`'s label (see [`method_label`](Self::method_label)).
+    pub(crate) fn method_index(&self, method: &http::Method) -> usize {
+        self.methods.index(method)
+    }
+
+    /// The `http_request_method` label of a method index.
+    pub(crate) fn method_label(&self, method: usize) -> &str {
+        self.methods.label(method)
+    }
+
+    /// The in-flight gauge for method index `method` and
     /// `SCHEME_LABELS[scheme]`.
     pub(crate) fn active(&self, method: usize, scheme: usize) -> &Gauge {
-        let method = method.min(METHOD_LABELS.len() - 1);
+        let method = method.min(self.active_by_method.len() - 1);
         let scheme = scheme.min(SCHEME_LABELS.len() - 1);
-        self.active_by_method[scheme][method].get_or_init(|| {
+        self.active_by_method[method][scheme].get_or_init(|| {
             self.active
-                .with_labels([METHOD_LABELS[method], SCHEME_LABELS[scheme]])
+                .with_labels([self.methods.label(method), SCHEME_LABELS[scheme]])
         })
     }
 }
