@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
+use http::Method;
 use tower_layer::Layer;
 
+use super::KnownMethods;
 use super::service::HttpTrace;
 use super::state::{TraceProvider, TracerState};
 
@@ -34,6 +36,30 @@ impl HttpTraceLayer {
     #[must_use]
     pub fn served_over_tls(mut self, tls: bool) -> Self {
         self.served_over_tls = tls;
+        self
+    }
+
+    /// The HTTP methods spans name as they are, a full override of the
+    /// default nine (`GET`, `HEAD`, `POST`, `PUT`, `DELETE`, `CONNECT`,
+    /// `OPTIONS`, `TRACE`, `PATCH`), compared case-sensitively: a method
+    /// outside the list is `_OTHER` in `http.request.method` (the original
+    /// in `http.request.method_original`) and `HTTP` in the span name.
+    /// Wins over `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`, which is read
+    /// when the layer is made.
+    ///
+    /// ```
+    /// use cortex_trace::http::HttpTraceLayer;
+    /// use http::Method;
+    /// use opentelemetry_sdk::trace::SdkTracerProvider;
+    ///
+    /// let provider = SdkTracerProvider::builder().build();
+    /// let purge = Method::from_bytes(b"PURGE").unwrap();
+    /// let layer = HttpTraceLayer::new(&provider).known_methods([Method::GET, Method::POST, purge]);
+    /// # let _ = layer;
+    /// ```
+    #[must_use]
+    pub fn known_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        TracerState::set_known_methods(&mut self.state, KnownMethods::custom(methods));
         self
     }
 }

@@ -14,7 +14,7 @@ use tower_service::Service;
 use super::HttpTraceLayer;
 use super::future::{ResponseFuture, SpanGuard};
 use super::state::{TraceProvider, TracerState};
-use super::{OTHER_METHOD, method_name, protocol_version};
+use super::{OTHER_METHOD, OTHER_METHOD_SPAN_NAME, protocol_version};
 use crate::HeaderExtractor;
 
 /// Traces the requests `S` serves; made by [`HttpTraceLayer`], or by
@@ -106,26 +106,23 @@ fn start_server_span<B>(
     parent: &Context,
     served_over_tls: bool,
 ) -> Context {
-    let method = method_name(request.method());
-    // The conventions' `{method}` is `HTTP` for a method known only as
-    // `_OTHER`: `_OTHER /cache/{key}` would name no method at all.
-    let name_method = if method == OTHER_METHOD {
-        "HTTP"
-    } else {
-        method
-    };
+    let method = state.known_methods.name(request.method());
+    let name_method = method.as_deref().unwrap_or(OTHER_METHOD_SPAN_NAME);
     let route = request.extensions().get::<MatchedPath>();
     let name = match route {
         Some(route) => format!("{name_method} {}", route.as_str()),
         None => name_method.to_owned(),
     };
     let mut attributes = Vec::with_capacity(11);
-    attributes.push(KeyValue::new("http.request.method", method));
-    if method == OTHER_METHOD {
-        attributes.push(KeyValue::new(
-            "http.request.method_original",
-            request.method().as_str().to_owned(),
-        ));
+    match method {
+        Some(method) => attributes.push(KeyValue::new("http.request.method", method)),
+        None => {
+            attributes.push(KeyValue::new("http.request.method", OTHER_METHOD));
+            attributes.push(KeyValue::new(
+                "http.request.method_original",
+                request.method().as_str().to_owned(),
+            ));
+        }
     }
     attributes.push(KeyValue::new("url.path", request.uri().path().to_owned()));
     if let Some(query) = request.uri().query() {
@@ -158,7 +155,7 @@ fn start_server_span<B>(
         .span_builder(name)
         .with_kind(SpanKind::Server)
         .with_attributes(attributes)
-        .start_with_context(&state.tracer, parent);
+        .start_with_context(&*state.tracer, parent);
     parent.with_span(span)
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Span, Tracer, TracerProvider};
 
+use super::KnownMethods;
 use crate::TraceContextPropagator;
 
 /// An OpenTelemetry [`TracerProvider`] whose tracers and spans can cross
@@ -37,10 +38,12 @@ mod sealed {
     impl<P: opentelemetry::trace::TracerProvider> Sealed for P {}
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct TracerState {
-    pub(crate) tracer: BoxedTracer,
+    pub(crate) tracer: Arc<BoxedTracer>,
     pub(crate) propagator: TraceContextPropagator,
+    /// The methods spans name as they are; any other is `_OTHER`.
+    pub(crate) known_methods: KnownMethods,
 }
 
 /// The instrumentation scope name of this crate's spans.
@@ -49,8 +52,15 @@ pub(crate) const SCOPE: &str = "cortex-trace";
 impl TracerState {
     pub(crate) fn from_provider(provider: &impl TraceProvider) -> Arc<Self> {
         Arc::new(Self {
-            tracer: provider.boxed_tracer(SCOPE),
+            tracer: Arc::new(provider.boxed_tracer(SCOPE)),
             propagator: TraceContextPropagator::new(),
+            known_methods: KnownMethods::from_env(),
         })
+    }
+
+    /// Overrides the known methods of the state `this` points to, copying
+    /// it first if a clone of the layer already shares it.
+    pub(crate) fn set_known_methods(this: &mut Arc<Self>, methods: KnownMethods) {
+        Arc::make_mut(this).known_methods = methods;
     }
 }

@@ -1,8 +1,10 @@
 use std::sync::Arc;
 
+use http::Method;
 use tower_layer::Layer;
 
 use super::service::Propagate;
+use crate::http::KnownMethods;
 use crate::http::state::{TraceProvider, TracerState};
 
 /// Adds a CLIENT span and its `traceparent` to every request of the wrapped
@@ -20,6 +22,17 @@ impl PropagateLayer {
         Self {
             state: TracerState::from_provider(provider),
         }
+    }
+
+    /// The HTTP methods client spans name as they are, a full override of
+    /// the default nine, compared case-sensitively; any other is `_OTHER`
+    /// (and `HTTP` in the span name). Wins over
+    /// `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`, which is read when the
+    /// layer is made. See [`HttpTraceLayer::known_methods`](crate::http::HttpTraceLayer::known_methods).
+    #[must_use]
+    pub fn known_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        TracerState::set_known_methods(&mut self.state, KnownMethods::custom(methods));
+        self
     }
 }
 

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -11,7 +12,7 @@ use super::future::PropagateFuture;
 use super::layer::PropagateLayer;
 use crate::HeaderInjector;
 use crate::http::state::{TraceProvider, TracerState};
-use crate::http::{method_name, protocol_version};
+use crate::http::{OTHER_METHOD, OTHER_METHOD_SPAN_NAME, protocol_version};
 
 /// Traces the requests `S` sends; made by [`PropagateLayer`], or by
 /// [`Propagate::new`].
@@ -66,14 +67,25 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let parent = Context::current();
-        let method = method_name(request.method());
-        let mut attributes = vec![
-            KeyValue::new("http.request.method", method),
-            KeyValue::new(
-                "network.protocol.version",
-                protocol_version(request.version()),
-            ),
-        ];
+        let method = self.state.known_methods.name(request.method());
+        let name = method
+            .clone()
+            .unwrap_or(Cow::Borrowed(OTHER_METHOD_SPAN_NAME));
+        let mut attributes = Vec::with_capacity(7);
+        match method {
+            Some(method) => attributes.push(KeyValue::new("http.request.method", method)),
+            None => {
+                attributes.push(KeyValue::new("http.request.method", OTHER_METHOD));
+                attributes.push(KeyValue::new(
+                    "http.request.method_original",
+                    request.method().as_str().to_owned(),
+                ));
+            }
+        }
+        attributes.push(KeyValue::new(
+            "network.protocol.version",
+            protocol_version(request.version()),
+        ));
         if let Some(url) = redacted_url(request.uri()) {
             attributes.push(KeyValue::new("url.full", url));
         }
@@ -86,10 +98,10 @@ where
         let span = self
             .state
             .tracer
-            .span_builder(method)
+            .span_builder(name)
             .with_kind(SpanKind::Client)
             .with_attributes(attributes)
-            .start_with_context(&self.state.tracer, &parent);
+            .start_with_context(&*self.state.tracer, &parent);
         let cx = parent.with_span(span);
         self.state
             .propagator
