@@ -32,12 +32,13 @@ impl HttpMetricsLayer {
         registry: &MetricsRegistry,
         buckets: &Buckets,
     ) -> Result<Self, MetricsError> {
+        // A value with no valid method keeps the defaults, as cortex-trace
+        // does: an unusable override must not turn every method to _OTHER.
         let known = std::env::var(KNOWN_METHODS_ENV)
             .ok()
-            .filter(|value| !value.trim().is_empty())
-            .map_or_else(MethodLabels::standard, |value| {
-                MethodLabels::from_methods(parse_known_methods(&value))
-            });
+            .map(|value| parse_known_methods(&value))
+            .filter(|methods| !methods.is_empty())
+            .map_or_else(MethodLabels::standard, MethodLabels::from_methods);
         Ok(Self {
             state: Arc::new(HttpMetricsState::new(registry, buckets, known)?),
             served_over_tls: false,
@@ -96,7 +97,8 @@ pub(crate) const KNOWN_METHODS_ENV: &str = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METH
 
 /// The methods of an `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` value:
 /// comma-separated, each trimmed, case-sensitive. Empty and invalid
-/// entries are skipped (invalid ones with a warning).
+/// entries are skipped (invalid ones with a warning); a value with no valid
+/// method leaves the defaults in place.
 pub(crate) fn parse_known_methods(value: &str) -> Vec<http::Method> {
     value
         .split(',')
