@@ -21,6 +21,9 @@ const LOAD_FOR: Duration = Duration::from_secs(5);
 /// At most this many orders per thread, so every accepted order is still in
 /// the Hub's finished-order store (10 000) when it is checked.
 const LOAD_MAX_PER_THREAD: usize = 2_000;
+/// Orders posted after the tracked burst: with it, more than the Hub's
+/// in-flight cap (10 000) in total.
+const PAST_THE_CAP: usize = 8_000;
 /// How long every accepted order may take to become final afterwards.
 const SETTLE_WITHIN: Duration = Duration::from_secs(30);
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -169,14 +172,47 @@ fn order_burst(client: &Client) -> Result<(), String> {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    // Past the in-flight cap in total: finished orders must not hold it.
+    let more = post_untracked(addr, PAST_THE_CAP)?;
     client
         .post_json("/api/orders", r#"{"item":"after the burst","quantity":1}"#)?
         .expect_status(202)?;
     eprintln!(
-        "hostile: order burst ({LOAD_THREADS} clients, {LOAD_FOR:?}): {} accepted, all final; {refused} refused with 503; accepting again afterwards",
+        "hostile: order burst ({LOAD_THREADS} clients, {LOAD_FOR:?}): {} accepted, all final; {refused} refused with 503; then {more} more (over the 10 000 cap in total), and a new order is still accepted",
         accepted.len()
     );
     Ok(())
+}
+
+/// Posts `total` orders from [`LOAD_THREADS`] clients without tracking
+/// them; each must be accepted or refused with a 503 problem. Returns how
+/// many were accepted.
+fn post_untracked(addr: SocketAddr, total: usize) -> Result<usize, String> {
+    let workers: Vec<_> = (0..LOAD_THREADS)
+        .map(|_| {
+            std::thread::spawn(move || -> Result<usize, String> {
+                let client = Client::new(addr);
+                let mut accepted = 0;
+                for _ in 0..total / LOAD_THREADS {
+                    let reply =
+                        client.post_json("/api/orders", r#"{"item":"more","quantity":1}"#)?;
+                    match reply.status.as_u16() {
+                        202 => accepted += 1,
+                        503 => expect_problem(&reply)?,
+                        other => return Err(format!("an order past the cap got {other}")),
+                    }
+                }
+                Ok(accepted)
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for worker in workers {
+        accepted += worker
+            .join()
+            .map_err(|_| "an order thread panicked".to_owned())??;
+    }
+    Ok(accepted)
 }
 
 fn expect_problem(reply: &Reply) -> Result<(), String> {
