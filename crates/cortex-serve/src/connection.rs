@@ -313,8 +313,8 @@ pub(crate) async fn serve(
             timeouts.first_bytes.min(timeouts.idle)
         }
     };
+    let mut idle_deadline = state.last_activity() + limit(&state);
     loop {
-        let idle_deadline = state.last_activity() + limit(&state);
         tokio::select! {
             result = connection.as_mut() => {
                 return match (result, state.requested_reason()) {
@@ -332,8 +332,17 @@ pub(crate) async fn serve(
             }
             () = tokio::time::sleep_until(idle_deadline), if !closing => {
                 // Bytes may have moved since the deadline was computed.
-                if state.is_idle() && state.last_activity() + limit(&state) <= Instant::now() {
+                let now = Instant::now();
+                let expires = state.last_activity() + limit(&state);
+                if !state.is_idle() {
+                    // A request in progress (a long poll, a slow handler)
+                    // is not idle: look again a whole limit from now rather
+                    // than at a deadline already past, which would spin.
+                    idle_deadline = now + limit(&state);
+                } else if expires <= now {
                     state.request_close(CloseReason::Idle);
+                } else {
+                    idle_deadline = expires;
                 }
             }
         }

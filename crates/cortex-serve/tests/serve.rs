@@ -405,3 +405,16 @@ fn the_default_connection_cap_leaves_descriptors_free() {
     assert_eq!(Server::new().max_connections(7).connection_limit(), 7);
     assert_eq!(Server::new().max_connections(0).connection_limit(), 1);
 }
+
+#[tokio::test]
+async fn a_request_longer_than_the_idle_timeout_is_not_cut_off() {
+    let running = Running::start(
+        Server::new().idle_timeout(Duration::from_millis(100)),
+        app(),
+    )
+    .await;
+    // /slow moves no bytes for 300 ms: busy, not idle.
+    let response = reqwest::get(running.url("/slow")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "done");
+}

@@ -30,7 +30,7 @@ const PROBLEM_JSON: &str = "application/problem+json";
 
 pub(crate) fn check(client: &Client, addr: SocketAddr, pid: u32) -> Result<(), String> {
     huge_orders(addr, pid)?;
-    order_burst(client)?;
+    order_burst(client, addr)?;
     errors_are_problems(client)?;
     Ok(())
 }
@@ -109,13 +109,8 @@ fn post_raw(addr: SocketAddr, body: &[u8]) -> Result<u16, String> {
 
 /// Four threads post orders for five seconds; then every accepted order
 /// must become final, and a new order must be accepted.
-fn order_burst(client: &Client) -> Result<(), String> {
+fn order_burst(client: &Client, addr: SocketAddr) -> Result<(), String> {
     let started = Instant::now();
-    let addr_url = client.url("");
-    let addr: SocketAddr = addr_url
-        .trim_start_matches("http://")
-        .parse()
-        .map_err(|e| format!("{addr_url}: {e}"))?;
     let workers: Vec<_> = (0..LOAD_THREADS)
         .map(|_| {
             std::thread::spawn(move || -> Result<(Vec<u64>, usize), String> {
@@ -215,7 +210,8 @@ fn post_untracked(addr: SocketAddr, total: usize) -> Result<usize, String> {
     Ok(accepted)
 }
 
-fn expect_problem(reply: &Reply) -> Result<(), String> {
+/// The reply is an RFC 9457 problem whose `status` matches the response.
+pub(super) fn expect_problem(reply: &Reply) -> Result<(), String> {
     let content_type = reply.header("content-type").unwrap_or_default();
     if !content_type.starts_with(PROBLEM_JSON) {
         return Err(format!("expected {PROBLEM_JSON}, got {reply}"));

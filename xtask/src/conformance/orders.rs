@@ -123,7 +123,8 @@ fn finished(client: &Client, id: u64) -> Result<Value, String> {
 /// A refusal: `status` with a JSON `{"error": "..."}` that says why.
 fn expect_error(reply: Reply, status: u16) -> Result<(), String> {
     reply.expect_status(status)?;
-    if str_field(&reply.json()?, "error")?.trim().is_empty() {
+    super::hostile::expect_problem(&reply)?;
+    if str_field(&reply.json()?, "detail")?.trim().is_empty() {
         return Err(format!("a refusal without a reason: {reply}"));
     }
     Ok(())

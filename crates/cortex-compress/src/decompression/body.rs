@@ -132,6 +132,9 @@ where
                         return Poll::Ready(Some(Ok(Frame::data(produced))));
                     }
                     if !done {
+                        // Ended: polling again must not finish the decoder twice.
+                        *this.state = State::Done;
+                        *this.trailers = None;
                         return Poll::Ready(Some(Err("truncated compressed request body".into())));
                     }
                 }

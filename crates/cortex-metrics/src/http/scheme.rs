@@ -52,7 +52,8 @@ fn forwarded_proto(headers: &HeaderMap) -> Option<usize> {
 }
 
 fn known(scheme: &str) -> Option<usize> {
-    let scheme = scheme.trim();
+    // Quoted or not, as cortex-trace reads it, so a span and its series agree.
+    let scheme = scheme.trim().trim_matches('"');
     SCHEME_LABELS
         .iter()
         .position(|known| known.eq_ignore_ascii_case(scheme))

@@ -116,12 +116,14 @@ where
 #[cfg(feature = "trace")]
 fn current_exemplar() -> Option<crate::Exemplar> {
     use opentelemetry::trace::TraceContextExt;
-    let cx = opentelemetry::Context::current();
-    let span = cx.span();
-    let context = span.span_context();
-    (context.is_valid() && context.is_sampled()).then(|| crate::Exemplar {
-        trace_id: u128::from_be_bytes(context.trace_id().to_bytes()),
-        span_id: u64::from_be_bytes(context.span_id().to_bytes()),
+    // Read in place: no clone of the current context per request.
+    opentelemetry::Context::map_current(|cx| {
+        let span = cx.span();
+        let context = span.span_context();
+        (context.is_valid() && context.is_sampled()).then(|| crate::Exemplar {
+            trace_id: u128::from_be_bytes(context.trace_id().to_bytes()),
+            span_id: u64::from_be_bytes(context.span_id().to_bytes()),
+        })
     })
 }
 
