@@ -72,6 +72,8 @@
 //!
 //! The workspace's `rust-version`.
 
+#[cfg(feature = "actor")]
+mod actor;
 mod cancel;
 mod config;
 mod error;
@@ -87,8 +89,8 @@ mod stats;
 mod watchdog;
 mod worker;
 
-
-
+#[cfg(feature = "actor")]
+pub use actor::{Offload, OffloadError, OffloadExt, OffloadHandle, SyncHandler, WorkerActor};
 pub use cancel::{CancellationToken, cancellation_token, is_cancelled};
 pub use config::{
     DEFAULT_GRACE, DEFAULT_QUEUE_PER_WORKER, WorkerPoolBuilder, WorkerPoolConfig,
