@@ -68,7 +68,12 @@ pub fn cancellation_token() -> CancellationToken {
 /// Whether the job running on this thread should stop; `false` outside a
 /// pool job. One thread-local read and one atomic load.
 pub fn is_cancelled() -> bool {
-    CURRENT.with(|current| current.borrow().as_ref().is_some_and(|job| job.is_cancelled()))
+    CURRENT.with(|current| {
+        current
+            .borrow()
+            .as_ref()
+            .is_some_and(|job| job.is_cancelled())
+    })
 }
 
 /// Installs `job` as this thread's current job for the guard's lifetime.

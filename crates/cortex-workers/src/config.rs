@@ -118,7 +118,11 @@ impl WorkerPoolConfig {
             return Err(WorkersError::config(name, "queue_ttl", "must be positive"));
         }
         if self.run_timeout.is_some_and(|timeout| timeout.is_zero()) {
-            return Err(WorkersError::config(name, "run_timeout", "must be positive"));
+            return Err(WorkersError::config(
+                name,
+                "run_timeout",
+                "must be positive",
+            ));
         }
         if self.thread_name.is_empty() || self.thread_name.contains('\0') {
             return Err(WorkersError::config(
@@ -225,15 +229,19 @@ pub(crate) mod duration {
 
     use serde::{Deserialize, Deserializer, Serializer, de};
 
-    pub(crate) fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&humantime::format_duration(*value))
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(|error| {
-            de::Error::custom(format_args!("invalid duration {text:?}: {error}"))
-        })
+        humantime::parse_duration(&text)
+            .map_err(|error| de::Error::custom(format_args!("invalid duration {text:?}: {error}")))
     }
 
     pub(crate) mod option {

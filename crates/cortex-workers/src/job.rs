@@ -212,7 +212,9 @@ where
     /// The closure back, for a refused submission.
     pub(crate) fn into_job(mut self) -> F {
         // Taken, so `Drop` leaves the (unreturned) handle alone.
-        self.job.take().expect("a refused job still holds its closure")
+        self.job
+            .take()
+            .expect("a refused job still holds its closure")
     }
 }
 
@@ -247,7 +249,10 @@ where
             // Only the caller claims a job that is still in the queue.
             return Ran::Cancelled;
         }
-        let job = self.job.take().expect("a claimed job still holds its closure");
+        let job = self
+            .job
+            .take()
+            .expect("a claimed job still holds its closure");
         let span = tracing::info_span!(
             parent: &self.span,
             "cortex_worker.job",
@@ -259,7 +264,11 @@ where
             Err(payload) => {
                 let message = panic_message(payload.as_ref());
                 tracing::warn!(pool, panic = %message, "worker job panicked");
-                (Err(JobError::Panicked(message)), Ran::Panicked, &counts.panicked)
+                (
+                    Err(JobError::Panicked(message)),
+                    Ran::Panicked,
+                    &counts.panicked,
+                )
             }
         };
         match self.shared.deliver_as(result, false, Some(counter)) {

@@ -116,7 +116,10 @@ impl Collector for PoolsCollector {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let stats: Vec<WorkerPoolStats> = pools.iter().map(|pool| WorkerPoolStats::read(pool)).collect();
+        let stats: Vec<WorkerPoolStats> = pools
+            .iter()
+            .map(|pool| WorkerPoolStats::read(pool))
+            .collect();
         let names: Vec<[&str; 1]> = stats.iter().map(|stats| [stats.name.as_str()]).collect();
         let gauge = |pick: fn(&WorkerPoolStats) -> f64| {
             stats
@@ -126,24 +129,54 @@ impl Collector for PoolsCollector {
                 .collect::<Vec<_>>()
         };
         let pool = &["pool"];
-        out.gauge_family("cortex_worker_workers", "Worker threads taking jobs.", pool, gauge(|s| float(s.workers)));
-        out.gauge_family("cortex_worker_busy", "Workers running a job now.", pool, gauge(|s| float(s.busy)));
+        out.gauge_family(
+            "cortex_worker_workers",
+            "Worker threads taking jobs.",
+            pool,
+            gauge(|s| float(s.workers)),
+        );
+        out.gauge_family(
+            "cortex_worker_busy",
+            "Workers running a job now.",
+            pool,
+            gauge(|s| float(s.busy)),
+        );
         out.gauge_family(
             "cortex_worker_zombies",
             "Detached threads still running a job that outlived its run timeout and grace period.",
             pool,
             gauge(|s| float(s.zombies)),
         );
-        out.gauge_family("cortex_worker_queue_length", "Jobs waiting for a worker.", pool, gauge(|s| float(s.queue_len)));
-        out.gauge_family("cortex_worker_queue_capacity", "The job queue's capacity.", pool, gauge(|s| float(s.queue_capacity)));
+        out.gauge_family(
+            "cortex_worker_queue_length",
+            "Jobs waiting for a worker.",
+            pool,
+            gauge(|s| float(s.queue_len)),
+        );
+        out.gauge_family(
+            "cortex_worker_queue_capacity",
+            "The job queue's capacity.",
+            pool,
+            gauge(|s| float(s.queue_capacity)),
+        );
         out.gauge_family(
             "cortex_worker_utilization",
             "Share of worker time spent running jobs since the pool started (0 to 1).",
             pool,
             gauge(|s| s.utilization),
         );
-        out.counter_family("cortex_worker_submitted_total", "Jobs submitted (accepted or rejected).", pool, gauge(|s| float(s.submitted)));
-        out.counter_family("cortex_worker_replaced_total", "Zombie threads replaced by a new worker.", pool, gauge(|s| float(s.replaced)));
+        out.counter_family(
+            "cortex_worker_submitted_total",
+            "Jobs submitted (accepted or rejected).",
+            pool,
+            gauge(|s| float(s.submitted)),
+        );
+        out.counter_family(
+            "cortex_worker_replaced_total",
+            "Zombie threads replaced by a new worker.",
+            pool,
+            gauge(|s| float(s.replaced)),
+        );
         out.counter_family(
             "cortex_worker_busy_seconds_total",
             "Seconds workers spent running jobs; its rate over workers is the utilization.",
@@ -154,7 +187,10 @@ impl Collector for PoolsCollector {
             .iter()
             .flat_map(|stats| OUTCOMES.map(|outcome| [stats.name.as_str(), outcome]))
             .collect();
-        let values: Vec<f64> = stats.iter().flat_map(|stats| outcome_counts(stats).map(float)).collect();
+        let values: Vec<f64> = stats
+            .iter()
+            .flat_map(|stats| outcome_counts(stats).map(float))
+            .collect();
         out.counter_family(
             "cortex_worker_jobs_total",
             "Jobs by outcome: completed, panicked, timed_out, expired, cancelled, rejected.",

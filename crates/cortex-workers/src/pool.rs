@@ -51,9 +51,12 @@ impl Drop for PoolHandle {
         let spawned = std::thread::Builder::new()
             .name(format!("{}-drop", shared.settings.thread_name))
             .spawn(move || {
-                crate::shutdown::run(&shared, Shutdown::Graceful {
-                    timeout: Duration::MAX,
-                })
+                crate::shutdown::run(
+                    &shared,
+                    Shutdown::Graceful {
+                        timeout: Duration::MAX,
+                    },
+                )
             });
         if spawned.is_err() {
             crate::shutdown::run(&self.shared, Shutdown::Now);

@@ -47,7 +47,10 @@ pub struct ShutdownReport {
     pub elapsed: Duration,
 }
 
-fn serialize_seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_seconds<S: serde::Serializer>(
+    value: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(value.as_secs_f64())
 }
 
@@ -83,7 +86,12 @@ fn shut_down(shared: &Shared, mode: Shutdown) -> ShutdownReport {
                 break;
             }
         }
-        drained = wait_for_workers(shared, deadline);
+        drained = wait_for_workers(shared, deadline, false);
+        if drained {
+            // Zombies hold jobs whose callers were answered, but they are
+            // threads of this pool: within the timeout, wait for them too.
+            wait_for_workers(shared, deadline, true);
+        }
     }
     if !drained {
         shared.stop_now.store(true, Ordering::Release);
@@ -103,7 +111,7 @@ fn shut_down(shared: &Shared, mode: Shutdown) -> ShutdownReport {
                 }
             }
             let step = (Instant::now() + Duration::from_millis(20)).min(grace_deadline);
-            if wait_for_workers(shared, Some(step)) || Instant::now() >= grace_deadline {
+            if wait_for_workers(shared, Some(step), false) || Instant::now() >= grace_deadline {
                 break;
             }
         }
@@ -131,10 +139,11 @@ fn shut_down(shared: &Shared, mode: Shutdown) -> ShutdownReport {
     report
 }
 
-/// Waits until no worker takes jobs (zombies aside) or `deadline`.
-fn wait_for_workers(shared: &Shared, deadline: Option<Instant>) -> bool {
+/// Waits until no worker takes jobs (and, with `zombies`, no zombie runs)
+/// or `deadline`.
+fn wait_for_workers(shared: &Shared, deadline: Option<Instant>, zombies: bool) -> bool {
     let mut state = lock(&shared.state);
-    while state.live > 0 {
+    while state.live > 0 || (zombies && state.zombies > 0) {
         state = match deadline {
             None => shared
                 .exited

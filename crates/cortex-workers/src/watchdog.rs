@@ -36,7 +36,9 @@ pub(crate) fn run(shared: &Arc<Shared>) {
         });
         if !earlier && !shared.watchdog_stop.load(Ordering::Acquire) {
             match next {
-                Some(next) => std::thread::park_timeout(next.saturating_duration_since(Instant::now())),
+                Some(next) => {
+                    std::thread::park_timeout(next.saturating_duration_since(Instant::now()))
+                }
                 None => std::thread::park(),
             }
         }
@@ -78,25 +80,38 @@ fn check_running(shared: &Arc<Shared>, now: Instant) -> Option<Instant> {
         if let Some(abandoned_at) = job.abandoned_at {
             let due = abandoned_at + grace;
             if now >= due {
-                // Marked under the `running` lock: the worker clears its
-                // job under the same lock, then reads the mark.
-                slot.zombie.store(true, Ordering::Release);
                 zombies.push(Arc::clone(&slot));
             } else {
                 soonest(due);
             }
         }
     }
-    for _ in zombies {
-        replace_zombie(shared);
+    for slot in zombies {
+        replace_zombie(shared, &slot, now);
     }
     next
 }
 
-/// Accounts for a new zombie and restores capacity with a new thread,
-/// unless the zombie cap is reached or the pool is stopping.
-fn replace_zombie(shared: &Arc<Shared>) {
+/// Marks `slot`'s thread a zombie if its abandoned job is still running
+/// past the grace period, accounts for it and restores capacity with a new
+/// thread, unless the zombie cap is reached or the pool is stopping.
+fn replace_zombie(shared: &Arc<Shared>, slot: &WorkerSlot, now: Instant) {
+    // State lock, then the slot's: the order `stats` takes them in. The
+    // mark and the accounting happen together, so a worker whose job
+    // returns right now either sees the mark after the table counts it a
+    // zombie, or clears its job first and is not marked.
     let mut state = lock(&shared.state);
+    {
+        let running = lock(&slot.running);
+        let due = running.as_ref().is_some_and(|job| {
+            job.abandoned_at
+                .is_some_and(|abandoned_at| now >= abandoned_at + shared.settings.grace)
+        });
+        if !due || slot.zombie.load(Ordering::Acquire) {
+            return;
+        }
+        slot.zombie.store(true, Ordering::Release);
+    }
     state.live -= 1;
     state.zombies += 1;
     tracing::warn!(
@@ -166,7 +181,9 @@ fn sweep(shared: &Shared, ttl: Duration, now: Instant) -> bool {
                 // closed, so room comes as workers take; if none comes,
                 // shutdown's forced phase sends its own.
                 drop(front);
-                let _ = shared.tx.send_timeout(Message::Stop, Duration::from_secs(1));
+                let _ = shared
+                    .tx
+                    .send_timeout(Message::Stop, Duration::from_secs(1));
                 return true;
             }
             Ok(Message::Nudge) => {}

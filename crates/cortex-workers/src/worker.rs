@@ -131,7 +131,10 @@ impl Drop for ExitGuard<'_> {
             state.live -= 1;
             if std::thread::panicking() && !state.stopping {
                 // The sentinel: a worker lost to a bug is replaced.
-                tracing::error!(pool = &*self.shared.name, "a worker thread panicked outside a job; replacing it");
+                tracing::error!(
+                    pool = &*self.shared.name,
+                    "a worker thread panicked outside a job; replacing it"
+                );
                 if let Err(error) = self.shared.spawn_worker(&mut state) {
                     tracing::error!(pool = &*self.shared.name, %error, "no replacement worker");
                     state.deficit += 1;

@@ -119,7 +119,9 @@ fn a_stuck_job_becomes_a_zombie_and_a_replacement_restores_capacity() {
         })
         .unwrap();
     assert!(matches!(stuck.wait(), Err(JobError::TimedOut { .. })));
-    eventually("the stuck thread is replaced", || pool.stats().replaced == 1);
+    eventually("the stuck thread is replaced", || {
+        pool.stats().replaced == 1
+    });
     // Capacity is back while the zombie still runs.
     assert_eq!(pool.try_submit(|| 9).unwrap().wait(), Ok(9));
     let stats = pool.stats();
@@ -129,7 +131,11 @@ fn a_stuck_job_becomes_a_zombie_and_a_replacement_restores_capacity() {
     eventually("the zombie exits", || pool.stats().zombies == 0);
     let stats = pool.stats();
     assert_eq!(stats.workers, 1);
-    assert_eq!((stats.timed_out, stats.completed), (1, 1), "the late result is dropped, not counted");
+    assert_eq!(
+        (stats.timed_out, stats.completed),
+        (1, 1),
+        "the late result is dropped, not counted"
+    );
     assert_accounted(&stats);
     let report = pool.shutdown_now();
     assert_eq!(report.detached_threads, 0);
@@ -156,7 +162,11 @@ fn past_the_zombie_cap_the_pool_runs_smaller_and_a_returning_zombie_rejoins() {
     assert!(matches!(stuck.wait(), Err(JobError::TimedOut { .. })));
     eventually("the thread is a zombie", || pool.stats().zombies == 1);
     let stats = pool.stats();
-    assert_eq!((stats.workers, stats.replaced), (0, 0), "no replacement past the cap");
+    assert_eq!(
+        (stats.workers, stats.replaced),
+        (0, 0),
+        "no replacement past the cap"
+    );
     // Jobs wait for a worker; the zombie takes its place back on return.
     let queued = pool.try_submit(|| "ran").unwrap();
     release.store(true, Ordering::SeqCst);
@@ -219,17 +229,26 @@ fn a_full_queue_hands_the_job_back() {
         })
         .unwrap();
     started.wait();
-    let queued: Vec<_> = (1..=2).map(|n| pool.try_submit(move || n).unwrap()).collect();
+    let queued: Vec<_> = (1..=2)
+        .map(|n| pool.try_submit(move || n).unwrap())
+        .collect();
     let refused = pool.try_submit(|| 3).unwrap_err();
     assert!(refused.is_full());
-    assert_eq!(refused.into_job()(), 3, "the refused closure comes back intact");
+    assert_eq!(
+        refused.into_job()(),
+        3,
+        "the refused closure comes back intact"
+    );
     release.wait();
     assert_eq!(busy.wait(), Ok(0));
     for (n, handle) in (1..).zip(queued) {
         assert_eq!(handle.wait(), Ok(n));
     }
     let stats = pool.stats();
-    assert_eq!((stats.submitted, stats.completed, stats.rejected), (4, 3, 1));
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.rejected),
+        (4, 3, 1)
+    );
     assert_accounted(&stats);
 }
 
@@ -311,7 +330,10 @@ async fn async_submitters_wait_for_room_and_all_get_in() {
     }
     assert_eq!(sum, (0..64).sum::<u64>());
     let stats = pool.stats();
-    assert_eq!((stats.submitted, stats.completed, stats.rejected), (64, 64, 0));
+    assert_eq!(
+        (stats.submitted, stats.completed, stats.rejected),
+        (64, 64, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,7 +350,9 @@ async fn submit_timeout_gives_the_job_back_when_no_room_comes() {
         r.wait();
     });
     let busy = busy.unwrap();
-    tokio::task::spawn_blocking(move || started.wait()).await.unwrap();
+    tokio::task::spawn_blocking(move || started.wait())
+        .await
+        .unwrap();
     let queued = pool.try_submit(|| 1).unwrap();
     match pool.submit_timeout(|| 2, Duration::from_millis(30)).await {
         Err(SubmitError::TimedOut(job)) => assert_eq!(job(), 2),
@@ -339,7 +363,9 @@ async fn submit_timeout_gives_the_job_back_when_no_room_comes() {
         Err(SubmitError::TimedOut(job)) => assert_eq!(job(), 3),
         other => panic!("expected a timed-out submission, got {other:?}"),
     }
-    tokio::task::spawn_blocking(move || release.wait()).await.unwrap();
+    tokio::task::spawn_blocking(move || release.wait())
+        .await
+        .unwrap();
     busy.await.unwrap();
     assert_eq!(queued.await, Ok(1));
     let stats = pool.stats();
@@ -363,7 +389,11 @@ fn submitting_after_shutdown_hands_the_job_back() {
     let stats = pool.stats();
     assert_eq!((stats.submitted, stats.rejected, stats.workers), (2, 2, 0));
     assert_accounted(&stats);
-    assert_eq!(pool.shutdown_now(), report, "a second shutdown returns the first report");
+    assert_eq!(
+        pool.shutdown_now(),
+        report,
+        "a second shutdown returns the first report"
+    );
 }
 
 #[test]
@@ -386,7 +416,14 @@ fn graceful_shutdown_finishes_queued_and_running_jobs() {
         timeout: Duration::from_secs(30),
     });
     assert!(report.drained, "{report:?}");
-    assert_eq!((report.cancelled_queued, report.cancelled_running, report.detached_threads), (0, 0, 0));
+    assert_eq!(
+        (
+            report.cancelled_queued,
+            report.cancelled_running,
+            report.detached_threads
+        ),
+        (0, 0, 0)
+    );
     for (n, handle) in (0..).zip(handles) {
         assert_eq!(handle.wait(), Ok(n));
     }
@@ -415,13 +452,18 @@ fn a_graceful_shutdown_past_its_deadline_cancels_what_is_left() {
         })
         .unwrap();
     started.wait();
-    let queued: Vec<_> = (0..5).map(|n| pool.try_submit(move || n).unwrap()).collect();
+    let queued: Vec<_> = (0..5)
+        .map(|n| pool.try_submit(move || n).unwrap())
+        .collect();
     let report = pool.shutdown_blocking(Shutdown::Graceful {
         timeout: Duration::from_millis(50),
     });
     assert!(!report.drained);
     assert_eq!((report.cancelled_queued, report.cancelled_running), (5, 1));
-    assert_eq!(report.detached_threads, 0, "the cooperative job returned within the grace");
+    assert_eq!(
+        report.detached_threads, 0,
+        "the cooperative job returned within the grace"
+    );
     assert_eq!(running.wait(), Err(JobError::ShuttingDown));
     for handle in queued {
         assert_eq!(handle.wait(), Err(JobError::ShuttingDown));
@@ -449,7 +491,9 @@ async fn shutdown_releases_submitters_waiting_for_room() {
             }
         })
         .unwrap();
-    tokio::task::spawn_blocking(move || started.wait()).await.unwrap();
+    tokio::task::spawn_blocking(move || started.wait())
+        .await
+        .unwrap();
     let queued = pool.try_submit(|| ()).unwrap();
     let waiters: Vec<_> = (0..8)
         .map(|n| {
@@ -466,9 +510,15 @@ async fn shutdown_releases_submitters_waiting_for_room() {
     let report = pool.shutdown(Shutdown::Now).await;
     assert_eq!((report.cancelled_queued, report.cancelled_running), (1, 1));
     for waiter in waiters {
-        assert!(matches!(waiter.await.unwrap(), Err(SubmitError::ShuttingDown(_))));
+        assert!(matches!(
+            waiter.await.unwrap(),
+            Err(SubmitError::ShuttingDown(_))
+        ));
     }
-    assert!(matches!(blocked.join().unwrap(), Err(SubmitError::ShuttingDown(_))));
+    assert!(matches!(
+        blocked.join().unwrap(),
+        Err(SubmitError::ShuttingDown(_))
+    ));
     assert_eq!(busy.await, Err(JobError::ShuttingDown));
     assert_eq!(queued.await, Err(JobError::ShuttingDown));
     let stats = pool.stats();
@@ -490,20 +540,27 @@ fn a_caller_cancels_a_queued_job_and_it_never_runs() {
     started.wait();
     let ran = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&ran);
-    let queued = pool.try_submit(move || flag.store(true, Ordering::SeqCst)).unwrap();
+    let queued = pool
+        .try_submit(move || flag.store(true, Ordering::SeqCst))
+        .unwrap();
     assert!(queued.cancel());
     assert!(queued.is_finished());
     release.wait();
     busy.wait().unwrap();
     assert_eq!(queued.wait(), Err(JobError::Cancelled));
-    eventually("the worker meets the cancelled job", || pool.stats().cancelled == 1);
+    eventually("the worker meets the cancelled job", || {
+        pool.stats().cancelled == 1
+    });
     assert!(!ran.load(Ordering::SeqCst));
     assert_accounted(&pool.stats());
 }
 
 #[test]
 fn wait_timeout_returns_the_handle() {
-    let pool = WorkerPool::builder("wait-timeout").workers(1).build().unwrap();
+    let pool = WorkerPool::builder("wait-timeout")
+        .workers(1)
+        .build()
+        .unwrap();
     let (started, release) = gate();
     let (s, r) = (Arc::clone(&started), Arc::clone(&release));
     let handle = pool
@@ -525,12 +582,24 @@ fn wait_timeout_returns_the_handle() {
 fn bad_settings_are_refused_with_the_pool_named() {
     for (builder, field) in [
         (WorkerPool::builder("bad").workers(0), "workers"),
-        (WorkerPool::builder("bad").queue_capacity(0), "queue_capacity"),
-        (WorkerPool::builder("bad").run_timeout(Duration::ZERO), "run_timeout"),
-        (WorkerPool::builder("bad").queue_ttl(Duration::ZERO), "queue_ttl"),
+        (
+            WorkerPool::builder("bad").queue_capacity(0),
+            "queue_capacity",
+        ),
+        (
+            WorkerPool::builder("bad").run_timeout(Duration::ZERO),
+            "run_timeout",
+        ),
+        (
+            WorkerPool::builder("bad").queue_ttl(Duration::ZERO),
+            "queue_ttl",
+        ),
         (WorkerPool::builder("bad").thread_name(""), "thread_name"),
     ] {
         let error = builder.build().unwrap_err().to_string();
-        assert!(error.contains("\"bad\"") && error.contains(field), "{error}");
+        assert!(
+            error.contains("\"bad\"") && error.contains(field),
+            "{error}"
+        );
     }
 }

@@ -78,7 +78,10 @@ fn no_thread_outlives_its_pool() {
     }
     assert_eq!(threads(), baseline + 3, "worker, zombie and watchdog");
     let report = pool.shutdown_now();
-    assert_eq!(report.detached_threads, 1, "the zombie is reported, not hidden");
+    assert_eq!(
+        report.detached_threads, 1,
+        "the zombie is reported, not hidden"
+    );
     release.store(true, Ordering::SeqCst);
     settle_to(baseline);
 
@@ -94,7 +97,9 @@ fn no_thread_outlives_its_pool() {
             .unwrap()
         })
         .collect();
-    let queued: Vec<_> = (0..4).map(|n| pool.try_submit(move || n).unwrap()).collect();
+    let queued: Vec<_> = (0..4)
+        .map(|n| pool.try_submit(move || n).unwrap())
+        .collect();
     // Both workers are inside the looping jobs before shutting down.
     let deadline = Instant::now() + Duration::from_secs(10);
     while pool.stats().busy < 2 {
@@ -114,10 +119,16 @@ fn no_thread_outlives_its_pool() {
 
     // Dropped without shutdown: the queue drains and the threads end.
     let pool = WorkerPool::builder("leak-4").workers(2).build().unwrap();
-    let handles: Vec<_> = (0..8_u64).map(|n| pool.try_submit(move || n * 2).unwrap()).collect();
+    let handles: Vec<_> = (0..8_u64)
+        .map(|n| pool.try_submit(move || n * 2).unwrap())
+        .collect();
     drop(pool);
     for (n, handle) in (0..).zip(handles) {
-        assert_eq!(handle.wait(), Ok(n * 2), "dropping the pool finishes its queue");
+        assert_eq!(
+            handle.wait(),
+            Ok(n * 2),
+            "dropping the pool finishes its queue"
+        );
     }
     settle_to(baseline);
 }

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use cortex_workers::WorkerPool;
 use tracing::Subscriber;
 use tracing::span::{Attributes, Id};
+use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::Layer;
 
 /// Records (span name, parent span name) pairs.
 #[derive(Clone, Default)]
@@ -19,7 +19,10 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Parents {
     fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let span = ctx.span(id).expect("a new span is registered");
         let parent = span.parent().map(|parent| parent.name().to_owned());
-        self.0.lock().unwrap().push((span.name().to_owned(), parent));
+        self.0
+            .lock()
+            .unwrap()
+            .push((span.name().to_owned(), parent));
     }
 }
 
