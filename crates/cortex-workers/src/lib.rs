@@ -64,8 +64,8 @@
 //! | feature | default | enables |
 //! |---|---|---|
 //! | `metrics` | no | `cortex_metrics::RegisterMetrics` for [`WorkerPool`]: `cortex_worker_*` series (workers, busy, zombies, queue, outcomes, wait and run histograms) |
-//! | `health` | no | [`WorkerPool::health_check`]: Degraded while the queue stays full or zombies run, Down when no worker is left or the pool shuts down |
-//! | `actor` | no | [`WorkerActor`]: an actor of `cortex-actor` whose messages run on N dedicated threads, each with its own state |
+//! | `health` | no | `WorkerPool::health_check`: Degraded while the queue stays full or zombies run, Down when no worker is left or the pool shuts down |
+//! | `actor` | no | `WorkerActor`: an actor of `cortex-actor` whose messages run on N dedicated threads, each with its own state |
 //! | `axum` | no | `IntoResponse` for [`SubmitError`] (429/503) and [`JobError`] as RFC 9457 problem+json |
 //!
 //! # Minimum supported Rust version
@@ -92,9 +92,7 @@ mod worker;
 #[cfg(feature = "actor")]
 pub use actor::{Offload, OffloadError, OffloadExt, OffloadHandle, SyncHandler, WorkerActor};
 pub use cancel::{CancellationToken, cancellation_token, is_cancelled};
-pub use config::{
-    DEFAULT_GRACE, DEFAULT_QUEUE_PER_WORKER, WorkerPoolBuilder, WorkerPoolConfig,
-};
+pub use config::{DEFAULT_GRACE, DEFAULT_QUEUE_PER_WORKER, WorkerPoolBuilder, WorkerPoolConfig};
 pub use error::{JobError, SubmitError, WorkersError};
 #[cfg(feature = "health")]
 pub use health::WorkerPoolHealthCheck;
@@ -102,7 +100,6 @@ pub use job::JobHandle;
 pub use pool::WorkerPool;
 pub use shutdown::{Shutdown, ShutdownReport};
 pub use stats::WorkerPoolStats;
-
 
 /// Compiles the code blocks of `docs/workers.md` as doctests, so the guide stays true.
 #[cfg(doctest)]

@@ -74,14 +74,14 @@ fn run_round(seed: u64) {
                             _ => 3,
                         }
                     };
-                    let submitted = if rng.next() % 3 == 0 {
+                    let submitted = if rng.next().is_multiple_of(3) {
                         pool.submit_blocking(job, Some(Duration::from_millis(2)))
                     } else {
                         pool.try_submit(job)
                     };
                     match submitted {
                         Ok(handle) => {
-                            if rng.next() % 8 == 0 {
+                            if rng.next().is_multiple_of(8) {
                                 handle.cancel();
                             }
                             handles.push(handle);

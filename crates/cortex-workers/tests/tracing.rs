@@ -11,9 +11,12 @@ use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Records (span name, parent span name) pairs.
+/// A span's name and its parent's.
+type Edge = (String, Option<String>);
+
+/// Records every new span's edge.
 #[derive(Clone, Default)]
-struct Parents(Arc<Mutex<Vec<(String, Option<String>)>>>);
+struct Parents(Arc<Mutex<Vec<Edge>>>);
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Parents {
     fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
