@@ -1,9 +1,19 @@
 //! `cargo xtask bench`: runs `crates/cortex-bench` and writes
-//! `docs/benchmarks.md` from criterion's estimates of that same run.
+//! `docs/benchmarks.md` from criterion's estimates.
 //!
-//! Extra arguments go to criterion (`cargo xtask bench --quick`);
-//! `cargo xtask bench --report-only` rewrites the page from the estimates
-//! criterion already holds (after running one bench group, say).
+//! - `cargo xtask bench [criterion args]`: every bench, then the page
+//!   (`cargo xtask bench --quick`).
+//! - `cargo xtask bench --only workers [criterion args]`: only the named
+//!   bench(es) (`--only a,b` or `--only a --only b`; the names of
+//!   `[[bench]]` in `crates/cortex-bench/Cargo.toml`), then the whole page:
+//!   the other sections keep the estimates criterion holds from their last
+//!   run (`target/criterion/<group>/<id>/new/estimates.json`).
+//! - `cargo xtask bench --report-only`: rewrites the page from the
+//!   estimates criterion already holds, running nothing.
+//!
+//! The 1 GiB streaming table of cortex-compress is not a criterion
+//! result: it is measured only when the `compression` bench runs, and
+//! kept in `target/compression-stream.json` for the other cases.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,27 +46,79 @@ const COMPARISONS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-pub(crate) fn run(criterion_args: &[String]) -> Result<(), String> {
+/// What `cargo xtask bench` was asked to do.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Options {
+    /// Run nothing; rewrite the page from the last estimates.
+    report_only: bool,
+    /// Run only these benches (all when empty).
+    only: Vec<String>,
+    /// Everything else, for criterion.
+    criterion: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut options = Self::default();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let names = if arg == "--report-only" {
+                options.report_only = true;
+                continue;
+            } else if arg == "--only" {
+                args.next()
+                    .ok_or("--only needs a bench name: --only workers")?
+                    .as_str()
+            } else if let Some(names) = arg.strip_prefix("--only=") {
+                names
+            } else {
+                options.criterion.push(arg.clone());
+                continue;
+            };
+            for name in names.split(',').filter(|name| !name.is_empty()) {
+                if !options.only.iter().any(|known| known == name) {
+                    options.only.push(name.to_owned());
+                }
+            }
+        }
+        if options.report_only && !(options.only.is_empty() && options.criterion.is_empty()) {
+            return Err("--report-only runs no bench: it takes no other argument".to_owned());
+        }
+        Ok(options)
+    }
+
+    /// Whether this invocation runs the bench `name`.
+    fn runs(&self, name: &str) -> bool {
+        !self.report_only && (self.only.is_empty() || self.only.iter().any(|only| only == name))
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let options = Options::parse(args)?;
     let manifest = root().join("crates/cortex-bench/Cargo.toml");
     let manifest = manifest.to_string_lossy().into_owned();
-    let mut args = vec![
-        "bench",
-        "--manifest-path",
-        manifest.as_str(),
-        "--benches",
-        "--",
-    ];
-    // `--report-only` rewrites the page from the last run's estimates.
-    if criterion_args != ["--report-only"] {
-        args.extend(criterion_args.iter().map(String::as_str));
+    if !options.report_only {
+        let mut args = vec!["bench", "--manifest-path", manifest.as_str()];
+        if options.only.is_empty() {
+            args.push("--benches");
+        }
+        for name in &options.only {
+            args.extend(["--bench", name.as_str()]);
+        }
+        args.push("--");
+        args.extend(options.criterion.iter().map(String::as_str));
         exec(&cargo(), &args)?;
     }
+    let previous = std::fs::read_to_string(root().join("docs/benchmarks.md")).unwrap_or_default();
     let criterion = root().join("crates/cortex-bench/target/criterion");
-    let mut report = report(&criterion)?;
+    let one_run = !options.report_only && options.only.is_empty();
+    let mut report = report(&criterion, one_run)?;
     report.push_str(&resilience_report(&criterion));
     report.push_str(&actor_report(&criterion));
-    report.push_str(&compression_report()?);
+    report.push_str(&compression_report(options.runs("compression"), &previous)?);
+    report.push_str(&workers_report(&criterion));
     report.push_str(WHERE_WE_LOSE);
+    report.push_str(&workers_where_we_lose(&criterion));
     let path = root().join("docs/benchmarks.md");
     std::fs::write(&path, report).map_err(|e| format!("writing {}: {e}", path.display()))?;
     eprintln!("wrote {}", path.display());
@@ -239,14 +301,261 @@ fn actor_report(criterion: &Path) -> String {
     out
 }
 
+/// The peers of cortex-workers: the column title and their bench id.
+const WORKER_PEERS: [(&str, &str); 3] = [
+    ("threadpool", "threadpool"),
+    ("rayon", "rayon"),
+    ("tokio spawn_blocking", "tokio-spawn-blocking"),
+];
+
+/// The raw crossbeam queue (no pool features): the floor, not a peer.
+const WORKER_BASELINE: &str = "crossbeam-baseline";
+
+/// One row of the cortex-workers table.
+struct WorkersRow {
+    title: &'static str,
+    /// A short name for the "where a peer is faster" lines.
+    short: &'static str,
+    group: &'static str,
+    cortex: &'static str,
+    /// Which of [`WORKER_PEERS`] ran the same workload (the rest are blank).
+    peers: [bool; 3],
+    baseline: bool,
+}
+
+const WORKERS_ROWS: &[WorkersRow] = &[
+    WorkersRow {
+        title: "Dispatch, 1 trivial job: `try_submit` + `wait()`",
+        short: "dispatch",
+        group: "workers_dispatch",
+        cortex: "cortex",
+        peers: [true, true, true],
+        baseline: true,
+    },
+    WorkersRow {
+        title: "Dispatch from async code: `submit().await` + `.await`",
+        short: "async dispatch",
+        group: "workers_dispatch",
+        cortex: "cortex-async",
+        peers: [false, false, true],
+        baseline: false,
+    },
+    WorkersRow {
+        title: "Batch, 100 000 trivial jobs",
+        short: "100k batch",
+        group: "workers_batch_100k",
+        cortex: "cortex",
+        peers: [true, true, true],
+        baseline: true,
+    },
+    WorkersRow {
+        title: "Batch, 100 000 trivial jobs, `submit_blocking` into the default queue (8)",
+        short: "100k batch, backpressured",
+        group: "workers_batch_100k",
+        cortex: "cortex-submit-blocking",
+        peers: [false, false, false],
+        baseline: false,
+    },
+    WorkersRow {
+        title: "CPU, 1 000 jobs of ~1 ms",
+        short: "1 ms CPU jobs",
+        group: "workers_cpu_1k_x_1ms",
+        cortex: "cortex",
+        peers: [true, true, true],
+        baseline: true,
+    },
+];
+
+/// The means of one row: cortex, each peer (`None` where it did not run
+/// the workload or has no estimate), the baseline.
+fn workers_row(criterion: &Path, row: &WorkersRow) -> (Option<f64>, [Option<f64>; 3], Option<f64>) {
+    let ours = mean_ns(criterion, row.group, row.cortex);
+    let mut peers = [None; 3];
+    for ((slot, (_, id)), ran) in peers.iter_mut().zip(WORKER_PEERS).zip(row.peers) {
+        if ran {
+            *slot = mean_ns(criterion, row.group, id);
+        }
+    }
+    let baseline = row
+        .baseline
+        .then(|| mean_ns(criterion, row.group, WORKER_BASELINE))
+        .flatten();
+    (ours, peers, baseline)
+}
+
+/// cortex-workers vs threadpool, rayon, tokio's `spawn_blocking` and the
+/// raw crossbeam queue it is built on, plus the cost of its timeouts.
+fn workers_report(criterion: &Path) -> String {
+    let mut out = String::new();
+    let spin: serde_json::Value =
+        std::fs::read_to_string(root().join("crates/cortex-bench/target/workers-spin.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+    let job = match (spin["rounds"].as_u64(), spin["job_ns"].as_f64()) {
+        (Some(rounds), Some(ns)) => format!(
+            "{rounds} rounds of a multiply-rotate chain, {} on one thread",
+            format_ns(Some(ns))
+        ),
+        _ => "a multiply-rotate chain calibrated to about 1 ms".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "\n## cortex-workers\n\n\
+         Every pool on 2 threads, one submitting thread, same run. Each job's \
+         result comes back to the submitter through its own one-result slot: \
+         cortex's `JobHandle`, tokio's `JoinHandle`, a one-slot channel per job \
+         for the others. Dispatch: submit one trivial job, wait for its \
+         result, repeat (time per job; the async row and tokio's on a \
+         current-thread runtime). Batch: submit 100 000 trivial jobs, then \
+         wait for every result (time for all); cortex with a queue of \
+         100 000 and `try_submit`, so the whole batch is queued as in the \
+         peers' unbounded queues. CPU: 1 000 jobs of {job} (calibrated at the \
+         start of the run; ideal on 2 threads: 500 job lengths). The \
+         baseline is 2 std threads reading boxed closures off a \
+         `crossbeam_channel::bounded` queue, the queue cortex-workers is \
+         built on, with none of its features.\n\n\
+         | workload | cortex | threadpool | rayon | tokio spawn_blocking | crossbeam baseline | cortex / fastest peer | cortex / baseline |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for row in WORKERS_ROWS {
+        let (ours, peers, baseline) = workers_row(criterion, row);
+        let cell = |ran: bool, ns: Option<f64>| if ran { format_ns(ns) } else { String::new() };
+        let fastest = peers
+            .iter()
+            .zip(WORKER_PEERS)
+            .filter_map(|(ns, (name, _))| Some(((*ns)?, name)))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let vs_peer = match fastest {
+            Some((ns, name)) => format!("{} ({name})", ratio(ours, Some(ns))),
+            None if row.peers.iter().any(|ran| *ran) => "n/a".to_owned(),
+            None => String::new(),
+        };
+        let cells = [
+            row.title.to_owned(),
+            format_ns(ours),
+            cell(row.peers[0], peers[0]),
+            cell(row.peers[1], peers[1]),
+            cell(row.peers[2], peers[2]),
+            cell(row.baseline, baseline),
+            vs_peer,
+            if row.baseline {
+                ratio(ours, baseline)
+            } else {
+                String::new()
+            },
+        ];
+        let _ = writeln!(out, "{}", table_row(&cells));
+    }
+    let _ = writeln!(
+        out,
+        "\nThe timeout machinery when no job times out: the same cortex pool \
+         with `run_timeout(60 s)` + `queue_ttl(60 s)` (a watchdog thread, a \
+         deadline registered per running job, the TTL checked at each start) \
+         and without, measured back to back.\n\n\
+         | workload | without | with run timeout + queue TTL | cost per job |\n\
+         |---|---:|---:|---:|"
+    );
+    for (title, id, jobs) in [
+        ("Dispatch, 1 trivial job", "dispatch", 1.0),
+        ("Batch, 100 000 trivial jobs", "batch_100k", 100_000.0),
+    ] {
+        let off = mean_ns(criterion, "workers_timeouts", &flat(&format!("{id}/off")));
+        let on = mean_ns(criterion, "workers_timeouts", &flat(&format!("{id}/on")));
+        let per_job = match (off, on) {
+            (Some(off), Some(on)) => Some((on - off) / jobs),
+            _ => None,
+        };
+        let _ = writeln!(
+            out,
+            "| {title} | {} | {} | {} |",
+            format_ns(off),
+            format_ns(on),
+            format_ns(per_job),
+        );
+    }
+    out
+}
+
+/// A markdown table row; an empty cell is written `| |`.
+fn table_row(cells: &[String]) -> String {
+    let mut line = String::from("|");
+    for cell in cells {
+        if cell.is_empty() {
+            line.push_str(" |");
+        } else {
+            let _ = write!(line, " {cell} |");
+        }
+    }
+    line
+}
+
+/// A peer counts as faster on a row when its mean is this much lower than
+/// ours: closer than that is run-to-run noise on this machine.
+const FASTER_BY: f64 = 1.05;
+
+/// What cortex-workers does per job that the peers do not, and what each
+/// peer does that makes it quick.
+const WORKERS_WHY: &str = "per job, cortex-workers timestamps the job (queue TTL, \
+    wait and run stats), passes its intake gate (so shutdown knows every \
+    accepted job), allocates a result slot that the worker, the watchdog, \
+    `cancel` and shutdown race to answer exactly once, registers the running \
+    job for the watchdog, runs it under `catch_unwind` in a span parented to \
+    the submitter's, and counts its outcome; and its `wait()` parks the \
+    caller at once, where a channel's `recv` spins briefly first and may \
+    catch a quick reply without a sleep and wake-up. The `crossbeam \
+    baseline` column is the same queue without any of it.";
+
+const WORKERS_PEER_WHY: [&str; 3] = [
+    "threadpool hands a boxed closure over an unbounded std channel and \
+     does nothing else per job (a panicking job kills its thread, which is \
+     then respawned).",
+    "rayon's idle workers spin and yield for a while before they sleep, so \
+     a job submitted soon after the last one finds a worker awake (CPU an \
+     idle pool burns beside a server); its queue is unbounded and a panic \
+     without a handler aborts the process.",
+    "tokio's blocking pool is a `VecDeque` under one mutex with a condvar; \
+     it catches panics too, but keeps no deadline, TTL or per-outcome \
+     count, and its queue is unbounded.",
+];
+
+/// The "where a peer is faster" lines of cortex-workers, from this page's
+/// numbers: one line per peer that beat cortex on some row by more than
+/// [`FASTER_BY`], none when no peer did.
+fn workers_where_we_lose(criterion: &Path) -> String {
+    let mut out = String::new();
+    for (index, (peer, _)) in WORKER_PEERS.iter().enumerate() {
+        let rows: Vec<&str> = WORKERS_ROWS
+            .iter()
+            .filter(|row| {
+                let (ours, peers, _) = workers_row(criterion, row);
+                matches!((ours, peers[index]), (Some(ours), Some(peer)) if ours > peer * FASTER_BY)
+            })
+            .map(|row| row.short)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "- **Worker pool vs {peer}** ({}): {WORKERS_WHY} {}",
+            rows.join(", "),
+            WORKERS_PEER_WHY[index],
+        );
+    }
+    out
+}
+
 /// Criterion's directory for a benchmark id inside a group: it writes
 /// `a/b/c` as `a_b_c`.
 fn flat(id: &str) -> String {
     id.replace('/', "_")
 }
 
-/// Throughput, ratios and peak memory of cortex-compress vs tower-http.
-fn compression_report() -> Result<String, String> {
+/// Throughput, ratios and peak memory of cortex-compress vs tower-http;
+/// the streaming table is measured when `measure_streams` (the
+/// `compression` bench ran), else kept from the last measurement.
+fn compression_report(measure_streams: bool, previous_page: &str) -> Result<String, String> {
     let criterion = root().join("crates/cortex-bench/target/criterion");
     let sizes: serde_json::Value =
         std::fs::read_to_string(root().join("crates/cortex-bench/target/compression-ratios.json"))
@@ -311,7 +620,44 @@ fn compression_report() -> Result<String, String> {
          not representative), peak resident memory of the whole process:\n\n\
          | encoding | seconds | compressed bytes | peak RSS |\n|---|---:|---:|---:|"
     );
-    for coding in ["br", "gzip", "zstd"] {
+    for row in stream_rows(measure_streams, previous_page)? {
+        let _ = writeln!(out, "{row}");
+    }
+    Ok(out)
+}
+
+/// The codecs of the streaming table.
+const STREAM_CODINGS: [&str; 3] = ["br", "gzip", "zstd"];
+
+/// Where the last streaming measurement is kept.
+fn stream_cache() -> PathBuf {
+    root().join("crates/cortex-bench/target/compression-stream.json")
+}
+
+/// The rows of the 1 GiB streaming table: measured now, or (when not
+/// `measure`) the last measurement from the cache, else the rows of the
+/// page being replaced, else measured after all.
+fn stream_rows(measure: bool, previous_page: &str) -> Result<Vec<String>, String> {
+    if !measure {
+        let cached: Option<serde_json::Value> = std::fs::read_to_string(stream_cache())
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok());
+        if let Some(cached) = cached
+            && STREAM_CODINGS
+                .iter()
+                .all(|coding| cached[coding].is_object())
+        {
+            return Ok(STREAM_CODINGS
+                .iter()
+                .map(|coding| stream_row(coding, &cached[coding]))
+                .collect());
+        }
+        if let Some(rows) = previous_stream_rows(previous_page) {
+            return Ok(rows);
+        }
+    }
+    let mut measured = serde_json::Map::new();
+    for coding in STREAM_CODINGS {
         let output = std::process::Command::new(cargo())
             .args([
                 "run",
@@ -328,15 +674,43 @@ fn compression_report() -> Result<String, String> {
             .output()
             .map_err(|e| format!("cannot run stream_1gib: {e}"))?;
         let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "| {coding} | {} | {} | {:.1} MiB |",
-            line["seconds"],
-            line["out_bytes"],
-            line["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
-        );
+        measured.insert(coding.to_owned(), line);
     }
-    Ok(out)
+    let measured = serde_json::Value::Object(measured);
+    // Best effort: without the cache a later `--only` run measures again.
+    let _ = std::fs::write(stream_cache(), measured.to_string());
+    Ok(STREAM_CODINGS
+        .iter()
+        .map(|coding| stream_row(coding, &measured[coding]))
+        .collect())
+}
+
+fn stream_row(coding: &str, line: &serde_json::Value) -> String {
+    format!(
+        "| {coding} | {} | {} | {:.1} MiB |",
+        line["seconds"],
+        line["out_bytes"],
+        line["peak_rss_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+    )
+}
+
+/// The streaming table's rows as the current page has them (one per
+/// codec, in order), for a page regenerated without measuring them.
+fn previous_stream_rows(page: &str) -> Option<Vec<String>> {
+    let mut lines = page
+        .lines()
+        .skip_while(|line| !line.starts_with("| encoding | seconds |"))
+        .skip(2);
+    let rows: Vec<String> = STREAM_CODINGS
+        .iter()
+        .map(|coding| {
+            lines
+                .next()
+                .filter(|line| line.starts_with(&format!("| {coding} |")))
+                .map(str::to_owned)
+        })
+        .collect::<Option<_>>()?;
+    Some(rows)
 }
 
 /// The mean point estimate of one benchmark, in nanoseconds.
@@ -363,18 +737,30 @@ fn ratio(ours: Option<f64>, peer: Option<f64>) -> String {
     }
 }
 
-fn report(criterion: &Path) -> Result<String, String> {
+/// The page's title and the metrics sections. `one_run`: every bench ran
+/// in this invocation (else sections may come from different runs).
+fn report(criterion: &Path, one_run: bool) -> Result<String, String> {
     if !criterion.exists() {
         return Err(format!("no criterion output at {}", criterion.display()));
     }
+    let (source, runs) = if one_run {
+        ("from one run of `crates/cortex-bench`", "")
+    } else {
+        (
+            "from the latest criterion estimates of `crates/cortex-bench`",
+            " Each bench runs all its contenders together, but sections may \
+             come from different runs (`cargo xtask bench --only <bench>` \
+             reruns one bench and keeps the others' estimates).",
+        )
+    };
     let mut out = String::new();
     let _ = writeln!(
         out,
         "# Benchmarks\n\n\
-         Written by `cargo xtask bench` from one run of `crates/cortex-bench` \
+         Written by `cargo xtask bench` {source} \
          (criterion mean per iteration). Every row compares implementations \
          measured in the same run on the same machine; ratios are \
-         ours / peer, so **below 1.00x means Cortex is faster**.\n\n\
+         ours / peer, so **below 1.00x means Cortex is faster**.{runs}\n\n\
          Machine: {} logical CPUs, `{}`.\n",
         std::thread::available_parallelism().map_or(0, usize::from),
         std::env::consts::ARCH,
@@ -524,3 +910,117 @@ const WHERE_WE_LOSE: &str = "
   levels; the difference is flush policy (ours flushes whenever the source
   waits, for streaming) and is within run-to-run noise at this size.
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_selects_benches_and_the_rest_goes_to_criterion() {
+        let options = Options::parse(&args(&[
+            "--only",
+            "workers",
+            "--quick",
+            "--only=actors,workers",
+        ]))
+        .unwrap();
+        assert_eq!(options.only, ["workers", "actors"]);
+        assert_eq!(options.criterion, ["--quick"]);
+        assert!(!options.report_only);
+        assert!(options.runs("workers") && options.runs("actors"));
+        assert!(!options.runs("compression"));
+
+        let all = Options::parse(&args(&["--quick"])).unwrap();
+        assert!(all.runs("compression") && all.runs("workers"));
+
+        let report = Options::parse(&args(&["--report-only"])).unwrap();
+        assert!(report.report_only && !report.runs("workers"));
+        assert!(Options::parse(&args(&["--report-only", "--only", "workers"])).is_err());
+        assert!(Options::parse(&args(&["--only"])).is_err());
+    }
+
+    #[test]
+    fn streaming_rows_are_kept_from_the_previous_page() {
+        let page = "intro\n\n| encoding | seconds | compressed bytes | peak RSS |\n\
+                    |---|---:|---:|---:|\n| br | 1.2 | 6508 | 13.1 MiB |\n\
+                    | gzip | 23.8 | 175664066 | 3.5 MiB |\n| zstd | 0.17 | 203826 | 12.3 MiB |\n\n## next\n";
+        assert_eq!(
+            previous_stream_rows(page).unwrap(),
+            [
+                "| br | 1.2 | 6508 | 13.1 MiB |",
+                "| gzip | 23.8 | 175664066 | 3.5 MiB |",
+                "| zstd | 0.17 | 203826 | 12.3 MiB |",
+            ]
+        );
+        assert_eq!(previous_stream_rows("no table here"), None);
+        assert_eq!(
+            previous_stream_rows("| encoding | seconds |\n|---|\n| br | 1 |\n"),
+            None
+        );
+    }
+
+    /// A criterion directory holding `mean` for each `(group, id)`.
+    fn estimates(name: &str, means: &[(&str, &str, f64)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (group, id, mean) in means {
+            let path = dir.join(group).join(id).join("new");
+            std::fs::create_dir_all(&path).unwrap();
+            let json = serde_json::json!({ "mean": { "point_estimate": mean } });
+            std::fs::write(path.join("estimates.json"), json.to_string()).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn workers_table_and_the_lines_where_a_peer_is_faster() {
+        let dir = estimates(
+            "workers",
+            &[
+                ("workers_dispatch", "cortex", 10_000.0),
+                ("workers_dispatch", "threadpool", 12_000.0),
+                ("workers_dispatch", "rayon", 5_000.0),
+                ("workers_dispatch", "tokio-spawn-blocking", 20_000.0),
+                ("workers_dispatch", "crossbeam-baseline", 8_000.0),
+                ("workers_dispatch", "cortex-async", 15_000.0),
+                ("workers_batch_100k", "cortex", 40e6),
+                ("workers_batch_100k", "threadpool", 39e6),
+                ("workers_timeouts", "dispatch_off", 10_000.0),
+                ("workers_timeouts", "dispatch_on", 10_500.0),
+            ],
+        );
+        let table = workers_report(&dir);
+        assert!(
+            table.contains(
+                "| Dispatch, 1 trivial job: `try_submit` + `wait()` | 10.00 µs | 12.00 µs \
+                 | 5.00 µs | 20.00 µs | 8.00 µs | 2.00x (rayon) | 1.25x |"
+            ),
+            "{table}"
+        );
+        // Only tokio ran the async workload; the others are blank.
+        assert!(
+            table.contains(
+                "| Dispatch from async code: `submit().await` + `.await` | 15.00 µs | | | \
+                 20.00 µs | | 0.75x (tokio spawn_blocking) | |"
+            ),
+            "{table}"
+        );
+        // Missing estimates read n/a.
+        assert!(
+            table
+                .contains("| CPU, 1 000 jobs of ~1 ms | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"),
+            "{table}"
+        );
+        assert!(table.contains("| Dispatch, 1 trivial job | 10.00 µs | 10.50 µs | 500.00 ns |"));
+
+        let lines = workers_where_we_lose(&dir);
+        // rayon is faster on dispatch; threadpool's 2.5% on the batch is noise.
+        assert_eq!(lines.lines().count(), 1, "{lines}");
+        assert!(lines.starts_with("- **Worker pool vs rayon** (dispatch): per job"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
