@@ -7,7 +7,7 @@
 //! | `features` | clippy on each library crate with no default features, each feature alone, and its defaults |
 //! | `docs` | `cargo doc` as docs.rs builds it: all features, warnings denied |
 //! | `conformance` | checks the Hub with real tools: promtool and Python's parsers on `/metrics`, curl and the gzip/brotli/zstd CLIs and headless Chromium on compression |
-//! | `bench [args]` | runs `crates/cortex-bench` and writes `docs/benchmarks.md` |
+//! | `bench [--only <bench>] [--report-only] [args]` | runs `crates/cortex-bench` (or only the named benches) and writes `docs/benchmarks.md` |
 //! | `deny` | installs and runs cargo-deny against `deny.toml` |
 
 mod bench;
@@ -21,7 +21,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 const USAGE: &str =
-    "usage: cargo xtask <ci | features | docs | conformance | bench [criterion args] | deny>";
+    "usage: cargo xtask <ci | features | docs | conformance | bench [--only <bench>] [--report-only] [criterion args] | deny>";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
