@@ -34,11 +34,12 @@
 //! | `resilience` | yes | [`resilience`]: circuit breaker, retry, bulkhead, timeout, rate limiter, fallback (`cortex-resilience`), with policy metrics when `metrics` is on and a breaker health check when `health` is on |
 //! | `serve` | yes | [`serve`]: the production server runner (`cortex-serve`): header-read and idle timeouts, a connection cap, graceful shutdown that drains readiness first and has a deadline; with `metrics` its connection series, with `health` readiness draining |
 //! | `actor` | no | [`actor`]: typed actors, supervision, registry, event bus (`cortex-actor`), with per-type metrics when `metrics` is on and a health check when `health` is on |
+//! | `workers` | no | [`workers`]: a pool of OS threads for CPU-bound work (`cortex-workers`): bounded queue, queue TTL, run timeouts, `IntoResponse` for its refusals (429/503) and job errors; with `metrics` its `cortex_worker_*` series, with `health` a `workers:<pool>` check, with `actor` `WorkerActor` |
 //! | `full` | no | every crate above |
 //!
 //! The default is what an HTTP service puts in front of its routes (the
 //! layers and endpoints); `full` adds the runtimes a service opts into
-//! (actors today, the worker pool and the wasm host next), which bring
+//! (actors and the worker pool today, the wasm host next), which bring
 //! their own threads or compilers.
 //!
 //! # The one contract
@@ -75,6 +76,9 @@ pub use cortex_serve as serve;
 #[cfg(feature = "trace")]
 #[doc(inline)]
 pub use cortex_trace as trace;
+#[cfg(feature = "workers")]
+#[doc(inline)]
+pub use cortex_workers as workers;
 
 /// The names most services need, for `use cortex::prelude::*`.
 pub mod prelude {
@@ -108,6 +112,12 @@ pub mod prelude {
     pub use cortex_trace::TraceContextPropagator;
     #[cfg(feature = "trace")]
     pub use cortex_trace::http::{HttpTraceLayer, PropagateLayer};
+    // `Shutdown` and `ShutdownReport` stay in `cortex::workers`: the
+    // prelude's `ShutdownReport` is the server's.
+    #[cfg(feature = "workers")]
+    pub use cortex_workers::{
+        JobError, JobHandle, SubmitError, WorkerPool, WorkerPoolConfig, WorkerPoolStats,
+    };
 }
 
 /// Compiles the README's examples as doctests, so the README stays true.
@@ -126,10 +136,21 @@ pub enum Error {
     #[error(transparent)]
     Metrics(#[from] cortex_metrics::MetricsError),
     /// A component's health check could not be registered: the health
-    /// registry already has a check of that name (`actors`, `resilience`).
-    #[cfg(all(feature = "health", any(feature = "actor", feature = "resilience")))]
+    /// registry already has a check of that name (`actors`, `resilience`,
+    /// `workers:<pool>`), or a worker pool's name is not a valid check
+    /// name.
+    #[cfg(all(
+        feature = "health",
+        any(feature = "actor", feature = "resilience", feature = "workers")
+    ))]
     #[error(transparent)]
     Health(#[from] cortex_health::HealthError),
+    /// Two worker pools given to [`CortexBuilder::workers`] have the same
+    /// name: their series (labelled `pool="<name>"`) and health checks
+    /// would be indistinguishable.
+    #[cfg(feature = "workers")]
+    #[error("two worker pools are named {0:?}: their series and health checks would clash")]
+    DuplicatePool(String),
 }
 
 /// The entry point of the facade: see [`Cortex::builder`].
@@ -150,7 +171,7 @@ impl Cortex {
 ///
 /// 1. each component registers its series into the metrics registry
 ///    (`cortex_metrics::RegisterMetrics`) and its health check into the
-///    health registry (`actors`, `resilience`);
+///    health registry (`actors`, `resilience`, `workers:<pool>`);
 /// 2. each component's endpoints are merged (`/metrics`, the health probes,
 ///    `/resilience`);
 /// 3. the layers wrap every route, innermost first: decompression,
@@ -181,6 +202,8 @@ pub struct CortexBuilder {
     resilience: Option<cortex_resilience::PolicyRegistry>,
     #[cfg(feature = "actor")]
     actors: Option<cortex_actor::ActorSystem>,
+    #[cfg(feature = "workers")]
+    workers: Vec<cortex_workers::WorkerPool>,
     #[cfg(feature = "serve")]
     server: Option<cortex_serve::Server>,
 }
@@ -211,6 +234,8 @@ impl Default for CortexBuilder {
             resilience: None,
             #[cfg(feature = "actor")]
             actors: None,
+            #[cfg(feature = "workers")]
+            workers: Vec::new(),
             #[cfg(feature = "serve")]
             server: None,
         }
@@ -306,6 +331,19 @@ impl CortexBuilder {
         self
     }
 
+    /// Observes the worker pool `pool` (keep a clone to submit to and to
+    /// shut down: clones are the same pool): with metrics configured, its
+    /// `cortex_worker_*` series labelled `pool="<name>"`; with health
+    /// configured, a `workers:<name>` check (degraded while zombie threads
+    /// run or the queue stays full, down once the pool shuts down or has
+    /// no worker left). Call it once per pool; pools must have distinct
+    /// names ([`Error::DuplicatePool`]).
+    #[cfg(feature = "workers")]
+    pub fn workers(mut self, pool: cortex_workers::WorkerPool) -> Self {
+        self.workers.push(pool);
+        self
+    }
+
     /// Observes `server` (keep a clone to [`serve`](cortex_serve::Server::serve)
     /// with: clones share their state): with metrics configured, its
     /// `cortex_server_*` series; with health configured, readiness turns
@@ -323,6 +361,8 @@ impl CortexBuilder {
     where
         S: Clone + Send + Sync + 'static,
     {
+        #[cfg(feature = "workers")]
+        self.check_pool_names()?;
         #[cfg(feature = "metrics")]
         self.register_metrics()?;
         #[cfg(all(feature = "serve", feature = "health"))]
@@ -330,7 +370,10 @@ impl CortexBuilder {
             // Builder-style on a shared state: the caller's clone drains it.
             let _ = server.clone().health(health.clone());
         }
-        #[cfg(all(feature = "health", any(feature = "actor", feature = "resilience")))]
+        #[cfg(all(
+            feature = "health",
+            any(feature = "actor", feature = "resilience", feature = "workers")
+        ))]
         self.register_health_checks()?;
 
         // Every merge happens before any layer: `Router::merge` keeps the
@@ -384,6 +427,8 @@ impl CortexBuilder {
         components.extend(self.resilience.as_ref().map(|c| c as &dyn RegisterMetrics));
         #[cfg(feature = "actor")]
         components.extend(self.actors.as_ref().map(|c| c as &dyn RegisterMetrics));
+        #[cfg(feature = "workers")]
+        components.extend(self.workers.iter().map(|c| c as &dyn RegisterMetrics));
         #[cfg(feature = "serve")]
         components.extend(self.server.as_ref().map(|c| c as &dyn RegisterMetrics));
         for component in components {
@@ -395,8 +440,22 @@ impl CortexBuilder {
         Ok(())
     }
 
+    /// Refuses two worker pools of one name before anything is registered.
+    #[cfg(feature = "workers")]
+    fn check_pool_names(&self) -> Result<(), Error> {
+        for (at, pool) in self.workers.iter().enumerate() {
+            if self.workers[..at].iter().any(|p| p.name() == pool.name()) {
+                return Err(Error::DuplicatePool(pool.name().to_owned()));
+            }
+        }
+        Ok(())
+    }
+
     /// Every configured component's health check, under its fixed name.
-    #[cfg(all(feature = "health", any(feature = "actor", feature = "resilience")))]
+    #[cfg(all(
+        feature = "health",
+        any(feature = "actor", feature = "resilience", feature = "workers")
+    ))]
     fn register_health_checks(&self) -> Result<(), cortex_health::HealthError> {
         let Some(health) = &self.health else {
             return Ok(());
@@ -408,6 +467,10 @@ impl CortexBuilder {
         #[cfg(feature = "resilience")]
         if let Some(policies) = &self.resilience {
             health.register("resilience", policies.health_check())?;
+        }
+        #[cfg(feature = "workers")]
+        for pool in &self.workers {
+            health.register(&format!("workers:{}", pool.name()), pool.health_check())?;
         }
         Ok(())
     }

@@ -57,6 +57,10 @@ async fn mounts_every_component_in_one_pass() {
     {
         builder = builder.actors(ActorSystem::new("facade-test"));
     }
+    #[cfg(feature = "workers")]
+    {
+        builder = builder.workers(WorkerPool::builder("facade-test").build().unwrap());
+    }
     let app = builder.mount(routes()).unwrap();
 
     assert_eq!(
@@ -68,6 +72,8 @@ async fn mounts_every_component_in_one_pass() {
     assert!(body.contains("\"resilience\""), "{body}");
     #[cfg(feature = "actor")]
     assert!(body.contains("\"actors\""), "{body}");
+    #[cfg(feature = "workers")]
+    assert!(body.contains("\"workers:facade-test\""), "{body}");
     // A wrong method on a Cortex endpoint: 405 problem+json, `Allow` kept.
     let response = app
         .clone()
@@ -97,6 +103,11 @@ async fn mounts_every_component_in_one_pass() {
     }
     #[cfg(feature = "actor")]
     assert!(text.contains("cortex_actor_"), "{text}");
+    #[cfg(feature = "workers")]
+    assert!(
+        text.contains("cortex_worker_workers{pool=\"facade-test\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
