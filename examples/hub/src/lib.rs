@@ -3,8 +3,9 @@
 //! [`Hub::router`] builds the whole service as an axum [`Router`], so tests
 //! can serve it on `127.0.0.1:0`; `main.rs` adds configuration, logging and
 //! graceful shutdown around it. [`HubConfig`] holds the settings, [`Hub`]
-//! the live handles (registries, actor system, tracer provider) a caller
-//! may want to keep: to drain health on shutdown, or to stop the actors.
+//! the live handles (registries, actor system, worker pool, tracer
+//! provider) a caller may want to keep: to drain health on shutdown, or to
+//! stop the actors and the pool.
 //!
 //! | route | what it shows |
 //! |---|---|
@@ -24,6 +25,9 @@
 //! | `POST /api/orders` | creates an order actor (`{"item": "book", "quantity": 2, "fail_payment": false}`; bodies up to 4 KiB, `item` up to 200 characters, at most 10 000 orders in flight, else 413/422/503 problem+json); it goes pending → processing → completed \| failed, publishing `order.*` events; the simulated payment is behind a resilience pipeline |
 //! | `GET /api/orders/{id}` | the order's state, asked of its actor or of the finished-order store |
 //! | `GET /api/orders` | counts of `order.*` events (kept by a bus subscriber) and actor-system stats |
+//! | `POST /api/compute/hash?rounds=N` | the FNV-1a 64 of the body repeated N times (1 to 1 000 000, `rounds × body bytes` at most 256 MiB, bodies up to 1 MiB, else 413/422 problem+json), computed on the `compute` worker pool; a full queue answers 429 problem+json with `Retry-After` at once, a pool shutting down 503, a job past its queue TTL or run timeout 504 |
+//! | `POST /api/compute/blur` | a box blur of a grayscale image on the same pool: `{"width", "height", "radius", "passes", "seed"}` (a generated image) or `"pixels"` instead of `"seed"` (returned blurred); answers the `sum` and FNV-1a `checksum` of the result |
+//! | `GET /api/compute/stats` | the compute pool's stats (workers, busy, queue, submitted, completed, rejected, …) as JSON; its series are in `/metrics` (`cortex_worker_*{pool="compute"}`), its check in `/health` (`workers:compute`) |
 //!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
 //! accepts it and it is worth it (1 KiB and up, compressible type). Every
@@ -33,7 +37,7 @@
 //! ```
 //! use cortex_hub::{Hub, HubConfig};
 //!
-//! let hub = Hub::new(HubConfig::default());
+//! let hub = Hub::new(HubConfig::default())?;
 //! let app = hub.router()?;
 //! # let _ = app;
 //! # Ok::<(), cortex_hub::HubError>(())
@@ -44,6 +48,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod compression;
+pub mod compute;
 pub mod flaky;
 pub mod orders;
 mod routes;
@@ -87,6 +92,8 @@ pub struct HubConfig {
     /// The order service's bounds: body and field sizes, the in-flight cap,
     /// the finished-order store, the order deadline.
     pub orders: orders::OrdersConfig,
+    /// The compute service's worker pool and body limit.
+    pub compute: compute::ComputeConfig,
 }
 
 /// The default listen address (what `HubConfig::default().addr` holds).
@@ -103,6 +110,7 @@ impl Default for HubConfig {
             drain_delay: cortex::serve::DEFAULT_DRAIN_DELAY,
             shutdown_timeout: cortex::serve::DEFAULT_SHUTDOWN_TIMEOUT,
             orders: orders::OrdersConfig::default(),
+            compute: compute::ComputeConfig::default(),
         }
     }
 }
@@ -122,6 +130,9 @@ pub struct Hub {
     /// The actors behind `/api/orders`; `main` shuts it down after the
     /// server stops.
     pub actors: ActorSystem,
+    /// The worker pool behind `/api/compute` (named `compute`); `main`
+    /// shuts it down gracefully after the server stops.
+    pub compute: WorkerPool,
     /// Where request spans go. The default has no exporter (spans are
     /// sampled and propagated, then dropped); `main` passes the provider of
     /// `cortex::trace::Tracing`, configured by the `OTEL_*` variables.
@@ -147,13 +158,20 @@ pub enum HubError {
     /// Cortex's endpoints and layers could not be mounted.
     #[error("mounting Cortex: {0}")]
     Mount(#[from] cortex::Error),
+    /// The compute worker pool's settings are invalid, or its threads
+    /// could not start.
+    #[error("starting the compute worker pool: {0}")]
+    Compute(#[from] cortex::workers::WorkersError),
 }
 
 impl Hub {
-    /// Fresh registries, an actor system named `hub`, and a tracer provider
-    /// without an exporter.
-    pub fn new(config: HubConfig) -> Self {
-        Self {
+    /// Fresh registries, an actor system named `hub`, the `compute`
+    /// worker pool (its threads start here), and a tracer provider without
+    /// an exporter. Fails only on invalid pool settings or when the OS
+    /// refuses a thread.
+    pub fn new(config: HubConfig) -> Result<Self, HubError> {
+        Ok(Self {
+            compute: config.compute.build_pool()?,
             health: HealthRegistry::builder()
                 .show_details(config.show_details)
                 .build(),
@@ -167,7 +185,7 @@ impl Hub {
             policies: PolicyRegistry::new(),
             actors: ActorSystem::new("hub"),
             tracer_provider: SdkTracerProvider::builder().build(),
-        }
+        })
     }
 
     /// Sends request spans to `provider` instead.
@@ -212,7 +230,8 @@ impl Hub {
                 self.config.orders.clone(),
                 &self.actors,
                 &self.policies,
-            )?);
+            )?)
+            .merge(compute::routes(&self.config.compute, &self.compute));
         let mut cortex = Cortex::builder()
             .metrics(self.metrics.clone())
             .health(self.health.clone())
@@ -221,6 +240,7 @@ impl Hub {
             .decompression(DecompressionLayer::new())
             .resilience(self.policies.clone())
             .actors(self.actors.clone())
+            .workers(self.compute.clone())
             .server(self.server.clone());
         if let Some(token) = &self.config.metrics_token {
             cortex = cortex.metrics_bearer_token(token.clone());

@@ -5,7 +5,11 @@
 //! `CORTEX_HEADER_READ_TIMEOUT` (default `10s`) and `CORTEX_IDLE_TIMEOUT`
 //! (default `60s`) bound slow and idle clients; `CORTEX_DRAIN_DELAY`
 //! (default `5s`) and `CORTEX_SHUTDOWN_TIMEOUT` (default `20s`) shape the
-//! graceful shutdown; `RUST_LOG`
+//! graceful shutdown; the compute worker pool takes `CORTEX_COMPUTE_WORKERS`
+//! (default: one per core), `CORTEX_COMPUTE_QUEUE` (default 4 per worker),
+//! `CORTEX_COMPUTE_QUEUE_TTL` (default `5s`) and
+//! `CORTEX_COMPUTE_RUN_TIMEOUT` (default `10s`; `none` turns either
+//! off); `RUST_LOG`
 //! sets the log filter (default `info`); `CORTEX_LOG_FORMAT=json` switches
 //! to JSON log lines. Tracing follows the standard variables:
 //! `OTEL_SERVICE_NAME` (default `cortex-hub`), `OTEL_EXPORTER_OTLP_ENDPOINT`
@@ -16,16 +20,22 @@ use std::time::Duration;
 
 use cortex::serve::shutdown_signal;
 use cortex::trace::{LogFormat, Tracing, TracingGuard};
+use cortex::workers::{Shutdown, WorkerPoolConfig};
+use cortex_hub::compute::ComputeConfig;
 use cortex_hub::{DEFAULT_ADDR, Hub, HubConfig};
 
-/// What the actors get after the server stopped: 5 s drain + 20 s
-/// shutdown + 3 s stay inside Kubernetes' default 30 s grace period.
+/// What the actors and the compute pool get (at the same time) after the
+/// server stopped: 5 s drain + 20 s shutdown + 3 s stay inside
+/// Kubernetes' default 30 s grace period.
 const ACTOR_SHUTDOWN: Duration = Duration::from_secs(3);
+const COMPUTE_SHUTDOWN: Duration = Duration::from_secs(3);
 
 const USAGE: &str = "usage: cortex-hub [--addr HOST:PORT]\n\
     env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, CORTEX_HEADER_READ_TIMEOUT (10s), \
     CORTEX_IDLE_TIMEOUT (60s), CORTEX_DRAIN_DELAY (5s), \
-    CORTEX_SHUTDOWN_TIMEOUT (20s), RUST_LOG, \
+    CORTEX_SHUTDOWN_TIMEOUT (20s), CORTEX_COMPUTE_WORKERS (one per core), \
+    CORTEX_COMPUTE_QUEUE (4 per worker), CORTEX_COMPUTE_QUEUE_TTL (5s), \
+    CORTEX_COMPUTE_RUN_TIMEOUT (10s), RUST_LOG, \
     CORTEX_LOG_FORMAT=json, OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER";
 
 #[tokio::main]
@@ -77,9 +87,12 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
         idle_timeout: duration_var("CORTEX_IDLE_TIMEOUT", defaults.idle_timeout)?,
         drain_delay: duration_var("CORTEX_DRAIN_DELAY", defaults.drain_delay)?,
         shutdown_timeout: duration_var("CORTEX_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout)?,
+        compute: compute_config(defaults.compute.clone())?,
         ..defaults
     };
-    let hub = Hub::new(config).with_tracer_provider(telemetry.provider().clone());
+    let hub = Hub::new(config)
+        .map_err(|e| format!("building the hub: {e}"))?
+        .with_tracer_provider(telemetry.provider().clone());
     let router = hub.router().map_err(|e| format!("building the app: {e}"))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -95,11 +108,60 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
         .serve(listener, router, shutdown_signal())
         .await;
     tracing::info!(report = ?served, "server stopped");
-    // The server has drained: let order actors finish what they hold,
-    // inside what is left of Kubernetes' 30 s grace period.
-    let report = hub.actors.shutdown(ACTOR_SHUTDOWN).await;
-    tracing::info!(?report, "cortex-hub stopped");
+    // The server has drained, so nothing submits any more: let order
+    // actors and compute jobs finish what they hold, side by side, inside
+    // what is left of Kubernetes' 30 s grace period.
+    let (actors, compute) = tokio::join!(
+        hub.actors.shutdown(ACTOR_SHUTDOWN),
+        hub.compute.shutdown(Shutdown::Graceful {
+            timeout: COMPUTE_SHUTDOWN
+        }),
+    );
+    tracing::info!(?actors, ?compute, "cortex-hub stopped");
     Ok(())
+}
+
+/// The compute settings, with the `CORTEX_COMPUTE_*` variables applied.
+fn compute_config(defaults: ComputeConfig) -> Result<ComputeConfig, String> {
+    let pool = defaults.pool;
+    Ok(ComputeConfig {
+        pool: WorkerPoolConfig {
+            workers: count_var("CORTEX_COMPUTE_WORKERS", pool.workers)?,
+            queue_capacity: count_var("CORTEX_COMPUTE_QUEUE", pool.queue_capacity)?,
+            queue_ttl: optional_duration_var("CORTEX_COMPUTE_QUEUE_TTL", pool.queue_ttl)?,
+            run_timeout: optional_duration_var("CORTEX_COMPUTE_RUN_TIMEOUT", pool.run_timeout)?,
+            ..pool
+        },
+        ..defaults
+    })
+}
+
+/// A count of at least 1 from the environment, or `default`.
+fn count_var(name: &str, default: Option<usize>) -> Result<Option<usize>, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => match value.parse::<usize>() {
+            Ok(count) if count >= 1 => Ok(Some(count)),
+            Ok(_) => Err(format!("{name}={value:?}: must be at least 1")),
+            Err(e) => Err(format!("{name}={value:?}: {e}")),
+        },
+        _ => Ok(default),
+    }
+}
+
+/// A duration from the environment, `none` for no limit, or `default`.
+fn optional_duration_var(
+    name: &str,
+    default: Option<Duration>,
+) -> Result<Option<Duration>, String> {
+    match std::env::var(name) {
+        Ok(value) if value.eq_ignore_ascii_case("none") => Ok(None),
+        Ok(value) if !value.is_empty() => match humantime::parse_duration(&value) {
+            Ok(duration) if !duration.is_zero() => Ok(Some(duration)),
+            Ok(_) => Err(format!("{name}={value:?}: must be positive (or `none`)")),
+            Err(e) => Err(format!("{name}={value:?}: {e}")),
+        },
+        _ => Ok(default),
+    }
 }
 
 /// `--addr` wins over `CORTEX_ADDR`, which wins over the default.

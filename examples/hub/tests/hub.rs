@@ -18,7 +18,7 @@ struct Served {
 
 impl Served {
     async fn start(config: HubConfig) -> Self {
-        let hub = Hub::new(config);
+        let hub = Hub::new(config).expect("the hub starts");
         let router = hub.router().expect("the hub builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -99,6 +99,9 @@ async fn the_index_lists_exactly_what_is_served_and_documented() {
         "/readyz",
         "/resilience",
         "/api/orders",
+        "/api/compute/hash",
+        "/api/compute/blur",
+        "/api/compute/stats",
     ] {
         assert!(
             index.routes.iter().any(|route| route.path == path),

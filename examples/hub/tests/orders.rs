@@ -58,7 +58,7 @@ struct Served {
 impl Served {
     /// The whole Hub, with its default bounds.
     async fn hub() -> Self {
-        let hub = Hub::new(HubConfig::default());
+        let hub = Hub::new(HubConfig::default()).expect("the hub starts");
         let router = hub.router().expect("the hub builds");
         Self::serve(router, hub.actors.clone(), hub.policies.clone()).await
     }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn serve() -> SocketAddr {
-    let hub = Hub::new(HubConfig::default());
+    let hub = Hub::new(HubConfig::default()).expect("the hub starts");
     let router = hub.router().expect("the hub builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use problem_details::ProblemDetails;
 use serde::Serialize;
 
-/// One invalid field of an order.
+/// One invalid field of a request (an order, a compute job).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     /// The field's name in the request body.

@@ -1,0 +1,337 @@
+//! `/api/compute`: CPU-bound jobs on a worker pool of OS threads, beside
+//! the async server rather than on it.
+//!
+//! Each request becomes one job on the Hub's `compute` pool
+//! ([`WorkerPool`], mounted through the facade so its `cortex_worker_*`
+//! series are in `/metrics` and its `workers:compute` check in `/health`):
+//!
+//! - `POST /api/compute/hash?rounds=N`: the FNV-1a 64 digest of the body
+//!   repeated N times ([`hash`]);
+//! - `POST /api/compute/blur`: a box blur of a grayscale image, sent as
+//!   pixels or generated from a seed ([`blur`]);
+//! - `GET /api/compute/stats`: the pool's [`WorkerPoolStats`] as JSON.
+//!
+//! Jobs are handed over with `try_submit`, never waited for: a full queue
+//! answers `429 Too Many Requests` at once, a pool that is shutting down
+//! `503`, both problem+json with `Retry-After`. A job that waited past the
+//! queue TTL or ran past the run timeout answers 504. A client that hangs
+//! up cancels its job: a queued job never runs, a running one sees its
+//! cancellation token. Input is bounded before anything is queued: the
+//! body size (413), and the work a request may ask for (422 naming the
+//! field); unreadable input is 400 (or 415 without a JSON content type).
+
+pub mod blur;
+pub mod hash;
+mod problem;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cortex::workers::{JobError, JobHandle, WorkerPool, WorkerPoolConfig, WorkerPoolStats};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::orders::FieldError;
+use crate::routes::IndexedRouter;
+use blur::Image;
+use problem::Problem;
+
+/// The pool's name: its `pool` label in `/metrics`, its `workers:compute`
+/// health check, its threads' names.
+pub const POOL: &str = "compute";
+/// The most rounds a hash may ask for.
+pub const MAX_ROUNDS: u64 = 1_000_000;
+/// The most bytes a hash may process: `rounds × body length` (256 MiB,
+/// about a quarter of a second on one core of a release build).
+pub const MAX_HASH_WORK: u64 = 256 * 1024 * 1024;
+/// The widest and tallest image a blur takes ...
+pub const MAX_SIDE: usize = 4096;
+/// ... and the most pixels (4 MiP).
+pub const MAX_PIXELS: usize = 4 * 1024 * 1024;
+/// The largest blur radius.
+pub const MAX_RADIUS: usize = 64;
+/// The most blur passes.
+pub const MAX_PASSES: u32 = 8;
+
+/// The compute service's settings. The defaults are the Hub's.
+#[derive(Debug, Clone)]
+pub struct ComputeConfig {
+    /// The worker pool: by default one worker per core, 4 queued jobs per
+    /// worker, a 5 s queue TTL and a 10 s run timeout.
+    pub pool: WorkerPoolConfig,
+    /// The largest request body, in bytes (default 1 MiB); larger ones get
+    /// 413 before they are read in full.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        Self {
+            pool: WorkerPoolConfig {
+                queue_ttl: Some(Duration::from_secs(5)),
+                run_timeout: Some(Duration::from_secs(10)),
+                thread_name: format!("hub-{POOL}"),
+                ..WorkerPoolConfig::default()
+            },
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl ComputeConfig {
+    /// Starts the pool these settings describe, named [`POOL`].
+    pub fn build_pool(&self) -> Result<WorkerPool, cortex::workers::WorkersError> {
+        WorkerPool::builder(POOL).config(self.pool.clone()).build()
+    }
+}
+
+#[derive(Clone)]
+struct ComputeState {
+    pool: WorkerPool,
+}
+
+/// The compute routes over `pool`, bounded by `config`.
+pub(crate) fn routes(config: &ComputeConfig, pool: &WorkerPool) -> IndexedRouter {
+    let state = ComputeState { pool: pool.clone() };
+    let body_limit = DefaultBodyLimit::max(config.max_body_bytes);
+    IndexedRouter::new()
+        .route(
+            "/api/compute/hash",
+            "POST ?rounds=N (1 to 1 000 000, rounds × body bytes at most 256 MiB) with any body: the FNV-1a 64 of the body repeated N times, on the compute worker pool",
+            post(hash).layer(body_limit),
+        )
+        .route(
+            "/api/compute/blur",
+            "POST {\"width\", \"height\", \"radius\", \"passes\", \"seed\" | \"pixels\"}: a box blur of a grayscale image on the compute worker pool",
+            post(blur).layer(body_limit),
+        )
+        .route(
+            "/api/compute/stats",
+            "the compute worker pool's stats (workers, queue, outcomes) as JSON",
+            get(stats),
+        )
+        .map(|router| router.with_state(state))
+}
+
+/// A submitted job that is cancelled if the request is dropped before its
+/// outcome (the client hung up): a queued job then never runs.
+struct Job<T: Send + std::fmt::Debug + 'static>(Option<JobHandle<T>>);
+
+impl<T: Send + std::fmt::Debug + 'static> Future for Job<T> {
+    type Output = Result<T, JobError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let handle = self
+            .0
+            .as_mut()
+            .expect("a job is not polled after its outcome");
+        let outcome = Pin::new(handle).poll(cx);
+        if outcome.is_ready() {
+            self.0 = None;
+        }
+        outcome
+    }
+}
+
+impl<T: Send + std::fmt::Debug + 'static> Drop for Job<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.cancel();
+        }
+    }
+}
+
+/// Runs `work` on the pool: a refusal (429/503) or a job failure
+/// (504/500/503) is the response; `None` from `work` means its token
+/// fired, so the pool has already decided the outcome the caller sees.
+async fn run<T>(
+    pool: &WorkerPool,
+    work: impl FnOnce(&cortex::workers::CancellationToken) -> Option<T> + Send + 'static,
+) -> Result<T, Response>
+where
+    T: Send + std::fmt::Debug + 'static,
+{
+    let handle = pool
+        .try_submit(move || work(&cortex::workers::cancellation_token()))
+        .map_err(IntoResponse::into_response)?;
+    match Job(Some(handle)).await {
+        Ok(Some(value)) => Ok(value),
+        // Only a fired token makes `work` give up, and then the outcome
+        // was already delivered as an error; this is a fallback.
+        Ok(None) => Err(JobError::Cancelled.into_response()),
+        Err(error) => Err(error.into_response()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct HashParams {
+    rounds: Option<u64>,
+}
+
+async fn hash(
+    State(state): State<ComputeState>,
+    params: Result<Query<HashParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, Response> {
+    let Query(params) = params.map_err(|rejection| {
+        Problem::unreadable(rejection.status(), rejection.body_text()).into_response()
+    })?;
+    let body = body.map_err(|rejection| {
+        Problem::unreadable(rejection.status(), rejection.body_text()).into_response()
+    })?;
+    let rounds = params.rounds.unwrap_or(1);
+    let mut errors = Vec::new();
+    if !(1..=MAX_ROUNDS).contains(&rounds) {
+        errors.push(FieldError {
+            field: "rounds",
+            message: format!("must be between 1 and {MAX_ROUNDS}"),
+        });
+    } else if rounds.saturating_mul(body.len() as u64) > MAX_HASH_WORK {
+        errors.push(FieldError {
+            field: "rounds",
+            message: format!(
+                "rounds × body bytes must be at most {MAX_HASH_WORK} ({} bytes allow at most {} rounds)",
+                body.len(),
+                MAX_HASH_WORK / body.len() as u64
+            ),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors).into_response());
+    }
+    let bytes = body.len();
+    let digest = run(&state.pool, move |token| {
+        hash::repeated(&body, rounds, token)
+    })
+    .await?;
+    Ok(Json(json!({
+        "algorithm": "fnv1a-64",
+        "rounds": rounds,
+        "bytes": bytes,
+        "digest": format!("{digest:016x}"),
+    })))
+}
+
+/// `POST /api/compute/blur`: exactly one of `seed` and `pixels`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BlurRequest {
+    width: usize,
+    height: usize,
+    #[serde(default = "one")]
+    radius: usize,
+    #[serde(default = "one_pass")]
+    passes: u32,
+    seed: Option<u64>,
+    pixels: Option<Vec<u8>>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn one_pass() -> u32 {
+    1
+}
+
+fn blur_errors(request: &BlurRequest) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut field = |field, message: String| errors.push(FieldError { field, message });
+    for (name, side) in [("width", request.width), ("height", request.height)] {
+        if !(1..=MAX_SIDE).contains(&side) {
+            field(name, format!("must be between 1 and {MAX_SIDE}"));
+        }
+    }
+    let pixels = request.width.saturating_mul(request.height);
+    if pixels > MAX_PIXELS {
+        field(
+            "width",
+            format!("width × height must be at most {MAX_PIXELS} pixels"),
+        );
+    }
+    if !(1..=MAX_RADIUS).contains(&request.radius) {
+        field("radius", format!("must be between 1 and {MAX_RADIUS}"));
+    }
+    if !(1..=MAX_PASSES).contains(&request.passes) {
+        field("passes", format!("must be between 1 and {MAX_PASSES}"));
+    }
+    match (&request.seed, &request.pixels) {
+        (Some(_), Some(_)) | (None, None) => {
+            field(
+                "pixels",
+                "give exactly one of `seed` and `pixels`".to_owned(),
+            );
+        }
+        (None, Some(given)) if given.len() != pixels => {
+            field(
+                "pixels",
+                format!(
+                    "must hold width × height = {pixels} values, not {}",
+                    given.len()
+                ),
+            );
+        }
+        _ => {}
+    }
+    errors
+}
+
+async fn blur(
+    State(state): State<ComputeState>,
+    request: Result<Json<BlurRequest>, JsonRejection>,
+) -> Result<Json<Value>, Response> {
+    let Json(request) = request.map_err(|rejection| {
+        Problem::unreadable(rejection.status(), rejection.body_text()).into_response()
+    })?;
+    let errors = blur_errors(&request);
+    if !errors.is_empty() {
+        return Err(Problem::invalid(errors).into_response());
+    }
+    let BlurRequest {
+        width,
+        height,
+        radius,
+        passes,
+        seed,
+        pixels,
+    } = request;
+    let echo = pixels.is_some();
+    let blurred = run(&state.pool, move |token| {
+        let image = match (pixels, seed) {
+            (Some(pixels), _) => Image {
+                width,
+                height,
+                pixels,
+            },
+            (None, seed) => Image::noise(width, height, seed.unwrap_or_default()),
+        };
+        image.box_blur(radius, passes, token)
+    })
+    .await?;
+    let mut answer = json!({
+        "width": width,
+        "height": height,
+        "radius": radius,
+        "passes": passes,
+        "sum": blurred.pixels.iter().map(|p| u64::from(*p)).sum::<u64>(),
+        "checksum": format!("{:016x}", hash::fnv1a(hash::FNV_OFFSET, &blurred.pixels)),
+    });
+    // Pixels sent are pixels returned (the body limit bounds them); a
+    // generated image is summed up only.
+    if echo {
+        answer["pixels"] = Value::from(blurred.pixels);
+    }
+    Ok(Json(answer))
+}
+
+async fn stats(State(state): State<ComputeState>) -> Json<WorkerPoolStats> {
+    Json(state.pool.stats())
+}
