@@ -13,13 +13,14 @@ use super::json::{field, str_field};
 
 const HEALTH_JSON: &str = "application/health+json";
 /// Every check the Hub registers.
-const HUB_CHECKS: [&str; 6] = [
+const HUB_CHECKS: [&str; 7] = [
     "uptime",
     "memory",
     "disk",
     "work_queue",
     "actors",
     "resilience",
+    "workers:compute",
 ];
 /// Checks of things outside the process: a liveness probe that failed on
 /// them would restart a healthy process for someone else's fault.

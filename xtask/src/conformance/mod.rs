@@ -20,7 +20,11 @@
 //!      orders (every accepted one final, accepting again after), and every
 //!      kind of error as `application/problem+json`.
 //! 4. Stops the Hub with SIGTERM and expects a clean exit.
-//! 5. [`serving`]: a second Hub with short timeouts and `ulimit -n 1024`
+//! 5. [`compute`]: a Hub with a compute pool of 1 worker and 2 queue
+//!    places flooded with 200 hash jobs from 16 clients: every answer the
+//!    right digest or 429 problem+json with `Retry-After`, and the pool's
+//!    stats (and `/metrics`) account for every job exactly once.
+//! 6. [`serving`]: another Hub with short timeouts and `ulimit -n 1024`
 //!    under slowloris, silent and idle sockets, 1100 idle connections, and
 //!    a SIGTERM with half-sent requests held open.
 //!
@@ -30,6 +34,7 @@
 
 mod client;
 mod compression;
+mod compute;
 mod exposition;
 mod health;
 mod hostile;
@@ -67,6 +72,7 @@ pub(crate) fn run() -> Result<(), String> {
     // drain, so the clean exit is not a race with them.
     drop(client);
     hub.stop()?;
+    compute::check()?;
     serving::check()?;
     eprintln!("conformance: all checks passed");
     Ok(())
