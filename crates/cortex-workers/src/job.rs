@@ -164,9 +164,11 @@ pub(crate) trait Task: Send {
     /// The control a running job registers with its worker's slot.
     fn control(&self) -> Arc<dyn JobControl>;
     /// Claims and runs the job (unless someone claimed it), catching a
-    /// panic; `pool` names the job's span; the outcome is counted in
-    /// `counts` before the caller is woken.
-    fn run(self: Box<Self>, pool: &str, counts: &SlotCounts) -> Ran;
+    /// panic; `pool` names the job's span. `finished` runs as soon as the
+    /// closure returns and the outcome is counted in `counts`, both before
+    /// the caller is woken: a caller that has its result sees the worker
+    /// idle and the job in every counter and histogram.
+    fn run(self: Box<Self>, pool: &str, counts: &SlotCounts, finished: &mut dyn FnMut()) -> Ran;
     /// The concrete type, to hand a refused closure back to its submitter.
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
@@ -239,7 +241,12 @@ where
         Arc::clone(&self.shared) as Arc<dyn JobControl>
     }
 
-    fn run(mut self: Box<Self>, pool: &str, counts: &SlotCounts) -> Ran {
+    fn run(
+        mut self: Box<Self>,
+        pool: &str,
+        counts: &SlotCounts,
+        finished: &mut dyn FnMut(),
+    ) -> Ran {
         if self
             .shared
             .state
@@ -259,6 +266,7 @@ where
             pool,
         );
         let outcome = span.in_scope(|| catch_unwind(AssertUnwindSafe(job)));
+        finished();
         let (result, ran, counter) = match outcome {
             Ok(value) => (Ok(value), Ran::Completed, &counts.completed),
             Err(payload) => {

@@ -300,7 +300,13 @@ impl WorkerPool {
         let task: Box<dyn Task> = cell;
         let spawned = std::thread::Builder::new()
             .name(format!("{}-shutdown", self.shared().settings.thread_name))
-            .spawn(move || task.run("shutdown", &crate::shared::SlotCounts::default()));
+            .spawn(move || {
+                task.run(
+                    "shutdown",
+                    &crate::shared::SlotCounts::default(),
+                    &mut || (),
+                )
+            });
         if spawned.is_err() {
             return crate::shutdown::run(self.shared(), mode);
         }

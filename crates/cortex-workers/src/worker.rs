@@ -50,33 +50,37 @@ pub(crate) fn run(shared: &Arc<Shared>, slot: &Arc<WorkerSlot>) {
         if let Some(deadline) = deadline {
             shared.watch_deadline(slot, deadline);
         }
+        let counts = &slot.counts;
+        // Bookkeeping of the finished job, done before its caller wakes.
+        let mut finished = || {
+            let ran_for = started.elapsed();
+            *lock(&slot.running) = None;
+            slot.deadline_nanos.store(0, Ordering::Relaxed);
+            counts
+                .wait_nanos
+                .fetch_add(nanos(waited), Ordering::Relaxed);
+            counts
+                .run_nanos
+                .fetch_add(nanos(ran_for), Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            if let Some(histograms) = shared.histograms.get() {
+                histograms.wait.observe(waited.as_secs_f64());
+                histograms.run.observe(ran_for.as_secs_f64());
+            }
+        };
         let ran = {
             let _current = cancel::enter(control);
-            task.run(&shared.name, &slot.counts)
+            task.run(&shared.name, counts, &mut finished)
         };
-        let ended = Instant::now();
-        let ran_for = ended.saturating_duration_since(started);
-        {
-            let mut running = lock(&slot.running);
-            *running = None;
-            slot.deadline_nanos.store(0, Ordering::Relaxed);
-        }
-        let counts = &slot.counts;
         if ran == Ran::Cancelled {
             // The caller's `cancel` answered it; the handle cannot reach
             // the counters, so the worker counts it.
             counts.cancelled.fetch_add(1, Ordering::Relaxed);
-        }
-        counts
-            .wait_nanos
-            .fetch_add(nanos(waited), Ordering::Relaxed);
-        counts
-            .run_nanos
-            .fetch_add(nanos(ran_for), Ordering::Relaxed);
-        #[cfg(feature = "metrics")]
-        if let Some(histograms) = shared.histograms.get() {
-            histograms.wait.observe(waited.as_secs_f64());
-            histograms.run.observe(ran_for.as_secs_f64());
+            if lock(&slot.running).is_some() {
+                // Claimed before it started: `finished` never ran.
+                *lock(&slot.running) = None;
+                slot.deadline_nanos.store(0, Ordering::Relaxed);
+            }
         }
         // The watchdog marks a zombie only while `running` holds its job,
         // under that lock; we cleared it under the same lock, so a mark

@@ -603,3 +603,14 @@ fn bad_settings_are_refused_with_the_pool_named() {
         );
     }
 }
+
+#[test]
+fn a_caller_with_its_result_sees_the_worker_idle_and_the_job_counted() {
+    let pool = WorkerPool::builder("settled").workers(1).build().unwrap();
+    for n in 1..=200_u64 {
+        assert_eq!(pool.try_submit(move || n).unwrap().wait(), Ok(n));
+        let stats = pool.stats();
+        assert_eq!((stats.busy, stats.completed), (0, n), "{stats:#?}");
+        assert!(stats.run_seconds_total > 0.0);
+    }
+}
