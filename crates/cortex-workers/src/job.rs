@@ -51,6 +51,9 @@ struct Slot<T> {
 pub(crate) struct JobShared<T> {
     state: AtomicU8,
     cancelled: AtomicBool,
+    /// Set once the outcome is in the slot: what a spinning waiter reads
+    /// without taking the lock.
+    ready: AtomicBool,
     slot: Mutex<Slot<T>>,
 }
 
@@ -59,6 +62,7 @@ impl<T> JobShared<T> {
         Self {
             state: AtomicU8::new(QUEUED),
             cancelled: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
             slot: Mutex::new(Slot {
                 result: None,
                 delivered: false,
@@ -95,6 +99,7 @@ impl<T> JobShared<T> {
             slot.delivered = true;
             slot.by_caller = by_caller;
             slot.result = Some(result);
+            self.ready.store(true, Ordering::Release);
             (slot.waker.take(), slot.thread.take())
         };
         // Woken outside the lock: the woken task takes it at once.
@@ -300,6 +305,7 @@ impl<F, T> Drop for JobCell<F, T> {
             if !slot.delivered {
                 slot.delivered = true;
                 slot.result = Some(Err(JobError::ShuttingDown));
+                self.shared.ready.store(true, Ordering::Release);
                 if let Some(waker) = slot.waker.take() {
                     waker.wake();
                 }
@@ -346,6 +352,13 @@ impl<T> JobHandle<T> {
     /// Blocks this thread until the job's outcome. Do not call it on an
     /// async runtime's thread: `.await` the handle there.
     pub fn wait(self) -> Result<T, JobError> {
+        // A short job's result often arrives within microseconds: spin,
+        // then yield, before paying for a park and an unpark (crossbeam's
+        // own `recv` does the same).
+        let backoff = crossbeam_utils::Backoff::new();
+        while !self.shared.ready.load(Ordering::Acquire) && !backoff.is_completed() {
+            backoff.snooze();
+        }
         loop {
             {
                 let mut slot = lock(&self.shared.slot);
