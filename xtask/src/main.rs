@@ -3,25 +3,26 @@
 //!
 //! | task | what it does |
 //! |---|---|
-//! | `ci` | exactly what `.ci/run` does: fmt, clippy, features, docs, tests, conformance |
+//! | `ci` | exactly what `.ci/run` does: fmt, clippy, features, docs, tests, wasm guests check, conformance |
 //! | `features` | clippy on each library crate with no default features, each feature alone, and its defaults |
 //! | `docs` | `cargo doc` as docs.rs builds it: all features, warnings denied |
 //! | `conformance` | checks the Hub with real tools: promtool and Python's parsers on `/metrics`, curl and the gzip/brotli/zstd CLIs and headless Chromium on compression |
 //! | `bench [--only <bench>] [--report-only] [args]` | runs `crates/cortex-bench` (or only the named benches) and writes `docs/benchmarks.md` |
 //! | `deny` | installs and runs cargo-deny against `deny.toml` |
+//! | `wasm-guests [--check]` | rebuilds cortex-wasm's committed Rust guest modules reproducibly (`--check`: fails if a rebuild differs from a committed `.wasm`) |
 
 mod bench;
 mod conformance;
 mod coverage;
 mod features;
 mod hub;
+mod wasm_guests;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-const USAGE: &str =
-    "usage: cargo xtask <ci | features | docs | conformance | bench [--only <bench>] [--report-only] [criterion args] | deny>";
+const USAGE: &str = "usage: cargo xtask <ci | features | docs | conformance | bench [--only <bench>] [--report-only] [criterion args] | deny | wasm-guests [--check]>";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         "coverage" => coverage::run(&rest),
         "bench" => bench::run(&rest),
         "deny" => deny(),
+        "wasm-guests" => wasm_guests::run(&rest),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -107,6 +109,8 @@ fn ci() -> Result<(), String> {
     // The README's test command, verbatim. Its doctests include the README
     // and every guide in docs/ (`#[doc = include_str!]` in each lib.rs).
     exec(&cargo, &["test", "--workspace"])?;
+    // The committed wasm guests are what their sources build to.
+    wasm_guests::run(&["--check".to_owned()])?;
     conformance::run()
 }
 
