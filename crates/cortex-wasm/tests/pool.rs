@@ -1,0 +1,103 @@
+//! The instance pool: an instance per worker thread, replaced after a
+//! failure, 1 000 concurrent calls on 4 threads answered one by one.
+
+use cortex_wasm::wasmer::Value;
+use cortex_wasm::{WasmEngine, WasmError, WasmPool};
+use cortex_workers::WorkerPool;
+
+const HOSTILE: &str = include_str!("../guests/wat/hostile.wat");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_calls_on_four_threads_each_get_a_typed_answer() {
+    let engine = WasmEngine::builder().fuel(200_000).build().unwrap();
+    let module = engine.compile(HOSTILE).unwrap();
+    let pool = WasmPool::new(
+        module,
+        WorkerPool::builder("wasm-test")
+            .workers(4)
+            .queue_capacity(1_000),
+    )
+    .unwrap();
+    pool.warm().unwrap();
+    assert_eq!(pool.stats().instances_created, 4, "one instance per thread");
+    let calls: Vec<_> = (0..1_000_i32)
+        .map(|n| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                if n % 50 == 0 {
+                    // Every 50th call is an endless loop: it runs out of fuel
+                    // and its instance is replaced.
+                    pool.call(|instance| instance.call("spin", &[]))
+                        .await
+                        .map(|_| None)
+                } else {
+                    pool.call(move |instance| instance.call("add", &[Value::I32(n), Value::I32(1)]))
+                        .await
+                        .map(|values| Some(values.to_vec()))
+                }
+                .map(|answer| (n, answer))
+            })
+        })
+        .collect();
+    let (mut added, mut exhausted) = (0, 0);
+    for call in calls {
+        match call.await.unwrap() {
+            Ok((n, Some(values))) => {
+                assert_eq!(values, [Value::I32(n + 1)]);
+                added += 1;
+            }
+            Err(WasmError::Exhausted { .. }) => exhausted += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((added, exhausted), (980, 20));
+    let stats = pool.stats();
+    assert_eq!(stats.calls, 1_000);
+    assert_eq!(stats.failures.get("exhausted"), Some(&20));
+    assert_eq!(
+        stats.instances_replaced, 20,
+        "a failed instance is never reused"
+    );
+    // Each replaced instance is made again when its thread gets the next
+    // call: at most one per replacement, and at least the 4 warm ones plus
+    // every replacement that was followed by a call on that thread.
+    assert!((20..=24).contains(&stats.instances_created), "{stats:#?}");
+    assert_eq!(
+        stats.workers.completed, 1_004,
+        "the calls and the 4 warm-up jobs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_overloaded_not_a_wait() {
+    let engine = WasmEngine::builder().fuel(50_000_000).build().unwrap();
+    let module = engine.compile(HOSTILE).unwrap();
+    let pool = WasmPool::new(
+        module,
+        WorkerPool::builder("wasm-full")
+            .workers(1)
+            .queue_capacity(1),
+    )
+    .unwrap();
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.call(|instance| instance.call("spin", &[])).await })
+        })
+        .collect();
+    let mut overloaded = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Err(WasmError::Overloaded) => overloaded += 1,
+            Err(WasmError::Exhausted { .. }) => {}
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(
+        overloaded > 0,
+        "16 calls cannot all fit one worker and one queue place"
+    );
+    let stats = pool.stats();
+    assert_eq!(stats.workers.rejected, overloaded);
+    assert_eq!(stats.calls + overloaded, 16);
+}
