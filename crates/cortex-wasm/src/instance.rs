@@ -148,6 +148,7 @@ impl WasmInstance {
 
     /// Calls the exported function `name` with untyped values.
     pub fn call(&mut self, name: &str, args: &[Value]) -> Result<Box<[Value]>, WasmError> {
+        let _span = tracing::debug_span!("wasm.call", function = name).entered();
         let function = self.function(name)?;
         self.call_with(|store| function.call(store, args))
     }
@@ -251,7 +252,7 @@ impl WasmInstance {
 
     fn guest_alloc(&mut self, allocator: &GuestAllocator, size: u32) -> Result<u32, WasmError> {
         // The guest sees sizes as i32: larger requests cannot be expressed.
-        let request = i32::try_from(size.max(1)).map_err(|_| WasmError::MemoryLimitExceeded {
+        let request = i32::try_from(size).map_err(|_| WasmError::MemoryLimitExceeded {
             cap_bytes: self.cap_bytes(),
         })?;
         let ptr = match allocator {
@@ -267,10 +268,11 @@ impl WasmInstance {
                 self.call_with(|store| malloc.call(store, request, 8))?
             }
         };
-        // A guest allocator signals failure with 0; whatever it returns
-        // must lie inside memory before the host writes there.
+        // A guest allocator signals failure with 0 (a zero-size request may
+        // get any dangling pointer); whatever it returns must lie inside
+        // memory before the host writes there.
         let ptr = u32::from_ne_bytes(ptr.to_ne_bytes());
-        if ptr == 0 {
+        if ptr == 0 && size > 0 {
             return Err(WasmError::MemoryLimitExceeded {
                 cap_bytes: self.cap_bytes(),
             });
@@ -329,7 +331,7 @@ impl WasmInstance {
         size: u32,
     ) -> Result<(), WasmError> {
         let ptr = i32::from_ne_bytes(ptr.to_ne_bytes());
-        let size = i32::try_from(size.max(1)).unwrap_or(i32::MAX);
+        let size = i32::try_from(size).unwrap_or(i32::MAX);
         match allocator {
             // The component model has no free: the block is forgotten.
             GuestAllocator::CabiRealloc(_) => Ok(()),
@@ -415,7 +417,53 @@ impl WasmInstance {
     /// guest returns, frees the guest's output through its allocator and
     /// the input. A result outside memory is [`WasmError::OutOfBounds`].
     pub fn call_bytes(&mut self, name: &str, input: &[u8]) -> Result<Vec<u8>, WasmError> {
+        let _span = tracing::debug_span!("wasm.call", function = name).entered();
         let function: TypedFunction<(i32, i32), i64> = self.typed_function(name)?;
+        self.bytes_call(input, |instance, ptr, len| {
+            instance.call_with(|store| function.call(store, ptr, len))
+        })
+    }
+
+    /// [`call_bytes`](Self::call_bytes) for a function that takes more
+    /// `i32` arguments after `(ptr, len)`: `name(ptr, len, extra...) -> i64`
+    /// (an image's width, a radius…).
+    pub fn call_bytes_with(
+        &mut self,
+        name: &str,
+        input: &[u8],
+        extra: &[i32],
+    ) -> Result<Vec<u8>, WasmError> {
+        let _span = tracing::debug_span!("wasm.call", function = name).entered();
+        let function = self.function(name)?;
+        let ty = function.ty(&self.store);
+        let expected_params = vec![wasmer::Type::I32; 2 + extra.len()];
+        if ty.params() != expected_params.as_slice() || ty.results() != [wasmer::Type::I64] {
+            return Err(WasmError::ExportType {
+                name: name.to_owned(),
+                expected: format!("func {expected_params:?} -> [I64]"),
+                found: describe(&wasmer::ExternType::Function(ty)),
+            });
+        }
+        self.bytes_call(input, |instance, ptr, len| {
+            let mut args = vec![Value::I32(ptr), Value::I32(len)];
+            args.extend(extra.iter().map(|&value| Value::I32(value)));
+            let results = instance.call_with(|store| function.call(store, &args))?;
+            match *results {
+                [Value::I64(packed)] => Ok(packed),
+                _ => Err(WasmError::Abi(format!(
+                    "{name} returned {results:?}, not one i64"
+                ))),
+            }
+        })
+    }
+
+    /// The bytes convention around `call`, which gets the input's guest
+    /// `(ptr, len)` and returns the packed result.
+    fn bytes_call(
+        &mut self,
+        input: &[u8],
+        call: impl FnOnce(&mut Self, i32, i32) -> Result<i64, WasmError>,
+    ) -> Result<Vec<u8>, WasmError> {
         let len = u32::try_from(input.len()).map_err(|_| WasmError::OutOfBounds {
             ptr: 0,
             len: u64::try_from(input.len()).unwrap_or(u64::MAX),
@@ -423,13 +471,11 @@ impl WasmInstance {
         })?;
         let ptr = self.alloc(len)?;
         let result = self.write(ptr, input).and_then(|()| {
-            let packed = self.call_with(|store| {
-                function.call(
-                    store,
-                    i32::from_ne_bytes(ptr.to_ne_bytes()),
-                    i32::from_ne_bytes(len.to_ne_bytes()),
-                )
-            })?;
+            let packed = call(
+                self,
+                i32::from_ne_bytes(ptr.to_ne_bytes()),
+                i32::from_ne_bytes(len.to_ne_bytes()),
+            )?;
             let packed = u64::from_ne_bytes(packed.to_ne_bytes());
             let (out_ptr, out_len) = ((packed >> 32) as u32, (packed & 0xFFFF_FFFF) as u32);
             let output = self.read_guest(u64::from(out_ptr), u64::from(out_len))?;

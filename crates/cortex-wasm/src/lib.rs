@@ -61,6 +61,8 @@ mod engine;
 mod error;
 mod instance;
 mod memory;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod module;
 mod pool;
 mod tunables;

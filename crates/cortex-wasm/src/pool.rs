@@ -118,6 +118,18 @@ impl WasmPool {
         &self.inner.workers
     }
 
+    /// Whether `other` is a clone of this pool.
+    pub fn same_as(&self, other: &WasmPool) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// A health check: the worker pool's (Degraded while its queue stays
+    /// full or zombies run, Down when it shuts down).
+    #[cfg(feature = "health")]
+    pub fn health_check(&self) -> cortex_workers::WorkerPoolHealthCheck {
+        self.inner.workers.health_check()
+    }
+
     /// The module the instances run.
     pub fn module(&self) -> &WasmModule {
         &self.inner.module
@@ -152,6 +164,18 @@ impl WasmPool {
     pub async fn call_bytes(&self, function: &str, input: Vec<u8>) -> Result<Vec<u8>, WasmError> {
         let function = function.to_owned();
         self.call(move |instance| instance.call_bytes(&function, &input))
+            .await
+    }
+
+    /// [`WasmInstance::call_bytes_with`] on a worker thread.
+    pub async fn call_bytes_with(
+        &self,
+        function: &str,
+        input: Vec<u8>,
+        extra: Vec<i32>,
+    ) -> Result<Vec<u8>, WasmError> {
+        let function = function.to_owned();
+        self.call(move |instance| instance.call_bytes_with(&function, &input, &extra))
             .await
     }
 
