@@ -78,3 +78,8 @@ pub use pool::{WasmPool, WasmPoolStats};
 /// The wasmer version this crate is built on, for [`WasmInstance::call_with`]
 /// and [`WasmInstance::typed_function`]'s types.
 pub use wasmer;
+
+/// Compiles the code blocks of `docs/wasm.md` as doctests, so the guide stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/wasm.md")]
+pub struct WasmGuideDoctests;
