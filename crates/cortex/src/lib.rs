@@ -35,12 +35,13 @@
 //! | `serve` | yes | [`serve`]: the production server runner (`cortex-serve`): header-read and idle timeouts, a connection cap, graceful shutdown that drains readiness first and has a deadline; with `metrics` its connection series, with `health` readiness draining |
 //! | `actor` | no | [`actor`]: typed actors, supervision, registry, event bus (`cortex-actor`), with per-type metrics when `metrics` is on and a health check when `health` is on |
 //! | `workers` | no | [`workers`]: a pool of OS threads for CPU-bound work (`cortex-workers`): bounded queue, queue TTL, run timeouts, `IntoResponse` for its refusals (429/503) and job errors; with `metrics` its `cortex_worker_*` series, with `health` a `workers:<pool>` check, with `actor` `WorkerActor` |
-//! | `full` | no | every crate above |
+//! | `wasm` | no | [`wasm`]: a WebAssembly host on wasmer 7.4 (`cortex-wasm`): compiled-module cache, per-call fuel, deadline and memory cap, a pool of instances on worker threads (turns `workers` on), `IntoResponse` for [`WasmError`](cortex_wasm::WasmError) (429/504/422/503/500); with `metrics` its `cortex_wasm_*` and `cortex_worker_*` series, with `health` a `wasm:<pool>` check. **Needs Rust 1.95** (wasmer 7.4's), above the workspace's 1.88 |
+//! | `full` | no | every crate above (so it needs Rust 1.95 too) |
 //!
 //! The default is what an HTTP service puts in front of its routes (the
 //! layers and endpoints); `full` adds the runtimes a service opts into
-//! (actors and the worker pool today, the wasm host next), which bring
-//! their own threads or compilers.
+//! (actors, the worker pool and the wasm host), which bring their own
+//! threads or compilers.
 //!
 //! # The one contract
 //!
@@ -51,7 +52,8 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! The workspace's `rust-version` (1.88).
+//! The workspace's `rust-version` (1.88), except with the `wasm` feature
+//! (and so `full`): 1.95, cortex-wasm's, which wasmer 7.4 needs.
 
 use axum::Router;
 
@@ -76,6 +78,9 @@ pub use cortex_serve as serve;
 #[cfg(feature = "trace")]
 #[doc(inline)]
 pub use cortex_trace as trace;
+#[cfg(feature = "wasm")]
+#[doc(inline)]
+pub use cortex_wasm as wasm;
 #[cfg(feature = "workers")]
 #[doc(inline)]
 pub use cortex_workers as workers;
@@ -114,6 +119,10 @@ pub mod prelude {
     pub use cortex_trace::http::{HttpTraceLayer, PropagateLayer};
     // `Shutdown` and `ShutdownReport` stay in `cortex::workers`: the
     // prelude's `ShutdownReport` is the server's.
+    #[cfg(feature = "wasm")]
+    pub use cortex_wasm::{
+        WasmConfig, WasmEngine, WasmError, WasmInstance, WasmModule, WasmPool, WasmPoolStats,
+    };
     #[cfg(feature = "workers")]
     pub use cortex_workers::{
         JobError, JobHandle, SubmitError, WorkerPool, WorkerPoolConfig, WorkerPoolStats,
@@ -137,17 +146,18 @@ pub enum Error {
     Metrics(#[from] cortex_metrics::MetricsError),
     /// A component's health check could not be registered: the health
     /// registry already has a check of that name (`actors`, `resilience`,
-    /// `workers:<pool>`), or a worker pool's name is not a valid check
-    /// name.
+    /// `workers:<pool>`, `wasm:<pool>`), or a pool's name is not a valid
+    /// check name.
     #[cfg(all(
         feature = "health",
         any(feature = "actor", feature = "resilience", feature = "workers")
     ))]
     #[error(transparent)]
     Health(#[from] cortex_health::HealthError),
-    /// Two worker pools given to [`CortexBuilder::workers`] have the same
-    /// name: their series (labelled `pool="<name>"`) and health checks
-    /// would be indistinguishable.
+    /// Two pools given to [`CortexBuilder::workers`] or
+    /// `CortexBuilder::wasm` (a wasm pool by its worker pool's name) have
+    /// the same name: their series (labelled `pool="<name>"`) and health
+    /// checks would be indistinguishable.
     #[cfg(feature = "workers")]
     #[error("two worker pools are named {0:?}: their series and health checks would clash")]
     DuplicatePool(String),
@@ -171,7 +181,8 @@ impl Cortex {
 ///
 /// 1. each component registers its series into the metrics registry
 ///    (`cortex_metrics::RegisterMetrics`) and its health check into the
-///    health registry (`actors`, `resilience`, `workers:<pool>`);
+///    health registry (`actors`, `resilience`, `workers:<pool>`,
+///    `wasm:<pool>`);
 /// 2. each component's endpoints are merged (`/metrics`, the health probes,
 ///    `/resilience`);
 /// 3. the layers wrap every route, innermost first: decompression,
@@ -204,6 +215,8 @@ pub struct CortexBuilder {
     actors: Option<cortex_actor::ActorSystem>,
     #[cfg(feature = "workers")]
     workers: Vec<cortex_workers::WorkerPool>,
+    #[cfg(feature = "wasm")]
+    wasm: Vec<cortex_wasm::WasmPool>,
     #[cfg(feature = "serve")]
     server: Option<cortex_serve::Server>,
 }
@@ -236,6 +249,8 @@ impl Default for CortexBuilder {
             actors: None,
             #[cfg(feature = "workers")]
             workers: Vec::new(),
+            #[cfg(feature = "wasm")]
+            wasm: Vec::new(),
             #[cfg(feature = "serve")]
             server: None,
         }
@@ -344,6 +359,22 @@ impl CortexBuilder {
         self
     }
 
+    /// Observes the WebAssembly pool `pool` (keep a clone to call and to
+    /// shut down: clones are the same pool): with metrics configured, its
+    /// `cortex_wasm_*` series (calls, failures by kind, instances made and
+    /// replaced, call seconds) and its worker pool's `cortex_worker_*`
+    /// series, all labelled `pool="<name>"` (the worker pool's name); with
+    /// health configured, a `wasm:<name>` check (the worker pool's:
+    /// degraded while its queue stays full, down once it shuts down; a
+    /// guest that traps or runs out of time does not take it down, its
+    /// instance is replaced). Call it once per pool; its name must differ
+    /// from every other pool's, worker or wasm ([`Error::DuplicatePool`]).
+    #[cfg(feature = "wasm")]
+    pub fn wasm(mut self, pool: cortex_wasm::WasmPool) -> Self {
+        self.wasm.push(pool);
+        self
+    }
+
     /// Observes `server` (keep a clone to [`serve`](cortex_serve::Server::serve)
     /// with: clones share their state): with metrics configured, its
     /// `cortex_server_*` series; with health configured, readiness turns
@@ -429,6 +460,8 @@ impl CortexBuilder {
         components.extend(self.actors.as_ref().map(|c| c as &dyn RegisterMetrics));
         #[cfg(feature = "workers")]
         components.extend(self.workers.iter().map(|c| c as &dyn RegisterMetrics));
+        #[cfg(feature = "wasm")]
+        components.extend(self.wasm.iter().map(|c| c as &dyn RegisterMetrics));
         #[cfg(feature = "serve")]
         components.extend(self.server.as_ref().map(|c| c as &dyn RegisterMetrics));
         for component in components {
@@ -440,12 +473,18 @@ impl CortexBuilder {
         Ok(())
     }
 
-    /// Refuses two worker pools of one name before anything is registered.
+    /// Refuses two pools of one name (worker pools, and wasm pools by
+    /// their worker pool's name: both label series `pool="<name>"`) before
+    /// anything is registered.
     #[cfg(feature = "workers")]
     fn check_pool_names(&self) -> Result<(), Error> {
-        for (at, pool) in self.workers.iter().enumerate() {
-            if self.workers[..at].iter().any(|p| p.name() == pool.name()) {
-                return Err(Error::DuplicatePool(pool.name().to_owned()));
+        #[allow(unused_mut)]
+        let mut names: Vec<&str> = self.workers.iter().map(|pool| pool.name()).collect();
+        #[cfg(feature = "wasm")]
+        names.extend(self.wasm.iter().map(|pool| pool.workers().name()));
+        for (at, name) in names.iter().enumerate() {
+            if names[..at].contains(name) {
+                return Err(Error::DuplicatePool((*name).to_owned()));
             }
         }
         Ok(())
@@ -471,6 +510,13 @@ impl CortexBuilder {
         #[cfg(feature = "workers")]
         for pool in &self.workers {
             health.register(&format!("workers:{}", pool.name()), pool.health_check())?;
+        }
+        #[cfg(feature = "wasm")]
+        for pool in &self.wasm {
+            health.register(
+                &format!("wasm:{}", pool.workers().name()),
+                pool.health_check(),
+            )?;
         }
         Ok(())
     }

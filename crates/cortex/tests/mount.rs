@@ -61,6 +61,11 @@ async fn mounts_every_component_in_one_pass() {
     {
         builder = builder.workers(WorkerPool::builder("facade-test").build().unwrap());
     }
+    #[cfg(feature = "wasm")]
+    {
+        let module = WasmEngine::new().compile("(module)").unwrap();
+        builder = builder.wasm(WasmPool::new(module, WorkerPool::builder("facade-wasm")).unwrap());
+    }
     let app = builder.mount(routes()).unwrap();
 
     assert_eq!(
@@ -74,6 +79,8 @@ async fn mounts_every_component_in_one_pass() {
     assert!(body.contains("\"actors\""), "{body}");
     #[cfg(feature = "workers")]
     assert!(body.contains("\"workers:facade-test\""), "{body}");
+    #[cfg(feature = "wasm")]
+    assert!(body.contains("\"wasm:facade-wasm\""), "{body}");
     // A wrong method on a Cortex endpoint: 405 problem+json, `Allow` kept.
     let response = app
         .clone()
@@ -106,6 +113,11 @@ async fn mounts_every_component_in_one_pass() {
     #[cfg(feature = "workers")]
     assert!(
         text.contains("cortex_worker_workers{pool=\"facade-test\"}"),
+        "{text}"
+    );
+    #[cfg(feature = "wasm")]
+    assert!(
+        text.contains("cortex_wasm_calls_total{pool=\"facade-wasm\"} 0"),
         "{text}"
     );
 }
