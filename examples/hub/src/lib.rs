@@ -3,8 +3,8 @@
 //! [`Hub::router`] builds the whole service as an axum [`Router`], so tests
 //! can serve it on `127.0.0.1:0`; `main.rs` adds configuration, logging and
 //! graceful shutdown around it. [`HubConfig`] holds the settings, [`Hub`]
-//! the live handles (registries, actor system, worker pool, tracer
-//! provider) a caller may want to keep: to drain health on shutdown, or to
+//! the live handles (registries, actor system, worker pool, wasm pools,
+//! tracer provider) a caller may want to keep: to drain health on shutdown, or to
 //! stop the actors and the pool.
 //!
 //! | route | what it shows |
@@ -28,6 +28,9 @@
 //! | `POST /api/compute/hash?rounds=N` | the FNV-1a 64 of the body repeated N times (1 to 1 000 000, `rounds × body bytes` at most 256 MiB, bodies up to 1 MiB, else 413/422 problem+json), computed on the `compute` worker pool; a full queue answers 429 problem+json with `Retry-After` at once, a pool shutting down 503, a job past its queue TTL or run timeout 504 |
 //! | `POST /api/compute/blur` | a box blur of a grayscale image on the same pool: `{"width", "height", "radius", "passes", "seed"}` (a generated image) or `"pixels"` instead of `"seed"` (returned blurred); answers the `sum` and FNV-1a `checksum` of the result |
 //! | `GET /api/compute/stats` | the compute pool's stats (workers, busy, queue, submitted, completed, rejected, …) as JSON; its series are in `/metrics` (`cortex_worker_*{pool="compute"}`), its check in `/health` (`workers:compute`) |
+//! | `POST /api/compute/image?filter=grayscale\|invert\|blur&width=W&radius=R` | a raw RGBA body (4 MiB at most, whole pixels; `blur` needs the `width` in pixels, `radius` 1 to 64, default 1) filtered by a WebAssembly guest (`crates/cortex-wasm/guests/image.wasm`) on the `image` wasm pool; answers the filtered bytes as `application/octet-stream`; a bad query or body is 422/400/413 problem+json before anything runs, a full queue 429 with `Retry-After` |
+//! | `POST /api/compute/hostile?kind=loop\|hog\|trap` | a misbehaving guest (`hostile.wat`) on the separate, tightly limited `hostile` pool (100 ms deadline, fuel, 1 MiB memory): an endless loop answers 504 (`reason: timed_out`), a memory hog 422 (`memory_limit`), a trap 422 (`trap`), each problem+json; the instance is replaced, the Hub and the pool stay healthy |
+//! | `GET /api/compute/wasm/stats` | both wasm pools' stats (calls, failures by kind, instances made and replaced, their worker pools) as JSON; their series are in `/metrics` (`cortex_wasm_*{pool="image"}`, `{pool="hostile"}`, and their `cortex_worker_*`), their checks in `/health` (`wasm:image`, `wasm:hostile`) |
 //!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
 //! accepts it and it is worth it (1 KiB and up, compressible type). Every
@@ -92,7 +95,8 @@ pub struct HubConfig {
     /// The order service's bounds: body and field sizes, the in-flight cap,
     /// the finished-order store, the order deadline.
     pub orders: orders::OrdersConfig,
-    /// The compute service's worker pool and body limit.
+    /// The compute service's worker pool, wasm guests' limits and pools,
+    /// and body limits.
     pub compute: compute::ComputeConfig,
 }
 
@@ -133,6 +137,12 @@ pub struct Hub {
     /// The worker pool behind `/api/compute` (named `compute`); `main`
     /// shuts it down gracefully after the server stops.
     pub compute: WorkerPool,
+    /// The image guest's pool behind `/api/compute/image` (named `image`);
+    /// `main` shuts it down gracefully after the server stops.
+    pub images: WasmPool,
+    /// The hostile guest's pool behind `/api/compute/hostile` (named
+    /// `hostile`); `main` shuts it down after the server stops.
+    pub hostile: WasmPool,
     /// Where request spans go. The default has no exporter (spans are
     /// sampled and propagated, then dropped); `main` passes the provider of
     /// `cortex::trace::Tracing`, configured by the `OTEL_*` variables.
@@ -162,16 +172,24 @@ pub enum HubError {
     /// could not start.
     #[error("starting the compute worker pool: {0}")]
     Compute(#[from] cortex::workers::WorkersError),
+    /// A wasm guest did not compile under its limits, or a wasm pool's
+    /// settings are invalid or its threads could not start.
+    #[error("starting the wasm pools: {0}")]
+    Wasm(#[from] cortex::wasm::WasmError),
 }
 
 impl Hub {
     /// Fresh registries, an actor system named `hub`, the `compute`
-    /// worker pool (its threads start here), and a tracer provider without
-    /// an exporter. Fails only on invalid pool settings or when the OS
-    /// refuses a thread.
+    /// worker pool and the `image` and `hostile` wasm pools (their threads
+    /// start here, the guests are compiled here), and a tracer provider
+    /// without an exporter. Fails only on invalid pool or guest limits or
+    /// when the OS refuses a thread.
     pub fn new(config: HubConfig) -> Result<Self, HubError> {
+        let (images, hostile) = config.compute.build_wasm_pools()?;
         Ok(Self {
             compute: config.compute.build_pool()?,
+            images,
+            hostile,
             health: HealthRegistry::builder()
                 .show_details(config.show_details)
                 .build(),
@@ -231,7 +249,12 @@ impl Hub {
                 &self.actors,
                 &self.policies,
             )?)
-            .merge(compute::routes(&self.config.compute, &self.compute));
+            .merge(compute::routes(&self.config.compute, &self.compute))
+            .merge(compute::wasm_routes(
+                &self.config.compute,
+                &self.images,
+                &self.hostile,
+            ));
         let mut cortex = Cortex::builder()
             .metrics(self.metrics.clone())
             .health(self.health.clone())
@@ -241,6 +264,8 @@ impl Hub {
             .resilience(self.policies.clone())
             .actors(self.actors.clone())
             .workers(self.compute.clone())
+            .wasm(self.images.clone())
+            .wasm(self.hostile.clone())
             .server(self.server.clone());
         if let Some(token) = &self.config.metrics_token {
             cortex = cortex.metrics_bearer_token(token.clone());

@@ -9,7 +9,12 @@
 //! (default: one per core), `CORTEX_COMPUTE_QUEUE` (default 4 per worker),
 //! `CORTEX_COMPUTE_QUEUE_TTL` (default `5s`) and
 //! `CORTEX_COMPUTE_RUN_TIMEOUT` (default `10s`; `none` turns either
-//! off); `RUST_LOG`
+//! off); the image guest's wasm pool takes `CORTEX_WASM_WORKERS` (default:
+//! one per core), `CORTEX_WASM_QUEUE` (default 4 per worker),
+//! `CORTEX_WASM_DEADLINE` (per call, default `2s`), `CORTEX_WASM_FUEL`
+//! (metering points per call, default 10 000 000 000) and
+//! `CORTEX_WASM_MAX_MEMORY` (bytes of guest memory, default 67108864;
+//! `none` turns the deadline or the fuel off); `RUST_LOG`
 //! sets the log filter (default `info`); `CORTEX_LOG_FORMAT=json` switches
 //! to JSON log lines. Tracing follows the standard variables:
 //! `OTEL_SERVICE_NAME` (default `cortex-hub`), `OTEL_EXPORTER_OTLP_ENDPOINT`
@@ -20,12 +25,13 @@ use std::time::Duration;
 
 use cortex::serve::shutdown_signal;
 use cortex::trace::{LogFormat, Tracing, TracingGuard};
+use cortex::wasm::WasmConfig;
 use cortex::workers::{Shutdown, WorkerPoolConfig};
 use cortex_hub::compute::ComputeConfig;
 use cortex_hub::{DEFAULT_ADDR, Hub, HubConfig};
 
-/// What the actors and the compute pool get (at the same time) after the
-/// server stopped: 5 s drain + 20 s shutdown + 3 s stay inside
+/// What the actors and the compute and wasm pools get (at the same time)
+/// after the server stopped: 5 s drain + 20 s shutdown + 3 s stay inside
 /// Kubernetes' default 30 s grace period.
 const ACTOR_SHUTDOWN: Duration = Duration::from_secs(3);
 const COMPUTE_SHUTDOWN: Duration = Duration::from_secs(3);
@@ -35,7 +41,9 @@ const USAGE: &str = "usage: cortex-hub [--addr HOST:PORT]\n\
     CORTEX_IDLE_TIMEOUT (60s), CORTEX_DRAIN_DELAY (5s), \
     CORTEX_SHUTDOWN_TIMEOUT (20s), CORTEX_COMPUTE_WORKERS (one per core), \
     CORTEX_COMPUTE_QUEUE (4 per worker), CORTEX_COMPUTE_QUEUE_TTL (5s), \
-    CORTEX_COMPUTE_RUN_TIMEOUT (10s), RUST_LOG, \
+    CORTEX_COMPUTE_RUN_TIMEOUT (10s), CORTEX_WASM_WORKERS (one per core), \
+    CORTEX_WASM_QUEUE (4 per worker), CORTEX_WASM_DEADLINE (2s), \
+    CORTEX_WASM_FUEL (10000000000), CORTEX_WASM_MAX_MEMORY (67108864 bytes), RUST_LOG, \
     CORTEX_LOG_FORMAT=json, OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER";
 
 #[tokio::main]
@@ -111,19 +119,25 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
     // The server has drained, so nothing submits any more: let order
     // actors and compute jobs finish what they hold, side by side, inside
     // what is left of Kubernetes' 30 s grace period.
-    let (actors, compute) = tokio::join!(
+    let graceful = Shutdown::Graceful {
+        timeout: COMPUTE_SHUTDOWN,
+    };
+    let (actors, compute, images, hostile) = tokio::join!(
         hub.actors.shutdown(ACTOR_SHUTDOWN),
-        hub.compute.shutdown(Shutdown::Graceful {
-            timeout: COMPUTE_SHUTDOWN
-        }),
+        hub.compute.shutdown(graceful),
+        hub.images.shutdown(graceful),
+        hub.hostile.shutdown(graceful),
     );
-    tracing::info!(?actors, ?compute, "cortex-hub stopped");
+    tracing::info!(?actors, ?compute, ?images, ?hostile, "cortex-hub stopped");
     Ok(())
 }
 
-/// The compute settings, with the `CORTEX_COMPUTE_*` variables applied.
+/// The compute settings, with the `CORTEX_COMPUTE_*` and `CORTEX_WASM_*`
+/// variables applied.
 fn compute_config(defaults: ComputeConfig) -> Result<ComputeConfig, String> {
     let pool = defaults.pool;
+    let wasm_pool = defaults.wasm_pool;
+    let wasm = defaults.wasm;
     Ok(ComputeConfig {
         pool: WorkerPoolConfig {
             workers: count_var("CORTEX_COMPUTE_WORKERS", pool.workers)?,
@@ -132,8 +146,37 @@ fn compute_config(defaults: ComputeConfig) -> Result<ComputeConfig, String> {
             run_timeout: optional_duration_var("CORTEX_COMPUTE_RUN_TIMEOUT", pool.run_timeout)?,
             ..pool
         },
+        wasm_pool: WorkerPoolConfig {
+            workers: count_var("CORTEX_WASM_WORKERS", wasm_pool.workers)?,
+            queue_capacity: count_var("CORTEX_WASM_QUEUE", wasm_pool.queue_capacity)?,
+            ..wasm_pool
+        },
+        wasm: WasmConfig {
+            deadline: optional_duration_var("CORTEX_WASM_DEADLINE", wasm.deadline)?,
+            fuel: optional_number_var("CORTEX_WASM_FUEL", wasm.fuel)?,
+            max_memory_bytes: optional_number_var(
+                "CORTEX_WASM_MAX_MEMORY",
+                Some(wasm.max_memory_bytes),
+            )?
+            .ok_or("CORTEX_WASM_MAX_MEMORY=none: the guest's memory needs a cap")?,
+            ..wasm
+        },
         ..defaults
     })
+}
+
+/// A number of at least 1 from the environment, `none` for no limit, or
+/// `default`.
+fn optional_number_var(name: &str, default: Option<u64>) -> Result<Option<u64>, String> {
+    match std::env::var(name) {
+        Ok(value) if value.eq_ignore_ascii_case("none") => Ok(None),
+        Ok(value) if !value.is_empty() => match value.replace('_', "").parse::<u64>() {
+            Ok(number) if number >= 1 => Ok(Some(number)),
+            Ok(_) => Err(format!("{name}={value:?}: must be at least 1 (or `none`)")),
+            Err(e) => Err(format!("{name}={value:?}: {e}")),
+        },
+        _ => Ok(default),
+    }
 }
 
 /// A count of at least 1 from the environment, or `default`.

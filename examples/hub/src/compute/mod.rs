@@ -11,6 +11,12 @@
 //!   pixels or generated from a seed ([`blur`]);
 //! - `GET /api/compute/stats`: the pool's [`WorkerPoolStats`] as JSON.
 //!
+//! Beside it, WebAssembly guests on cortex-wasm pools ([`wasm`]): RGBA
+//! image filters (`POST /api/compute/image`) on the `image` pool and a
+//! hostile-guest demo (`POST /api/compute/hostile`) on the tightly
+//! limited `hostile` pool, each mounted through the facade (`wasm:image`,
+//! `wasm:hostile` in `/health`, `cortex_wasm_*` in `/metrics`).
+//!
 //! Jobs are handed over with `try_submit`, never waited for: a full queue
 //! answers `429 Too Many Requests` at once, a pool that is shutting down
 //! `503`, both problem+json with `Retry-After`. A job that waited past the
@@ -23,6 +29,7 @@
 pub mod blur;
 pub mod hash;
 mod problem;
+pub mod wasm;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,6 +42,7 @@ use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use cortex::wasm::{WasmConfig, WasmPool};
 use cortex::workers::{JobError, JobHandle, WorkerPool, WorkerPoolConfig, WorkerPoolStats};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -70,6 +78,22 @@ pub struct ComputeConfig {
     /// The largest request body, in bytes (default 1 MiB); larger ones get
     /// 413 before they are read in full.
     pub max_body_bytes: usize,
+    /// The image guest's limits (`/api/compute/image`): by default
+    /// 10 000 000 000 metering points, a 2 s deadline and a 64 MiB memory
+    /// cap per call ([`wasm::default_image_limits`]).
+    pub wasm: WasmConfig,
+    /// The `image` wasm pool's worker threads: by default one per core, 4
+    /// queued calls per worker, a 5 s queue TTL, a 10 s run timeout.
+    pub wasm_pool: WorkerPoolConfig,
+    /// The largest image body, in bytes (default 4 MiB).
+    pub max_image_bytes: usize,
+    /// The hostile guest's limits (`/api/compute/hostile`): by default a
+    /// 100 ms deadline, 20 000 000 000 metering points and a 1 MiB memory
+    /// cap ([`wasm::default_hostile_limits`]).
+    pub hostile: WasmConfig,
+    /// The `hostile` wasm pool's worker threads: by default 1 worker and 2
+    /// queue places.
+    pub hostile_pool: WorkerPoolConfig,
 }
 
 impl Default for ComputeConfig {
@@ -82,6 +106,11 @@ impl Default for ComputeConfig {
                 ..WorkerPoolConfig::default()
             },
             max_body_bytes: 1024 * 1024,
+            wasm: wasm::default_image_limits(),
+            wasm_pool: wasm::default_image_pool(),
+            max_image_bytes: wasm::MAX_IMAGE_BYTES,
+            hostile: wasm::default_hostile_limits(),
+            hostile_pool: wasm::default_hostile_pool(),
         }
     }
 }
@@ -90,6 +119,12 @@ impl ComputeConfig {
     /// Starts the pool these settings describe, named [`POOL`].
     pub fn build_pool(&self) -> Result<WorkerPool, cortex::workers::WorkersError> {
         WorkerPool::builder(POOL).config(self.pool.clone()).build()
+    }
+
+    /// Compiles the image and hostile guests and starts their pools, named
+    /// [`wasm::IMAGE_POOL`] and [`wasm::HOSTILE_POOL`].
+    pub fn build_wasm_pools(&self) -> Result<(WasmPool, WasmPool), cortex::wasm::WasmError> {
+        wasm::build_pools(self)
     }
 }
 
@@ -119,6 +154,15 @@ pub(crate) fn routes(config: &ComputeConfig, pool: &WorkerPool) -> IndexedRouter
             get(stats),
         )
         .map(|router| router.with_state(state))
+}
+
+/// The WebAssembly routes over the `image` and `hostile` pools.
+pub(crate) fn wasm_routes(
+    config: &ComputeConfig,
+    images: &WasmPool,
+    hostile: &WasmPool,
+) -> IndexedRouter {
+    wasm::routes(config, images, hostile)
 }
 
 /// A submitted job that is cancelled if the request is dropped before its
