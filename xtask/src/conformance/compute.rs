@@ -260,7 +260,7 @@ fn accounting(client: &Client, completed: u64, refused: u64) -> Result<(), Strin
 }
 
 /// The value of the sample `series` (name and labels) in a 0.0.4 text.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(super) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|value| value.split(' ').next()?.parse().ok())

@@ -13,7 +13,7 @@ use super::json::{field, str_field};
 
 const HEALTH_JSON: &str = "application/health+json";
 /// Every check the Hub registers.
-const HUB_CHECKS: [&str; 7] = [
+const HUB_CHECKS: [&str; 9] = [
     "uptime",
     "memory",
     "disk",
@@ -21,6 +21,8 @@ const HUB_CHECKS: [&str; 7] = [
     "actors",
     "resilience",
     "workers:compute",
+    "wasm:image",
+    "wasm:hostile",
 ];
 /// Checks of things outside the process: a liveness probe that failed on
 /// them would restart a healthy process for someone else's fault.

@@ -18,7 +18,12 @@
 //!    - [`compression`]: curl, the compression CLIs and headless Chromium;
 //!    - [`hostile`]: 200 orders of 2 MB (413, RSS bounded), a burst of
 //!      orders (every accepted one final, accepting again after), and every
-//!      kind of error as `application/problem+json`.
+//!      kind of error as `application/problem+json`;
+//!    - [`wasm`]: the image guest's bytes for small RGBA images, the
+//!      hostile guests (an endless loop answered 504 problem+json near its
+//!      deadline, a memory hog and a trap 422) with `/health/live` 200
+//!      after, 100 concurrent blurs each the right bytes or 429
+//!      problem+json, and `/metrics` counting every guest call.
 //! 4. Stops the Hub with SIGTERM and expects a clean exit.
 //! 5. [`compute`]: a Hub with a compute pool of 1 worker and 2 queue
 //!    places flooded with 200 hash jobs from 16 clients: every answer the
@@ -45,6 +50,7 @@ mod resilience;
 mod routes;
 mod serving;
 mod tools;
+mod wasm;
 
 use std::path::PathBuf;
 
@@ -68,6 +74,7 @@ pub(crate) fn run() -> Result<(), String> {
     metrics::check_hub(&client, &routes, &out_dir)?;
     compression::check(&client, &out_dir)?;
     hostile::check(&client, hub.addr(), hub.pid())?;
+    wasm::check(&client, hub.addr())?;
     // Close the client's pooled connections before asking the Hub to
     // drain, so the clean exit is not a race with them.
     drop(client);
