@@ -101,3 +101,56 @@ async fn a_full_queue_is_overloaded_not_a_wait() {
     assert_eq!(stats.workers.rejected, overloaded);
     assert_eq!(stats.calls + overloaded, 16);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_call_is_cancelled_and_never_runs() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let engine = WasmEngine::builder().fuel(2_000_000_000).build().unwrap();
+    let pool = WasmPool::new(
+        engine.compile(HOSTILE).unwrap(),
+        WorkerPool::builder("wasm-drop").workers(1),
+    )
+    .unwrap();
+    // Occupy the only worker until released.
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let release = Arc::new(AtomicBool::new(false));
+    let hold = Arc::clone(&release);
+    let busy = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            pool.call(move |_| {
+                started_tx.send(()).unwrap();
+                while !hold.load(Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Ok(())
+            })
+            .await
+        }
+    });
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    let queued = pool.call(move |_| {
+        flag.store(true, Ordering::SeqCst);
+        Ok(())
+    });
+    // Poll once so the call is queued, then drop it (a client hanging up).
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(20), queued)
+            .await
+            .is_err()
+    );
+    release.store(true, Ordering::SeqCst);
+    busy.await.unwrap().unwrap();
+    pool.workers()
+        .shutdown(cortex_workers::Shutdown::Graceful {
+            timeout: std::time::Duration::from_secs(5),
+        })
+        .await;
+    assert!(!ran.load(Ordering::SeqCst), "the dropped call never ran");
+    assert_eq!(pool.workers().stats().cancelled, 1);
+}
