@@ -117,8 +117,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     report.push_str(&actor_report(&criterion));
     report.push_str(&compression_report(options.runs("compression"), &previous)?);
     report.push_str(&workers_report(&criterion));
+    report.push_str(&wasm_report(&criterion));
     report.push_str(WHERE_WE_LOSE);
     report.push_str(&workers_where_we_lose(&criterion));
+    report.push_str(&wasm_where_we_lose(&criterion));
     let path = root().join("docs/benchmarks.md");
     std::fs::write(&path, report).map_err(|e| format!("writing {}: {e}", path.display()))?;
     eprintln!("wrote {}", path.display());
@@ -541,6 +543,295 @@ fn workers_where_we_lose(criterion: &Path) -> String {
             "- **Worker pool vs {peer}** ({}): {WORKERS_WHY} {}",
             rows.join(", "),
             WORKERS_PEER_WHY[index],
+        );
+    }
+    out
+}
+
+/// Why raw wasmer is faster on a cortex-wasm row; an index into
+/// [`WASM_WHY`].
+type WasmWhy = usize;
+const WHY_CALL: WasmWhy = 0;
+const WHY_UNTYPED: WasmWhy = 1;
+const WHY_FUEL: WasmWhy = 2;
+const WHY_DEADLINE: WasmWhy = 3;
+const WHY_BYTES: WasmWhy = 4;
+const WHY_POOL: WasmWhy = 5;
+const WHY_INSTANTIATE: WasmWhy = 6;
+
+/// What cortex-wasm does that raw wasmer does not, by [`WasmWhy`].
+const WASM_WHY: [&str; 7] = [
+    "`call_with` checks the instance's poison flag and reads the engine's \
+     fuel and deadline settings (through two `Arc`s) before the call and \
+     classifies a failure after it; raw `TypedFunction::call` does none of \
+     that, and on a call of a few nanoseconds the branches show.",
+    "`call` looks the export up by name, clones the `Function`, opens a \
+     `tracing` span, checks the arguments' types at run time and returns \
+     the results as a freshly allocated `Box<[Value]>`; the peer calls a \
+     `TypedFunction` resolved once.",
+    "metering is compiled into the guest: every basic block subtracts its \
+     cost from a global and branches to a trap when the budget runs out, \
+     and the budget is reset through the instance's exports before every \
+     call (the guest's alloc and free calls included); raw wasmer runs no \
+     metering, so a loop-heavy guest pays per iteration.",
+    "each call registers with the engine's deadline watchdog (a mutex, a \
+     map insert and a condvar notify that wakes the watchdog thread to \
+     re-arm its timer) and deregisters after it (the mutex again); wasmer \
+     has no wall-clock limit of its own, so the peer pays nothing.",
+    "every bytes call resolves the export by name and checks its type, \
+     records the input's allocation in the host's table, checks each write \
+     and read against it and against the memory's current size (a fresh \
+     view each), opens a span, and runs the guest's alloc and free through \
+     `call_with` (the poison and limit checks on each guest call); the \
+     hand-written peer trusts the guest and resolves its functions once.",
+    "a pool request crosses threads: the job is queued for a worker thread \
+     that may be asleep, and the result comes back through the async \
+     handle to the runtime; the peer makes its instance on the calling \
+     thread, which for a small module and memory costs about as much.",
+    "`instantiate` also finds the guest's allocator among the exports, \
+     sets up the allocation table and the host heap, and takes an \
+     interrupter when a deadline is configured; the peer only instantiates \
+     and resolves the three functions it calls.",
+];
+
+/// One row of the cortex-wasm table: cortex's bench id against raw
+/// wasmer's in the same group.
+struct WasmRow {
+    title: &'static str,
+    /// A short name for the "where a peer is faster" lines.
+    short: &'static str,
+    group: &'static str,
+    cortex: &'static str,
+    peer: &'static str,
+    /// What makes the peer faster on this row, if it is.
+    why: &'static [WasmWhy],
+}
+
+const WASM_CALL: &str = "wasm_call_add";
+const WASM_JSON: &str = "wasm_json_1KiB";
+const WASM_REQUEST: &str = "wasm_request_invert_64x64";
+const WASM_LIMITS: &str = "wasm_limits_grayscale_1MiB";
+
+const WASM_ROWS: &[WasmRow] = &[
+    WasmRow {
+        title: "`add(i32, i32)`: `typed_function` + `call_with`, no limits (target <= 1.10x)",
+        short: "typed `add`",
+        group: WASM_CALL,
+        cortex: "cortex",
+        peer: "wasmer",
+        why: &[WHY_CALL],
+    },
+    WasmRow {
+        title: "`add`: untyped `call(\"add\", &[Value])`",
+        short: "untyped `add`",
+        group: WASM_CALL,
+        cortex: "cortex-untyped",
+        peer: "wasmer",
+        why: &[WHY_UNTYPED],
+    },
+    WasmRow {
+        title: "`add`: typed, metering on",
+        short: "`add` with metering",
+        group: WASM_CALL,
+        cortex: "cortex-fuel",
+        peer: "wasmer",
+        why: &[WHY_CALL, WHY_FUEL],
+    },
+    WasmRow {
+        title: "`add`: typed, deadline on",
+        short: "`add` with a deadline",
+        group: WASM_CALL,
+        cortex: "cortex-deadline",
+        peer: "wasmer",
+        why: &[WHY_CALL, WHY_DEADLINE],
+    },
+    WasmRow {
+        title: "JSON round trip of 1 KiB through `transform`: `call_json`",
+        short: "JSON 1 KiB",
+        group: WASM_JSON,
+        cortex: "cortex",
+        peer: "wasmer",
+        why: &[WHY_BYTES],
+    },
+    WasmRow {
+        title: "The same document as bytes: `call_bytes`",
+        short: "bytes 1 KiB",
+        group: WASM_JSON,
+        cortex: "cortex-bytes",
+        peer: "wasmer-bytes",
+        why: &[WHY_BYTES],
+    },
+    WasmRow {
+        title: "Request, `invert` 64x64: one instance reused on the calling thread",
+        short: "`invert`, reused instance",
+        group: WASM_REQUEST,
+        cortex: "cortex-instance",
+        peer: "wasmer-instance",
+        why: &[WHY_BYTES],
+    },
+    WasmRow {
+        title: "Request, `invert` 64x64: `WasmPool::call_bytes`, instances reused (peer: a new instance per request)",
+        short: "`invert`, pool vs instance per request",
+        group: WASM_REQUEST,
+        cortex: "cortex-pool",
+        peer: "wasmer-instantiate",
+        why: &[WHY_POOL],
+    },
+    WasmRow {
+        title: "Request, `invert` 64x64: a new instance per request (`module.instantiate()` + `call_bytes`)",
+        short: "`invert`, instance per request",
+        group: WASM_REQUEST,
+        cortex: "cortex-instantiate",
+        peer: "wasmer-instantiate",
+        why: &[WHY_INSTANTIATE, WHY_BYTES],
+    },
+    WasmRow {
+        title: "`grayscale` on 1 MiB RGBA, no limits",
+        short: "`grayscale` 1 MiB",
+        group: WASM_LIMITS,
+        cortex: "cortex",
+        peer: "wasmer",
+        why: &[WHY_BYTES],
+    },
+    WasmRow {
+        title: "`grayscale` on 1 MiB RGBA, metering on",
+        short: "`grayscale` 1 MiB with metering",
+        group: WASM_LIMITS,
+        cortex: "cortex-fuel",
+        peer: "wasmer",
+        why: &[WHY_FUEL],
+    },
+    WasmRow {
+        title: "`grayscale` on 1 MiB RGBA, deadline on",
+        short: "`grayscale` 1 MiB with a deadline",
+        group: WASM_LIMITS,
+        cortex: "cortex-deadline",
+        peer: "wasmer",
+        why: &[WHY_DEADLINE],
+    },
+    WasmRow {
+        title: "`grayscale` on 1 MiB RGBA, metering and deadline on",
+        short: "`grayscale` 1 MiB with both",
+        group: WASM_LIMITS,
+        cortex: "cortex-fuel-deadline",
+        peer: "wasmer",
+        why: &[WHY_FUEL, WHY_DEADLINE],
+    },
+];
+
+/// The means of one row: cortex's and raw wasmer's.
+fn wasm_row(criterion: &Path, row: &WasmRow) -> (Option<f64>, Option<f64>) {
+    (
+        mean_ns(criterion, row.group, row.cortex),
+        mean_ns(criterion, row.group, row.peer),
+    )
+}
+
+/// cortex-wasm vs raw wasmer on the same guests, and what its limits cost.
+fn wasm_report(criterion: &Path) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## cortex-wasm\n\n\
+         cortex-wasm against raw wasmer 7.4, the wasmer it is built on: the \
+         same Cranelift compiler and the same committed guests \
+         (`crates/cortex-wasm/guests/`: `add`, `grayscale` and `invert` of \
+         image.wasm, `transform` of json.wasm), same run. The peer is a \
+         hand-written embedder on a plain `Store`: `TypedFunction`s resolved \
+         once, the guest's `alloc` / free called by hand around each bytes \
+         call, no limits, no checks. cortex runs on the default engine (no \
+         metering, no deadline) except where a row says otherwise; \
+         metering gets 10^9 points and the deadline is 10 s, neither ever \
+         reached. Both sides of the JSON rows encode and decode with \
+         serde_json on the host. The pool has 2 workers whose instances are \
+         made once; each request is awaited on a current-thread runtime and \
+         carries a fresh 16 KiB body. extism is not compared: its \
+         `Plugin::call` runs only exports of its own ABI (`() -> i32`, input \
+         and output through the extism kernel's imports), so it cannot run \
+         these guests' plain `(ptr, len) -> i64` exports, and measuring it \
+         would take PDK builds of other guests and a second runtime \
+         (wasmtime) in the bench's build.\n\n\
+         | workload | cortex | raw wasmer (peer) | ratio |\n\
+         |---|---:|---:|---:|"
+    );
+    for row in WASM_ROWS {
+        let (ours, peer) = wasm_row(criterion, row);
+        let cells = [
+            row.title.to_owned(),
+            format_ns(ours),
+            format_ns(peer),
+            ratio(ours, peer),
+        ];
+        let _ = writeln!(out, "{}", table_row(&cells));
+    }
+    let _ = writeln!(
+        out,
+        "\nWhat the limits cost per call, cortex on and off, same run \
+         (`add`: its typed call; `grayscale`: its `call_bytes` on 1 MiB, \
+         three guest calls with alloc and free):\n\n\
+         | guest work | no limits | metering on | deadline on | both | metering cost | deadline cost |\n\
+         |---|---:|---:|---:|---:|---:|---:|"
+    );
+    let minus = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+    for (title, group, both) in [
+        ("`add(i32, i32)`", WASM_CALL, false),
+        ("`grayscale`, 1 MiB", WASM_LIMITS, true),
+    ] {
+        let off = mean_ns(criterion, group, "cortex");
+        let fuel = mean_ns(criterion, group, "cortex-fuel");
+        let deadline = mean_ns(criterion, group, "cortex-deadline");
+        let cells = [
+            title.to_owned(),
+            format_ns(off),
+            format_ns(fuel),
+            format_ns(deadline),
+            if both {
+                format_ns(mean_ns(criterion, group, "cortex-fuel-deadline"))
+            } else {
+                String::new()
+            },
+            format_ns(minus(fuel, off)),
+            format_ns(minus(deadline, off)),
+        ];
+        let _ = writeln!(out, "{}", table_row(&cells));
+    }
+    let pool = mean_ns(criterion, WASM_REQUEST, "cortex-pool");
+    let fresh = mean_ns(criterion, WASM_REQUEST, "cortex-instantiate");
+    let _ = writeln!(
+        out,
+        "\nPer `invert` request, the pool's reused instances cost {} where a \
+         new instance per request costs {} (cortex) and {} (raw wasmer).",
+        format_ns(pool),
+        format_ns(fresh),
+        format_ns(mean_ns(criterion, WASM_REQUEST, "wasmer-instantiate")),
+    );
+    out
+}
+
+/// The "where a peer is faster" lines of cortex-wasm: one line per reason
+/// that applies to some row where raw wasmer beat cortex by more than
+/// [`FASTER_BY`], none when it never did.
+fn wasm_where_we_lose(criterion: &Path) -> String {
+    let losing: Vec<&WasmRow> = WASM_ROWS
+        .iter()
+        .filter(|row| {
+            matches!(wasm_row(criterion, row), (Some(ours), Some(peer)) if ours > peer * FASTER_BY)
+        })
+        .collect();
+    let mut out = String::new();
+    for (why, text) in WASM_WHY.iter().enumerate() {
+        let rows: Vec<&str> = losing
+            .iter()
+            .filter(|row| row.why.contains(&why))
+            .map(|row| row.short)
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "- **cortex-wasm vs raw wasmer** ({}): {text}",
+            rows.join(", ")
         );
     }
     out
@@ -1021,6 +1312,76 @@ mod tests {
         // rayon is faster on dispatch; threadpool's 2.5% on the batch is noise.
         assert_eq!(lines.lines().count(), 1, "{lines}");
         assert!(lines.starts_with("- **Worker pool vs rayon** (dispatch): per job"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn wasm_tables_and_the_lines_where_raw_wasmer_is_faster() {
+        let dir = estimates(
+            "wasm",
+            &[
+                (WASM_CALL, "cortex", 10.4),
+                (WASM_CALL, "wasmer", 10.0),
+                (WASM_CALL, "cortex-fuel", 30.0),
+                (WASM_CALL, "cortex-deadline", 110.0),
+                (WASM_JSON, "cortex", 5_000.0),
+                (WASM_JSON, "wasmer", 4_000.0),
+                (WASM_REQUEST, "cortex-pool", 8_000.0),
+                (WASM_REQUEST, "cortex-instantiate", 30_000.0),
+                (WASM_REQUEST, "wasmer-instantiate", 25_000.0),
+                (WASM_LIMITS, "cortex", 1e6),
+                (WASM_LIMITS, "cortex-fuel", 1.5e6),
+                (WASM_LIMITS, "cortex-deadline", 1.01e6),
+                (WASM_LIMITS, "cortex-fuel-deadline", 1.52e6),
+                (WASM_LIMITS, "wasmer", 0.98e6),
+            ],
+        );
+        let table = wasm_report(&dir);
+        assert!(
+            table.contains(
+                "| `add(i32, i32)`: `typed_function` + `call_with`, no limits \
+                 (target <= 1.10x) | 10.40 ns | 10.00 ns | 1.04x |"
+            ),
+            "{table}"
+        );
+        // The pool against a new raw instance per request.
+        assert!(
+            table.contains(
+                "instances reused (peer: a new instance per request) | 8.00 µs | 25.00 µs | 0.32x |"
+            ),
+            "{table}"
+        );
+        // Missing estimates read n/a.
+        assert!(
+            table.contains("| The same document as bytes: `call_bytes` | n/a | n/a | n/a |"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| `add(i32, i32)` | 10.40 ns | 30.00 ns | 110.00 ns | | 19.60 ns | 99.60 ns |"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("| `grayscale`, 1 MiB | 1.00 ms | 1.50 ms | 1.01 ms | 1.52 ms | 500.00 µs | 10.00 µs |"),
+            "{table}"
+        );
+
+        let lines = wasm_where_we_lose(&dir);
+        // The typed call's 4% and grayscale's 2% are noise; the rest lose.
+        let expected = [
+            "- **cortex-wasm vs raw wasmer** (`add` with metering, `add` with a deadline): `call_with`",
+            "- **cortex-wasm vs raw wasmer** (`add` with metering, `grayscale` 1 MiB with metering, \
+             `grayscale` 1 MiB with both): metering",
+            "- **cortex-wasm vs raw wasmer** (`add` with a deadline, `grayscale` 1 MiB with both): each call",
+            "- **cortex-wasm vs raw wasmer** (JSON 1 KiB, `invert`, instance per request): every bytes call",
+            "- **cortex-wasm vs raw wasmer** (`invert`, instance per request): `instantiate`",
+        ];
+        let found: Vec<&str> = lines.lines().collect();
+        assert_eq!(found.len(), expected.len(), "{lines}");
+        for (line, start) in found.iter().zip(expected) {
+            assert!(line.starts_with(start), "{line}");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }
