@@ -6,7 +6,9 @@
 //! between calls or in a host function at that instant. So the watchdog
 //! interrupts an overdue call every millisecond until the call ends and
 //! deregisters. The call path pays one lock to register and one to
-//! deregister, and only when a deadline is configured.
+//! deregister, and only when a deadline is configured; it wakes the
+//! watchdog only when its deadline comes before the watchdog's own
+//! wake-up (the first call of a quiet spell).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
@@ -47,6 +49,10 @@ struct State {
     entries: BTreeMap<u64, Entry>,
     next_id: u64,
     watchdog_started: bool,
+    /// When the sleeping watchdog will wake on its own (`None`: awake).
+    /// A call whose deadline is later needs no wake-up: with one deadline
+    /// per engine, that is every call but the first of a quiet spell.
+    sleeping_until: Option<Instant>,
 }
 
 /// The calls with a deadline now running on one engine's instances.
@@ -90,8 +96,13 @@ impl Deadlines {
                 );
             }
         }
+        let wake = state
+            .sleeping_until
+            .is_some_and(|sleeping_until| deadline < sleeping_until);
         drop(state);
-        self.changed.notify_one();
+        if wake {
+            self.changed.notify_one();
+        }
         Watch {
             deadlines: Arc::clone(self),
             id,
