@@ -503,10 +503,11 @@ const WORKERS_WHY: &str = "per job, cortex-workers timestamps the job (queue TTL
     accepted job), allocates a result slot that the worker, the watchdog, \
     `cancel` and shutdown race to answer exactly once, registers the running \
     job for the watchdog, runs it under `catch_unwind` in a span parented to \
-    the submitter's, and counts its outcome; and its `wait()` parks the \
-    caller at once, where a channel's `recv` spins briefly first and may \
-    catch a quick reply without a sleep and wake-up. The `crossbeam \
-    baseline` column is the same queue without any of it.";
+    the submitter's, and counts its outcome. Its blocking `wait()` spins \
+    briefly before it parks (as a channel's `recv` does), but an awaited \
+    handle cannot spin without stalling the runtime: the async row pays a \
+    wake-up of the runtime thread. The `crossbeam baseline` column is the \
+    same queue without any of it.";
 
 const WORKERS_PEER_WHY: [&str; 3] = [
     "threadpool hands a boxed closure over an unbounded std channel and \
@@ -574,10 +575,11 @@ const WASM_WHY: [&str; 7] = [
      and the budget is reset through the instance's exports before every \
      call (the guest's alloc and free calls included); raw wasmer runs no \
      metering, so a loop-heavy guest pays per iteration.",
-    "each call registers with the engine's deadline watchdog (a mutex, a \
-     map insert and a condvar notify that wakes the watchdog thread to \
-     re-arm its timer) and deregisters after it (the mutex again); wasmer \
-     has no wall-clock limit of its own, so the peer pays nothing.",
+    "each call registers with the engine's deadline watchdog (a mutex and \
+     a map insert; the watchdog thread is woken only by the first call of \
+     a quiet spell) and deregisters after it (the mutex again), and wasmer \
+     records the running store for its interrupt signal; wasmer has no \
+     wall-clock limit of its own, so the peer pays nothing.",
     "every bytes call resolves the export by name and checks its type, \
      records the input's allocation in the host's table, checks each write \
      and read against it and against the memory's current size (a fresh \
