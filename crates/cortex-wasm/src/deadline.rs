@@ -28,6 +28,8 @@ pub(crate) struct Interrupter;
 
 #[cfg(not(all(unix, feature = "interrupt")))]
 impl Interrupter {
+    /// Stands in for wasmer's `Interrupter::interrupt`, same signature.
+    #[allow(clippy::unused_self)]
     fn interrupt(&self) {}
 }
 

@@ -53,7 +53,7 @@ pub struct WasmConfig {
     /// `None` turns metering off (no per-operator cost at all).
     pub fuel: Option<u64>,
     /// Wall-clock limit per call (feature `interrupt`); `None`: no limit.
-    #[serde(with = "duration_option")]
+    #[serde(with = "humantime_serde::option")]
     pub deadline: Option<Duration>,
     /// The most linear memory an instance may have. 64 MiB.
     pub max_memory_bytes: u64,
@@ -368,35 +368,5 @@ impl WasmEngineBuilder {
                 cache_hits: AtomicU64::new(0),
             }),
         })
-    }
-}
-
-mod duration_option {
-    //! `Option<Duration>` as humantime text (`"250ms"`, `"2s"`) or `null`.
-
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(super) fn serialize<S: Serializer>(
-        value: &Option<Duration>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(value) => serializer.collect_str(&humantime::format_duration(*value)),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Duration>, D::Error> {
-        Option::<String>::deserialize(deserializer)?
-            .map(|text| {
-                humantime::parse_duration(&text).map_err(|error| {
-                    de::Error::custom(format_args!("invalid duration {text:?}: {error}"))
-                })
-            })
-            .transpose()
     }
 }

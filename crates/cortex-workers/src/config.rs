@@ -43,15 +43,15 @@ pub struct WorkerPoolConfig {
     pub queue_capacity: Option<usize>,
     /// A job not started this long after it was accepted is dropped unrun
     /// with `Expired`. `None`: no limit.
-    #[serde(with = "duration::option")]
+    #[serde(with = "humantime_serde::option")]
     pub queue_ttl: Option<Duration>,
     /// A job still running this long after it started answers `TimedOut`
     /// and its token fires. `None`: no limit.
-    #[serde(with = "duration::option")]
+    #[serde(with = "humantime_serde::option")]
     pub run_timeout: Option<Duration>,
     /// After a run timeout, how long the job has to return before its
     /// thread is detached as a zombie and replaced. 1 s.
-    #[serde(with = "duration")]
+    #[serde(with = "humantime_serde")]
     pub grace: Duration,
     /// Zombie threads allowed at once; past it, timed-out threads are not
     /// replaced and the pool runs smaller (and reports Down once no worker
@@ -218,59 +218,5 @@ impl WorkerPoolBuilder {
     pub fn build(self) -> Result<WorkerPool, WorkersError> {
         let settings = self.config.resolve(&self.name)?;
         WorkerPool::start(self.name, settings)
-    }
-}
-
-pub(crate) mod duration {
-    //! Durations in config files as humantime text: `"250ms"`, `"2s"`,
-    //! `"1m 30s"`.
-
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(crate) fn serialize<S: Serializer>(
-        value: &Duration,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&humantime::format_duration(*value))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Duration, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map_err(|error| de::Error::custom(format_args!("invalid duration {text:?}: {error}")))
-    }
-
-    pub(crate) mod option {
-        //! The same for `Option<Duration>` (`null` = none).
-
-        use std::time::Duration;
-
-        use serde::{Deserialize, Deserializer, Serializer, de};
-
-        pub(crate) fn serialize<S: Serializer>(
-            value: &Option<Duration>,
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
-            match value {
-                Some(value) => serializer.collect_str(&humantime::format_duration(*value)),
-                None => serializer.serialize_none(),
-            }
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            deserializer: D,
-        ) -> Result<Option<Duration>, D::Error> {
-            Option::<String>::deserialize(deserializer)?
-                .map(|text| {
-                    humantime::parse_duration(&text).map_err(|error| {
-                        de::Error::custom(format_args!("invalid duration {text:?}: {error}"))
-                    })
-                })
-                .transpose()
-        }
     }
 }
