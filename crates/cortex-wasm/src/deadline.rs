@@ -148,11 +148,14 @@ fn watchdog(deadlines: &Weak<Deadlines>) {
             next.saturating_duration_since(now)
                 .min(Duration::from_secs(1))
         });
+        // Calls with an earlier deadline than this wake us (`watch`).
+        state.sleeping_until = Some(now + wait);
         state = deadlines
             .changed
             .wait_timeout(state, wait)
             .unwrap_or_else(PoisonError::into_inner)
             .0;
+        state.sleeping_until = None;
         drop(state);
     }
 }

@@ -412,3 +412,50 @@ fn a_guest_allocator_returning_pointers_outside_memory_is_caught() {
     ));
     assert!(instance.call_bytes("echo", b"x").is_err());
 }
+
+#[cfg(all(unix, feature = "interrupt"))]
+#[test]
+fn with_fuel_to_spare_the_deadline_stops_the_loop() {
+    let engine = WasmEngine::builder()
+        .deadline(Duration::from_millis(50))
+        .fuel(20_000_000_000)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let mut instance = hostile(&engine);
+        assert_eq!(
+            instance.call("spin", &[]),
+            Err(WasmError::TimedOut {
+                deadline: Duration::from_millis(50)
+            })
+        );
+    }
+}
+
+/// The watchdog sleeps up to a second when no call runs; a call that
+/// starts then must wake it, or its deadline would slip to that second.
+#[cfg(all(unix, feature = "interrupt"))]
+#[test]
+fn a_call_after_a_quiet_spell_still_stops_at_its_deadline() {
+    let engine = WasmEngine::builder()
+        .deadline(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut quick = hostile(&engine);
+    for round in 0..3 {
+        quick.call("add", &[Value::I32(1), Value::I32(2)]).unwrap();
+        // The watchdog has gone back to its idle sleep.
+        std::thread::sleep(Duration::from_millis(30));
+        let started = std::time::Instant::now();
+        assert!(matches!(
+            hostile(&engine).call("spin", &[]),
+            Err(WasmError::TimedOut { .. })
+        ));
+        // Far more than 50 ms, far less than the watchdog's 1 s idle sleep.
+        assert!(
+            started.elapsed() < Duration::from_millis(700),
+            "round {round}: {:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -154,3 +154,25 @@ async fn a_dropped_call_is_cancelled_and_never_runs() {
     assert!(!ran.load(Ordering::SeqCst), "the dropped call never ran");
     assert_eq!(pool.workers().stats().cancelled, 1);
 }
+
+#[cfg(all(unix, feature = "interrupt"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_stops_an_endless_loop_on_a_pool_thread() {
+    let engine = WasmEngine::builder()
+        .deadline(std::time::Duration::from_millis(100))
+        .fuel(20_000_000_000)
+        .build()
+        .unwrap();
+    let pool = WasmPool::new(
+        engine.compile(HOSTILE).unwrap(),
+        WorkerPool::builder("wasm-deadline").workers(1),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let answer = pool.call(|instance| instance.call("spin", &[])).await;
+        assert!(
+            matches!(answer, Err(WasmError::TimedOut { .. })),
+            "{answer:?}"
+        );
+    }
+}

@@ -114,7 +114,13 @@ struct FieldError {
 
 /// The response is problem+json with `status`; returns the problem.
 async fn problem(response: Response, status: StatusCode) -> Problem {
-    assert_eq!(response.status(), status);
+    if response.status() != status {
+        panic!(
+            "expected {status}, got {}: {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+    }
     assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
     let problem: Problem = response.json().await.unwrap();
     assert_eq!(problem.status, status.as_u16(), "{problem:?}");
