@@ -165,6 +165,7 @@ mod tests {
     fn capture(format: LogFormat, f: impl FnOnce()) -> String {
         let out = Captured::default();
         let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
             .event_format(TraceIdFormat::new(format))
             .with_writer(out.clone())
             .finish();

@@ -369,8 +369,12 @@ impl TracingGuard {
 
         let filter = tracing_subscriber::EnvFilter::try_new(&self.log_filter)
             .map_err(|e| TraceError::Filter(e.to_string()))?;
-        let fmt =
-            tracing_subscriber::fmt::layer().event_format(TraceIdFormat::new(self.log_format));
+        // Plain text: log lines go to files and collectors, and a
+        // dependency may turn on tracing-subscriber's `ansi` feature
+        // (wasmer does), which would colour the fields.
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .event_format(TraceIdFormat::new(self.log_format));
         let otel = tracing_opentelemetry::layer()
             .with_tracer(self.provider.tracer(self.service_name.clone()));
         tracing_subscriber::registry()
