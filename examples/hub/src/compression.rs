@@ -33,6 +33,11 @@ pub(crate) fn routes() -> IndexedRouter {
             get(demo_page),
         )
         .route(
+            "/demo.js",
+            "the /demo page's script, a file: the CSP allows same-origin scripts only",
+            get(demo_script),
+        )
+        .route(
             "/api/big.json",
             "about 1 MiB of JSON, compressed when accepted",
             get(big_json),
@@ -166,16 +171,29 @@ async fn demo_page() -> Html<&'static str> {
     Html(DEMO_PAGE)
 }
 
-/// Fetches the large JSON and the event stream and writes PASS or FAIL
-/// into `#status`, for a headless browser's `--dump-dom`.
+async fn demo_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        DEMO_SCRIPT,
+    )
+}
+
+/// Loads [`DEMO_SCRIPT`], which writes PASS or FAIL into `#status`, for a
+/// headless browser's `--dump-dom`. Nothing inline: the Hub's
+/// Content-Security-Policy would block it.
 const DEMO_PAGE: &str = r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>Cortex compression demo</title></head>
 <body>
 <h1>Cortex compression demo</h1>
 <p id="status">PENDING</p>
 <p id="detail"></p>
-<script>
-(async () => {
+<script src="/demo.js"></script>
+</body></html>
+"#;
+
+/// Fetches the large JSON and the event stream and writes PASS or FAIL
+/// into the page's `#status`.
+const DEMO_SCRIPT: &str = r#"(async () => {
   const status = document.getElementById('status');
   const detail = document.getElementById('detail');
   try {
@@ -199,6 +217,4 @@ const DEMO_PAGE: &str = r#"<!doctype html>
     detail.textContent = String(error);
   }
 })();
-</script>
-</body></html>
 "#;

@@ -15,7 +15,7 @@
 //! | `GET /api/trace` | the request's trace context: send a `traceparent` and see the trace continue |
 //! | `GET /metrics` | Prometheus 0.0.4 or OpenMetrics 1.0.0, by `Accept` |
 //! | `GET /health`, `/health/live`, `/health/ready`, `/health/startup`, `/livez`, `/readyz` | health probes (`?verbose` shows details) |
-//! | `GET /demo` | a page that fetches `/api/big.json` and `/api/events` and reports PASS/FAIL |
+//! | `GET /demo`, `/demo.js` | a page (and its script) that fetches `/api/big.json` and `/api/events` and reports PASS/FAIL |
 //! | `GET /api/big.json`, `/api/events` | about 1 MiB of JSON; three server-sent events 200 ms apart |
 //! | `POST /api/upload` | accepts gzip/br/zstd/deflate request bodies (16 MiB decoded at most) |
 //! | `GET /api/empty`, `/api/not-modified`, `/api/partial`, `/api/precompressed` | 204, 304, 206 and pre-encoded responses, which must pass uncompressed |
@@ -37,6 +37,16 @@
 //! error is RFC 9457 `application/problem+json`: an unknown path gets 404,
 //! a routed path with a method it does not serve 405 with `Allow`.
 //!
+//! Every request gets an `x-request-id` (the client's when it is a short
+//! plain token, else a fresh UUID), echoed on the response, and one
+//! access-log event (target `cortex_hub::access`: method, route template,
+//! status, duration, bytes, request id, and the trace's `trace_id` and
+//! `span_id`). Every response carries a strict `Content-Security-Policy`
+//! (same-origin scripts, styles and connections only, `frame-ancestors
+//! 'none'`), `X-Content-Type-Options: nosniff` and `Referrer-Policy:
+//! no-referrer`; `Authorization`, `Cookie`, `Proxy-Authorization` and
+//! `Set-Cookie` are marked sensitive. See [`access_log`].
+//!
 //! ```
 //! use cortex_hub::{Hub, HubConfig};
 //!
@@ -50,6 +60,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod access_log;
 pub mod compression;
 pub mod compute;
 pub mod flaky;
@@ -258,7 +269,6 @@ impl Hub {
         let mut cortex = Cortex::builder()
             .metrics(self.metrics.clone())
             .health(self.health.clone())
-            .trace(HttpTraceLayer::new(&self.tracer_provider))
             .compression(CompressionLayer::new())
             .decompression(DecompressionLayer::new())
             .resilience(self.policies.clone())
@@ -291,7 +301,14 @@ impl Hub {
             .route("/", get(move || serve_index(Arc::clone(&index))))
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed);
-        Ok(cortex.mount(routes)?)
+        // The trace layer is not the facade's (`.trace`, outermost of its
+        // layers) but the gateway's, in the same place with the access log
+        // just inside it: access-log lines carry the request's trace id.
+        let routes = cortex.mount(routes)?;
+        Ok(access_log::gateway(
+            routes,
+            HttpTraceLayer::new(&self.tracer_provider),
+        ))
     }
 }
 
