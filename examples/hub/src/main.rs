@@ -1,28 +1,33 @@
 //! Starts the Cortex Hub: `cargo run --release -p cortex-hub [-- --addr HOST:PORT]`.
 //!
-//! Configuration: `--addr` or `CORTEX_ADDR` (default `127.0.0.1:3000`);
+//! Configuration: every setting is a flag with a `CORTEX_*` environment
+//! variable as fallback (the flag wins; an empty variable counts as unset);
+//! `cortex-hub --help` lists them all with their defaults. `--addr` or
+//! `CORTEX_ADDR` (default `127.0.0.1:3000`); `--metrics-token` or
 //! `CORTEX_METRICS_TOKEN` protects `/metrics` with a bearer token;
-//! `CORTEX_HEADER_READ_TIMEOUT` (default `10s`) and `CORTEX_IDLE_TIMEOUT`
-//! (default `60s`) bound slow and idle clients; `CORTEX_DRAIN_DELAY`
-//! (default `5s`) and `CORTEX_SHUTDOWN_TIMEOUT` (default `20s`) shape the
-//! graceful shutdown; the compute worker pool takes `CORTEX_COMPUTE_WORKERS`
-//! (default: one per core), `CORTEX_COMPUTE_QUEUE` (default 4 per worker),
-//! `CORTEX_COMPUTE_QUEUE_TTL` (default `5s`) and
-//! `CORTEX_COMPUTE_RUN_TIMEOUT` (default `10s`; `none` turns either
-//! off); the image guest's wasm pool takes `CORTEX_WASM_WORKERS` (default:
-//! one per core), `CORTEX_WASM_QUEUE` (default 4 per worker),
-//! `CORTEX_WASM_DEADLINE` (per call, default `2s`), `CORTEX_WASM_FUEL`
-//! (metering points per call, default 10 000 000 000) and
-//! `CORTEX_WASM_MAX_MEMORY` (bytes of guest memory, default 67108864;
-//! `none` turns the deadline or the fuel off); `RUST_LOG`
-//! sets the log filter (default `info`); `CORTEX_LOG_FORMAT=json` switches
-//! to JSON log lines. Tracing follows the standard variables:
+//! `--header-read-timeout` (default `10s`) and `--idle-timeout` (default
+//! `60s`) bound slow and idle clients; `--drain-delay` (default `5s`) and
+//! `--shutdown-timeout` (default `20s`) shape the graceful shutdown; the
+//! compute worker pool takes `--compute-workers` (default: one per core),
+//! `--compute-queue` (default 4 per worker), `--compute-queue-ttl` (default
+//! `5s`) and `--compute-run-timeout` (default `10s`; `none` turns either
+//! off); the image guest's wasm pool takes `--wasm-workers` (default: one
+//! per core), `--wasm-queue` (default 4 per worker), `--wasm-deadline` (per
+//! call, default `2s`), `--wasm-fuel` (metering points per call, default
+//! 10 000 000 000) and `--wasm-max-memory` (bytes of guest memory, default
+//! 67108864; `none` turns the deadline or the fuel off); `--log-format
+//! json` or `CORTEX_LOG_FORMAT=json` switches to JSON log lines. The
+//! variables are the flags' names in upper case with a `CORTEX_` prefix
+//! (`--compute-workers` is `CORTEX_COMPUTE_WORKERS`). `RUST_LOG` sets the
+//! log filter (default `info`). Tracing follows the standard variables:
 //! `OTEL_SERVICE_NAME` (default `cortex-hub`), `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! (+ `OTEL_EXPORTER_OTLP_PROTOCOL`), `OTEL_TRACES_SAMPLER{,_ARG}`.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use cortex::serve::shutdown_signal;
 use cortex::trace::{LogFormat, Tracing, TracingGuard};
 use cortex::wasm::WasmConfig;
@@ -36,26 +41,257 @@ use cortex_hub::{DEFAULT_ADDR, Hub, HubConfig};
 const ACTOR_SHUTDOWN: Duration = Duration::from_secs(3);
 const COMPUTE_SHUTDOWN: Duration = Duration::from_secs(3);
 
-const USAGE: &str = "usage: cortex-hub [--addr HOST:PORT]\n\
-    env: CORTEX_ADDR (default 127.0.0.1:3000), CORTEX_METRICS_TOKEN, CORTEX_HEADER_READ_TIMEOUT (10s), \
-    CORTEX_IDLE_TIMEOUT (60s), CORTEX_DRAIN_DELAY (5s), \
-    CORTEX_SHUTDOWN_TIMEOUT (20s), CORTEX_COMPUTE_WORKERS (one per core), \
-    CORTEX_COMPUTE_QUEUE (4 per worker), CORTEX_COMPUTE_QUEUE_TTL (5s), \
-    CORTEX_COMPUTE_RUN_TIMEOUT (10s), CORTEX_WASM_WORKERS (one per core), \
-    CORTEX_WASM_QUEUE (4 per worker), CORTEX_WASM_DEADLINE (2s), \
-    CORTEX_WASM_FUEL (10000000000), CORTEX_WASM_MAX_MEMORY (67108864 bytes), RUST_LOG, \
-    CORTEX_LOG_FORMAT=json, OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER";
+/// The variables read outside the flags, for `--help`.
+const AFTER_HELP: &str = "\
+Environment:
+  RUST_LOG                     the log filter (default `info`), e.g. `info,cortex_hub=debug`
+  OTEL_SERVICE_NAME            the service name on spans (default `cortex-hub`)
+  OTEL_TRACES_EXPORTER         `otlp`, `console` or `none` (default: OTLP if an endpoint is set)
+  OTEL_EXPORTER_OTLP_ENDPOINT  export spans over OTLP to this endpoint
+  OTEL_EXPORTER_OTLP_PROTOCOL  the OTLP protocol (`grpc` or `http/protobuf`)
+  OTEL_TRACES_SAMPLER          the sampler (e.g. `parentbased_traceidratio`)
+  OTEL_TRACES_SAMPLER_ARG      the sampler's argument (e.g. `0.1`)
+
+Durations are humantime text (`250ms`, `5s`, `1m 30s`). A flag wins over its
+variable; an empty variable counts as unset.";
+
+/// The Cortex Hub: the showcase service that uses every Cortex crate.
+#[derive(Debug, Parser)]
+#[command(name = "cortex-hub", version, about, after_help = AFTER_HELP)]
+struct Cli {
+    /// The address to listen on.
+    #[arg(long, env = "CORTEX_ADDR", value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
+    addr: SocketAddr,
+
+    /// Protects `/metrics` with this bearer token (default: open).
+    #[arg(
+        long,
+        env = "CORTEX_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    metrics_token: Option<String>,
+
+    /// How long a client may take to send the request headers [default: 10s].
+    #[arg(long, env = "CORTEX_HEADER_READ_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    header_read_timeout: Option<Duration>,
+
+    /// How long an idle keep-alive connection stays open [default: 60s].
+    #[arg(long, env = "CORTEX_IDLE_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    idle_timeout: Option<Duration>,
+
+    /// How long serving goes on after SIGTERM while readiness fails [default: 5s].
+    #[arg(long, env = "CORTEX_DRAIN_DELAY", value_name = "DURATION", value_parser = duration)]
+    drain_delay: Option<Duration>,
+
+    /// How long in-flight requests get once the listener closed [default: 20s].
+    #[arg(long, env = "CORTEX_SHUTDOWN_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    shutdown_timeout: Option<Duration>,
+
+    /// The compute pool's worker threads [default: one per core].
+    #[arg(long, env = "CORTEX_COMPUTE_WORKERS", value_name = "N")]
+    compute_workers: Option<NonZeroUsize>,
+
+    /// The compute pool's queue places [default: 4 per worker].
+    #[arg(long, env = "CORTEX_COMPUTE_QUEUE", value_name = "N")]
+    compute_queue: Option<NonZeroUsize>,
+
+    /// How long a compute job may wait in the queue, or `none` [default: 5s].
+    #[arg(long, env = "CORTEX_COMPUTE_QUEUE_TTL", value_name = "DURATION|none", value_parser = limit_duration)]
+    compute_queue_ttl: Option<Limit<Duration>>,
+
+    /// How long a compute job may run, or `none` [default: 10s].
+    #[arg(long, env = "CORTEX_COMPUTE_RUN_TIMEOUT", value_name = "DURATION|none", value_parser = limit_duration)]
+    compute_run_timeout: Option<Limit<Duration>>,
+
+    /// The image guest's wasm worker threads [default: one per core].
+    #[arg(long, env = "CORTEX_WASM_WORKERS", value_name = "N")]
+    wasm_workers: Option<NonZeroUsize>,
+
+    /// The image guest's queue places [default: 4 per worker].
+    #[arg(long, env = "CORTEX_WASM_QUEUE", value_name = "N")]
+    wasm_queue: Option<NonZeroUsize>,
+
+    /// The image guest's deadline per call, or `none` [default: 2s].
+    #[arg(long, env = "CORTEX_WASM_DEADLINE", value_name = "DURATION|none", value_parser = limit_duration)]
+    wasm_deadline: Option<Limit<Duration>>,
+
+    /// The image guest's metering points per call, or `none` [default: 10_000_000_000].
+    #[arg(long, env = "CORTEX_WASM_FUEL", value_name = "POINTS|none", value_parser = limit_number)]
+    wasm_fuel: Option<Limit<u64>>,
+
+    /// The image guest's memory cap in bytes [default: 67108864].
+    #[arg(long, env = "CORTEX_WASM_MAX_MEMORY", value_name = "BYTES", value_parser = memory)]
+    wasm_max_memory: Option<u64>,
+
+    /// How log lines look.
+    #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormatArg::Pretty)]
+    log_format: LogFormatArg,
+}
+
+/// `--log-format`: cortex-trace's [`LogFormat`] as a clap value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormatArg {
+    /// Human-readable lines with trace and span ids.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(format: LogFormatArg) -> Self {
+        match format {
+            LogFormatArg::Pretty => Self::Pretty,
+            LogFormatArg::Json => Self::Json,
+        }
+    }
+}
+
+/// A limit that `none` turns off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit<T> {
+    /// `none`: no limit.
+    Off,
+    /// This limit.
+    At(T),
+}
+
+impl<T> Limit<T> {
+    /// The limit, `None` for off, or `default` if not given.
+    fn or(setting: Option<Self>, default: Option<T>) -> Option<T> {
+        match setting {
+            None => default,
+            Some(Self::Off) => None,
+            Some(Self::At(limit)) => Some(limit),
+        }
+    }
+}
+
+/// A humantime duration (`5s`, `1500ms`).
+fn duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| e.to_string())
+}
+
+/// A positive duration, or `none`.
+fn limit_duration(value: &str) -> Result<Limit<Duration>, String> {
+    if value.eq_ignore_ascii_case("none") {
+        return Ok(Limit::Off);
+    }
+    match duration(value)? {
+        d if d.is_zero() => Err("must be positive (or `none`)".to_owned()),
+        d => Ok(Limit::At(d)),
+    }
+}
+
+/// A number of at least 1, `_` allowed as a separator (`10_000`).
+fn number(value: &str) -> Result<u64, String> {
+    match value.replace('_', "").parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A memory cap in bytes: a number of at least 1, never `none`.
+fn memory(value: &str) -> Result<u64, String> {
+    if value.eq_ignore_ascii_case("none") {
+        return Err("the guest's memory needs a cap".to_owned());
+    }
+    number(value)
+}
+
+/// A number of at least 1, or `none`.
+fn limit_number(value: &str) -> Result<Limit<u64>, String> {
+    if value.eq_ignore_ascii_case("none") {
+        return Ok(Limit::Off);
+    }
+    number(value).map(Limit::At)
+}
+
+impl Cli {
+    /// The command, without the env fallback of any variable that is set
+    /// but empty (as before clap: an empty variable means the default).
+    fn command_from_env() -> clap::Command {
+        Self::command().mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.is_empty());
+            if empty { arg.env(None) } else { arg }
+        })
+    }
+
+    /// Parses `args` (the program name first) and the environment.
+    fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut command = Self::command_from_env();
+        let mut matches = command.try_get_matches_from_mut(args)?;
+        Self::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut command))
+    }
+
+    /// The Hub's settings: the given ones over [`HubConfig::default`].
+    fn hub_config(&self) -> HubConfig {
+        let defaults = HubConfig::default();
+        HubConfig {
+            addr: self.addr,
+            metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
+            header_read_timeout: self
+                .header_read_timeout
+                .unwrap_or(defaults.header_read_timeout),
+            idle_timeout: self.idle_timeout.unwrap_or(defaults.idle_timeout),
+            drain_delay: self.drain_delay.unwrap_or(defaults.drain_delay),
+            shutdown_timeout: self.shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
+            compute: self.compute_config(defaults.compute.clone()),
+            ..defaults
+        }
+    }
+
+    /// The compute settings, with the `--compute-*` and `--wasm-*` flags
+    /// applied.
+    fn compute_config(&self, defaults: ComputeConfig) -> ComputeConfig {
+        let pool = defaults.pool;
+        let wasm_pool = defaults.wasm_pool;
+        let wasm = defaults.wasm;
+        let count = |n: Option<NonZeroUsize>, default| n.map(NonZeroUsize::get).or(default);
+        ComputeConfig {
+            pool: WorkerPoolConfig {
+                workers: count(self.compute_workers, pool.workers),
+                queue_capacity: count(self.compute_queue, pool.queue_capacity),
+                queue_ttl: Limit::or(self.compute_queue_ttl, pool.queue_ttl),
+                run_timeout: Limit::or(self.compute_run_timeout, pool.run_timeout),
+                ..pool
+            },
+            wasm_pool: WorkerPoolConfig {
+                workers: count(self.wasm_workers, wasm_pool.workers),
+                queue_capacity: count(self.wasm_queue, wasm_pool.queue_capacity),
+                ..wasm_pool
+            },
+            wasm: WasmConfig {
+                deadline: Limit::or(self.wasm_deadline, wasm.deadline),
+                fuel: Limit::or(self.wasm_fuel, wasm.fuel),
+                max_memory_bytes: self.wasm_max_memory.unwrap_or(wasm.max_memory_bytes),
+                ..wasm
+            },
+            ..defaults
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let telemetry = match setup_tracing() {
+    // Bad flags or variables: clap's message and exit code 2.
+    let cli = Cli::try_parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    let telemetry = match setup_tracing(cli.log_format.into()) {
         Ok(guard) => guard,
         Err(message) => {
             eprintln!("cortex-hub: {message}");
             return std::process::ExitCode::FAILURE;
         }
     };
-    match run(&telemetry).await {
+    match run(cli.hub_config(), &telemetry).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -67,37 +303,18 @@ async fn main() -> std::process::ExitCode {
 
 /// The tracer provider and the log subscriber (trace ids on every line
 /// logged while a request is handled). Dropping the guard flushes spans.
-fn setup_tracing() -> Result<TracingGuard, String> {
-    let mut builder = Tracing::builder();
+fn setup_tracing(log_format: LogFormat) -> Result<TracingGuard, String> {
+    let mut builder = Tracing::builder().log_format(log_format);
     if std::env::var("OTEL_SERVICE_NAME").is_err() {
         builder = builder.service_name("cortex-hub");
-    }
-    if std::env::var("CORTEX_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        builder = builder.log_format(LogFormat::Json);
     }
     let guard = builder.build().map_err(|e| e.to_string())?;
     guard.install_subscriber().map_err(|e| e.to_string())?;
     Ok(guard)
 }
 
-async fn run(telemetry: &TracingGuard) -> Result<(), String> {
-    let addr = listen_addr(std::env::args().skip(1), std::env::var("CORTEX_ADDR").ok())?;
-    let defaults = HubConfig::default();
-    let config = HubConfig {
-        addr,
-        metrics_token: std::env::var("CORTEX_METRICS_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
-        header_read_timeout: duration_var(
-            "CORTEX_HEADER_READ_TIMEOUT",
-            defaults.header_read_timeout,
-        )?,
-        idle_timeout: duration_var("CORTEX_IDLE_TIMEOUT", defaults.idle_timeout)?,
-        drain_delay: duration_var("CORTEX_DRAIN_DELAY", defaults.drain_delay)?,
-        shutdown_timeout: duration_var("CORTEX_SHUTDOWN_TIMEOUT", defaults.shutdown_timeout)?,
-        compute: compute_config(defaults.compute.clone())?,
-        ..defaults
-    };
+async fn run(config: HubConfig, telemetry: &TracingGuard) -> Result<(), String> {
+    let addr = config.addr;
     let hub = Hub::new(config)
         .map_err(|e| format!("building the hub: {e}"))?
         .with_tracer_provider(telemetry.provider().clone());
@@ -132,154 +349,187 @@ async fn run(telemetry: &TracingGuard) -> Result<(), String> {
     Ok(())
 }
 
-/// The compute settings, with the `CORTEX_COMPUTE_*` and `CORTEX_WASM_*`
-/// variables applied.
-fn compute_config(defaults: ComputeConfig) -> Result<ComputeConfig, String> {
-    let pool = defaults.pool;
-    let wasm_pool = defaults.wasm_pool;
-    let wasm = defaults.wasm;
-    Ok(ComputeConfig {
-        pool: WorkerPoolConfig {
-            workers: count_var("CORTEX_COMPUTE_WORKERS", pool.workers)?,
-            queue_capacity: count_var("CORTEX_COMPUTE_QUEUE", pool.queue_capacity)?,
-            queue_ttl: optional_duration_var("CORTEX_COMPUTE_QUEUE_TTL", pool.queue_ttl)?,
-            run_timeout: optional_duration_var("CORTEX_COMPUTE_RUN_TIMEOUT", pool.run_timeout)?,
-            ..pool
-        },
-        wasm_pool: WorkerPoolConfig {
-            workers: count_var("CORTEX_WASM_WORKERS", wasm_pool.workers)?,
-            queue_capacity: count_var("CORTEX_WASM_QUEUE", wasm_pool.queue_capacity)?,
-            ..wasm_pool
-        },
-        wasm: WasmConfig {
-            deadline: optional_duration_var("CORTEX_WASM_DEADLINE", wasm.deadline)?,
-            fuel: optional_number_var("CORTEX_WASM_FUEL", wasm.fuel)?,
-            max_memory_bytes: optional_number_var(
-                "CORTEX_WASM_MAX_MEMORY",
-                Some(wasm.max_memory_bytes),
-            )?
-            .ok_or("CORTEX_WASM_MAX_MEMORY=none: the guest's memory needs a cap")?,
-            ..wasm
-        },
-        ..defaults
-    })
-}
-
-/// A number of at least 1 from the environment, `none` for no limit, or
-/// `default`.
-fn optional_number_var(name: &str, default: Option<u64>) -> Result<Option<u64>, String> {
-    match std::env::var(name) {
-        Ok(value) if value.eq_ignore_ascii_case("none") => Ok(None),
-        Ok(value) if !value.is_empty() => match value.replace('_', "").parse::<u64>() {
-            Ok(number) if number >= 1 => Ok(Some(number)),
-            Ok(_) => Err(format!("{name}={value:?}: must be at least 1 (or `none`)")),
-            Err(e) => Err(format!("{name}={value:?}: {e}")),
-        },
-        _ => Ok(default),
-    }
-}
-
-/// A count of at least 1 from the environment, or `default`.
-fn count_var(name: &str, default: Option<usize>) -> Result<Option<usize>, String> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => match value.parse::<usize>() {
-            Ok(count) if count >= 1 => Ok(Some(count)),
-            Ok(_) => Err(format!("{name}={value:?}: must be at least 1")),
-            Err(e) => Err(format!("{name}={value:?}: {e}")),
-        },
-        _ => Ok(default),
-    }
-}
-
-/// A duration from the environment, `none` for no limit, or `default`.
-fn optional_duration_var(
-    name: &str,
-    default: Option<Duration>,
-) -> Result<Option<Duration>, String> {
-    match std::env::var(name) {
-        Ok(value) if value.eq_ignore_ascii_case("none") => Ok(None),
-        Ok(value) if !value.is_empty() => match humantime::parse_duration(&value) {
-            Ok(duration) if !duration.is_zero() => Ok(Some(duration)),
-            Ok(_) => Err(format!("{name}={value:?}: must be positive (or `none`)")),
-            Err(e) => Err(format!("{name}={value:?}: {e}")),
-        },
-        _ => Ok(default),
-    }
-}
-
-/// `--addr` wins over `CORTEX_ADDR`, which wins over the default.
-fn listen_addr(
-    mut args: impl Iterator<Item = String>,
-    env: Option<String>,
-) -> Result<SocketAddr, String> {
-    let mut addr = env.filter(|a| !a.is_empty());
-    while let Some(arg) = args.next() {
-        if arg == "--addr" {
-            addr = Some(
-                args.next()
-                    .ok_or_else(|| format!("--addr needs a value\n{USAGE}"))?,
-            );
-        } else if let Some(value) = arg.strip_prefix("--addr=") {
-            addr = Some(value.to_owned());
-        } else if arg == "--help" || arg == "-h" {
-            println!("{USAGE}");
-            std::process::exit(0);
-        } else {
-            return Err(format!("unknown argument {arg:?}\n{USAGE}"));
-        }
-    }
-    let addr = addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-    addr.parse()
-        .map_err(|e| format!("invalid address {addr:?}: {e}"))
-}
-
-/// A duration from the environment (`5s`, `1500ms`), or `default`.
-fn duration_var(name: &str, default: Duration) -> Result<Duration, String> {
-    match std::env::var(name) {
-        Ok(value) if !value.is_empty() => {
-            humantime::parse_duration(&value).map_err(|e| format!("{name}={value:?}: {e}"))
-        }
-        _ => Ok(default),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> impl Iterator<Item = String> {
-        list.iter()
-            .map(|s| (*s).to_owned())
-            .collect::<Vec<_>>()
-            .into_iter()
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_args(std::iter::once("cortex-hub").chain(args.iter().copied()))
     }
 
     #[test]
-    fn addr_flag_beats_env_which_beats_default() {
-        assert_eq!(
-            listen_addr(args(&[]), None).unwrap().to_string(),
-            DEFAULT_ADDR
-        );
-        let env = Some("127.0.0.1:4000".to_owned());
-        assert_eq!(listen_addr(args(&[]), env.clone()).unwrap().port(), 4000);
-        assert_eq!(
-            listen_addr(args(&["--addr", "127.0.0.1:5000"]), env)
-                .unwrap()
-                .port(),
-            5000
-        );
-        assert_eq!(
-            listen_addr(args(&["--addr=127.0.0.1:0"]), None)
-                .unwrap()
-                .port(),
-            0
-        );
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
     #[test]
-    fn bad_arguments_are_errors() {
-        assert!(listen_addr(args(&["--addr"]), None).is_err());
-        assert!(listen_addr(args(&["--addr", "nope"]), None).is_err());
-        assert!(listen_addr(args(&["--bogus"]), None).is_err());
+    fn no_flags_give_the_hub_defaults() {
+        // Run without CORTEX_* in the test environment: nothing sets them.
+        let config = parse(&[]).unwrap().hub_config();
+        let defaults = HubConfig::default();
+        assert_eq!(config.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(config.metrics_token, None);
+        assert_eq!(config.header_read_timeout, defaults.header_read_timeout);
+        assert_eq!(config.idle_timeout, defaults.idle_timeout);
+        assert_eq!(config.drain_delay, defaults.drain_delay);
+        assert_eq!(config.shutdown_timeout, defaults.shutdown_timeout);
+        assert_eq!(config.compute.pool, defaults.compute.pool);
+        assert_eq!(config.compute.wasm_pool, defaults.compute.wasm_pool);
+        assert_eq!(config.compute.wasm.deadline, defaults.compute.wasm.deadline);
+        assert_eq!(config.compute.wasm.fuel, defaults.compute.wasm.fuel);
+        assert_eq!(
+            config.compute.wasm.max_memory_bytes,
+            defaults.compute.wasm.max_memory_bytes
+        );
+        assert_eq!(parse(&[]).unwrap().log_format, LogFormatArg::Pretty);
+    }
+
+    #[test]
+    fn flags_set_every_setting() {
+        let cli = parse(&[
+            "--addr=127.0.0.1:0",
+            "--metrics-token",
+            "secret",
+            "--header-read-timeout",
+            "3s",
+            "--idle-timeout",
+            "1m",
+            "--drain-delay",
+            "500ms",
+            "--shutdown-timeout",
+            "7s",
+            "--compute-workers",
+            "2",
+            "--compute-queue",
+            "3",
+            "--compute-queue-ttl",
+            "none",
+            "--compute-run-timeout",
+            "NONE",
+            "--wasm-workers",
+            "1",
+            "--wasm-queue",
+            "5",
+            "--wasm-deadline",
+            "none",
+            "--wasm-fuel",
+            "1_000",
+            "--wasm-max-memory",
+            "1048576",
+            "--log-format",
+            "JSON",
+        ])
+        .unwrap();
+        assert_eq!(cli.log_format, LogFormatArg::Json);
+        let config = cli.hub_config();
+        assert_eq!(config.addr.port(), 0);
+        assert_eq!(config.metrics_token.as_deref(), Some("secret"));
+        assert_eq!(config.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
+        assert_eq!(config.drain_delay, Duration::from_millis(500));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(7));
+        let compute = config.compute;
+        assert_eq!(compute.pool.workers, Some(2));
+        assert_eq!(compute.pool.queue_capacity, Some(3));
+        assert_eq!(compute.pool.queue_ttl, None);
+        assert_eq!(compute.pool.run_timeout, None);
+        assert_eq!(compute.wasm_pool.workers, Some(1));
+        assert_eq!(compute.wasm_pool.queue_capacity, Some(5));
+        assert_eq!(compute.wasm.deadline, None);
+        assert_eq!(compute.wasm.fuel, Some(1000));
+        assert_eq!(compute.wasm.max_memory_bytes, 1_048_576);
+    }
+
+    #[test]
+    fn bad_values_are_clap_errors() {
+        for args in [
+            &["--addr"][..],
+            &["--addr", "nope"],
+            &["--bogus"],
+            &["--idle-timeout", "soon"],
+            &["--compute-run-timeout", "0s"],
+            &["--compute-workers", "0"],
+            &["--wasm-fuel", "0"],
+            &["--wasm-max-memory", "none"],
+            &["--log-format", "xml"],
+        ] {
+            let error = parse(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} parsed"));
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        }
+        let error = parse(&["--drain-delay", "5 parsecs"]).unwrap_err();
+        assert!(error.to_string().contains("--drain-delay"), "{error}");
+    }
+
+    /// Set in the child process of [`flags_beat_env_which_beats_default`].
+    const CHILD: &str = "CORTEX_HUB_CLI_TEST_CHILD";
+
+    /// The environment cannot be changed in-process (`set_var` is unsafe),
+    /// so this test runs [`env_child`] in a child with the variables set.
+    #[test]
+    fn flags_beat_env_which_beats_default() {
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["tests::env_child", "--exact", "--nocapture"])
+            .env(CHILD, "1")
+            .env("CORTEX_ADDR", "127.0.0.1:4000")
+            .env("CORTEX_IDLE_TIMEOUT", "9s")
+            .env("CORTEX_DRAIN_DELAY", "")
+            .env("CORTEX_COMPUTE_RUN_TIMEOUT", "none")
+            .env("CORTEX_WASM_FUEL", "none")
+            .env("CORTEX_COMPUTE_WORKERS", "3")
+            .env("CORTEX_LOG_FORMAT", "json")
+            .env("CORTEX_METRICS_TOKEN", "hush")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
+    }
+
+    #[test]
+    fn env_child() {
+        if std::env::var_os(CHILD).is_none() {
+            return;
+        }
+        let config = parse(&[]).unwrap().hub_config();
+        assert_eq!(config.addr.port(), 4000);
+        assert_eq!(config.idle_timeout, Duration::from_secs(9));
+        // Empty counts as unset.
+        assert_eq!(config.drain_delay, HubConfig::default().drain_delay);
+        assert_eq!(config.compute.pool.run_timeout, None);
+        assert_eq!(config.compute.wasm.fuel, None);
+        assert_eq!(config.compute.pool.workers, Some(3));
+        assert_eq!(config.metrics_token.as_deref(), Some("hush"));
+        assert_eq!(parse(&[]).unwrap().log_format, LogFormatArg::Json);
+
+        let cli = parse(&[
+            "--addr",
+            "127.0.0.1:5000",
+            "--idle-timeout=2s",
+            "--compute-run-timeout",
+            "4s",
+            "--compute-workers",
+            "1",
+            "--log-format",
+            "pretty",
+        ])
+        .unwrap();
+        assert_eq!(cli.log_format, LogFormatArg::Pretty);
+        let config = cli.hub_config();
+        assert_eq!(config.addr.port(), 5000);
+        assert_eq!(config.idle_timeout, Duration::from_secs(2));
+        assert_eq!(
+            config.compute.pool.run_timeout,
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(config.compute.pool.workers, Some(1));
+
+        // The token's value stays out of `--help`.
+        let help = Cli::command_from_env().render_long_help().to_string();
+        assert!(help.contains("CORTEX_METRICS_TOKEN"), "{help}");
+        assert!(!help.contains("hush"), "{help}");
+        // The long help documents the variables outside the flags.
+        assert!(help.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{help}");
     }
 }
