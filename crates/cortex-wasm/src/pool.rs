@@ -156,8 +156,7 @@ impl WasmPool {
             })?;
         // A caller that stops waiting (a client that hung up) cancels the
         // call: queued, it never runs; running, its token fires.
-        let guard = CancelOnDrop(Some(handle));
-        match guard.await {
+        match handle.cancel_on_drop().await {
             Ok(result) => result,
             Err(JobError::TimedOut { after }) => Err(WasmError::TimedOut { deadline: after }),
             Err(other) => Err(WasmError::Pool(other.to_string())),
@@ -302,34 +301,5 @@ impl PoolInner {
                 .or_default() += 1;
         }
         result
-    }
-}
-
-/// A job handle that cancels its job when dropped before the outcome.
-struct CancelOnDrop<T: Send + std::fmt::Debug + 'static>(Option<cortex_workers::JobHandle<T>>);
-
-impl<T: Send + std::fmt::Debug + 'static> std::future::Future for CancelOnDrop<T> {
-    type Output = Result<T, JobError>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let Some(handle) = self.0.as_mut() else {
-            return std::task::Poll::Ready(Err(JobError::Cancelled));
-        };
-        let outcome = std::pin::Pin::new(handle).poll(cx);
-        if outcome.is_ready() {
-            self.0 = None;
-        }
-        outcome
-    }
-}
-
-impl<T: Send + std::fmt::Debug + 'static> Drop for CancelOnDrop<T> {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            handle.cancel();
-        }
     }
 }

@@ -421,6 +421,16 @@ impl<T> JobHandle<T> {
             .is_ok()
     }
 
+    /// This handle as a future that cancels the job if it is dropped before
+    /// the outcome: for a request handler whose client may hang up (a
+    /// queued job then never runs; a running one sees its token).
+    pub fn cancel_on_drop(self) -> CancelOnDrop<T>
+    where
+        T: Send + std::fmt::Debug + 'static,
+    {
+        CancelOnDrop(Some(self))
+    }
+
     /// The token the job sees through [`crate::cancellation_token`].
     pub fn cancellation_token(&self) -> CancellationToken
     where
@@ -443,5 +453,44 @@ impl<T> Future for JobHandle<T> {
             _ => slot.waker = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+}
+
+/// A [`JobHandle`] that cancels its job when dropped before the outcome;
+/// from [`JobHandle::cancel_on_drop`].
+///
+/// ```
+/// use cortex_workers::WorkerPool;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = WorkerPool::builder("doc").workers(1).build()?;
+/// let answer = pool.try_submit(|| 7).expect("room").cancel_on_drop().await?;
+/// assert_eq!(answer, 7);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited; dropping this one cancels the job"]
+pub struct CancelOnDrop<T: Send + std::fmt::Debug + 'static>(Option<JobHandle<T>>);
+
+impl<T: Send + std::fmt::Debug + 'static> Future for CancelOnDrop<T> {
+    type Output = Result<T, JobError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(handle) = self.0.as_mut() else {
+            return Poll::Ready(Err(JobError::Cancelled));
+        };
+        let outcome = Pin::new(handle).poll(cx);
+        if outcome.is_ready() {
+            self.0 = None;
+        }
+        outcome
+    }
+}
+
+impl<T: Send + std::fmt::Debug + 'static> Drop for CancelOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            handle.cancel();
+        }
     }
 }

@@ -96,7 +96,7 @@ pub use config::{DEFAULT_GRACE, DEFAULT_QUEUE_PER_WORKER, WorkerPoolBuilder, Wor
 pub use error::{JobError, SubmitError, WorkersError};
 #[cfg(feature = "health")]
 pub use health::WorkerPoolHealthCheck;
-pub use job::JobHandle;
+pub use job::{CancelOnDrop, JobHandle};
 pub use pool::WorkerPool;
 pub use shutdown::{Shutdown, ShutdownReport};
 pub use stats::WorkerPoolStats;

@@ -31,9 +31,6 @@ pub mod hash;
 mod problem;
 pub mod wasm;
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Json;
@@ -43,7 +40,7 @@ use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cortex::wasm::{WasmConfig, WasmPool};
-use cortex::workers::{JobError, JobHandle, WorkerPool, WorkerPoolConfig, WorkerPoolStats};
+use cortex::workers::{JobError, WorkerPool, WorkerPoolConfig, WorkerPoolStats};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -165,34 +162,6 @@ pub(crate) fn wasm_routes(
     wasm::routes(config, images, hostile)
 }
 
-/// A submitted job that is cancelled if the request is dropped before its
-/// outcome (the client hung up): a queued job then never runs.
-struct Job<T: Send + std::fmt::Debug + 'static>(Option<JobHandle<T>>);
-
-impl<T: Send + std::fmt::Debug + 'static> Future for Job<T> {
-    type Output = Result<T, JobError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let handle = self
-            .0
-            .as_mut()
-            .expect("a job is not polled after its outcome");
-        let outcome = Pin::new(handle).poll(cx);
-        if outcome.is_ready() {
-            self.0 = None;
-        }
-        outcome
-    }
-}
-
-impl<T: Send + std::fmt::Debug + 'static> Drop for Job<T> {
-    fn drop(&mut self) {
-        if let Some(handle) = self.0.take() {
-            handle.cancel();
-        }
-    }
-}
-
 /// Runs `work` on the pool: a refusal (429/503) or a job failure
 /// (504/500/503) is the response; `None` from `work` means its token
 /// fired, so the pool has already decided the outcome the caller sees.
@@ -206,7 +175,7 @@ where
     let handle = pool
         .try_submit(move || work(&cortex::workers::cancellation_token()))
         .map_err(IntoResponse::into_response)?;
-    match Job(Some(handle)).await {
+    match handle.cancel_on_drop().await {
         Ok(Some(value)) => Ok(value),
         // Only a fired token makes `work` give up, and then the outcome
         // was already delivered as an error; this is a fallback.
