@@ -40,6 +40,7 @@
 mod client;
 mod compression;
 mod compute;
+mod deploy;
 mod exposition;
 mod health;
 mod hostile;
@@ -63,6 +64,7 @@ pub(crate) fn run() -> Result<(), String> {
     tools::ensure_promtool()?;
     tools::ensure_python_client()?;
     metrics::check_example(&out_dir)?;
+    deploy::check_static(&out_dir)?;
 
     HubProcess::build()?;
     let hub = HubProcess::start()?;
@@ -75,6 +77,7 @@ pub(crate) fn run() -> Result<(), String> {
     compression::check(&client, &out_dir)?;
     hostile::check(&client, hub.addr(), hub.pid())?;
     wasm::check(&client, hub.addr())?;
+    deploy::check_live(&client, hub.addr(), &out_dir)?;
     // Close the client's pooled connections before asking the Hub to
     // drain, so the clean exit is not a race with them.
     drop(client);

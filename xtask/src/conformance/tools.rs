@@ -71,3 +71,28 @@ pub(crate) fn ensure_python_client() -> Result<(), String> {
         )
     })
 }
+
+/// The Prometheus server, from the same Debian package as promtool.
+pub(crate) fn ensure_prometheus() -> Result<(), String> {
+    ensure_packages(&[("promtool", "prometheus"), ("prometheus", "prometheus")])
+}
+
+/// Python's `kubernetes-validate`, which bundles the Kubernetes JSON
+/// schemas (no download when it runs), and PyYAML with it.
+pub(crate) fn ensure_kubernetes_validate() -> Result<(), String> {
+    let present = Command::new("python3")
+        .args(["-c", "import kubernetes_validate, yaml"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    let install = ["-m", "pip", "install", "--quiet", "kubernetes-validate"];
+    exec("python3", &install).or_else(|_| {
+        // A Debian-managed Python refuses plain installs (PEP 668).
+        exec(
+            "python3",
+            &[&install[..], &["--break-system-packages"]].concat(),
+        )
+    })
+}
