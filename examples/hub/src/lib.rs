@@ -9,7 +9,10 @@
 //!
 //! | route | what it shows |
 //! |---|---|
-//! | `GET /` | an index of the Hub's routes (JSON), derived from the router |
+//! | `GET /` | the live status page (HTML, with `/status.css` and `/status.js`; see below); with `Accept: application/json`, the route index |
+//! | `GET /api` | an index of the Hub's routes (JSON), derived from the router |
+//! | `GET /api/status` | everything the status page shows, as JSON: health, resilience policies, actors and mailbox depth, worker and wasm pools, order analytics, notification connections, request rate, 5xx rate, p50/p99 |
+//! | `GET /api/status/stream` | the same snapshot as server-sent events (`event: status`), once a second |
 //! | `GET /api/echo/{id}` | a templated route: its metrics use `/api/echo/{id}`, never the raw path |
 //! | `GET /api/work?ms=N` | a handler that takes N ms (at most 5 000), for latency histograms |
 //! | `GET /api/trace` | the request's trace context: send a `traceparent` and see the trace continue |
@@ -23,7 +26,11 @@
 //! | `GET`/`PUT /api/flaky/config?rate=R` | reads or sets the downstream's failure rate (0–1) |
 //! | `GET /resilience` | every policy's stats (`PolicyRegistry::all_stats`) as JSON; breaker states are also in `/metrics` |
 //! | `POST /api/orders` | creates an order actor (`{"item": "book", "quantity": 2, "fail_payment": false}`; bodies up to 4 KiB, `item` up to 200 characters, at most 10 000 orders in flight, else 413/422/503 problem+json); it goes pending → processing → completed \| failed, publishing `order.*` events; the simulated payment is behind a resilience pipeline |
-//! | `GET /api/orders/{id}` | the order's state, asked of its actor or of the finished-order store |
+//! | `GET /api/orders/{id}` | the order's state: the fold of its event log |
+//! | `GET /api/orders/{id}/events` | the order's event log (`created`, `processing`, `payment_succeeded` \| `payment_declined` \| `payment_unavailable` \| `payment_failed`, `completed` \| `failed`), oldest first, with the order it folds to |
+//! | `GET /api/analytics` | order analytics kept by an event-bus consumer: totals, active orders, per-minute rates, processing-time p50/p95/p99, failure reasons; also in `/metrics` as `cortex_hub_order_*` |
+//! | `GET /api/notifications/ws?rooms=orders,42,alerts` | a WebSocket of order events (rooms `orders`, an order id) and alerts (`alerts`: failed orders, breaker transitions); `{"op":"join"\|"leave","room"}`, `{"op":"ping"}`; bounded queue (slow consumers closed), per-connection rate limit, heartbeats, idle close, origin check |
+//! | `GET /api/notifications/sse?rooms=…` | the same messages as server-sent events |
 //! | `GET /api/orders` | counts of `order.*` events (kept by a bus subscriber) and actor-system stats |
 //! | `POST /api/compute/hash?rounds=N` | the FNV-1a 64 of the body repeated N times (1 to 1 000 000, `rounds × body bytes` at most 256 MiB, bodies up to 1 MiB, else 413/422 problem+json), computed on the `compute` worker pool; a full queue answers 429 problem+json with `Retry-After` at once, a pool shutting down 503, a job past its queue TTL or run timeout 504 |
 //! | `POST /api/compute/blur` | a box blur of a grayscale image on the same pool: `{"width", "height", "radius", "passes", "seed"}` (a generated image) or `"pixels"` instead of `"seed"` (returned blurred); answers the `sum` and FNV-1a `checksum` of the result |
@@ -31,6 +38,21 @@
 //! | `POST /api/compute/image?filter=grayscale\|invert\|blur&width=W&radius=R` | a raw RGBA body (4 MiB at most, whole pixels; `blur` needs the `width` in pixels, `radius` 1 to 64, default 1) filtered by a WebAssembly guest (`crates/cortex-wasm/guests/image.wasm`) on the `image` wasm pool; answers the filtered bytes as `application/octet-stream`; a bad query or body is 422/400/413 problem+json before anything runs, a full queue 429 with `Retry-After` |
 //! | `POST /api/compute/hostile?kind=loop\|hog\|trap` | a misbehaving guest (`hostile.wat`) on the separate, tightly limited `hostile` pool (100 ms deadline, fuel, 1 MiB memory): an endless loop answers 504 (`reason: timed_out`), a memory hog 422 (`memory_limit`), a trap 422 (`trap`), each problem+json; the instance is replaced, the Hub and the pool stay healthy |
 //! | `GET /api/compute/wasm/stats` | both wasm pools' stats (calls, failures by kind, instances made and replaced, their worker pools) as JSON; their series are in `/metrics` (`cortex_wasm_*{pool="image"}`, `{pool="hostile"}`, and their `cortex_worker_*`), their checks in `/health` (`wasm:image`, `wasm:hostile`) |
+//!
+//! The status page shows, live (one server-sent event a second, plus the
+//! notification WebSocket for events): the health of every check, every
+//! circuit breaker's state and failure rate, bulkhead and limiter
+//! saturation, actor counts and mailbox depth, the worker and wasm pools,
+//! request rate and p50/p99 from the Hub's own `/metrics` series, order
+//! analytics, and the latest order events and breaker alerts; its buttons
+//! place orders, make the flaky downstream fail or heal, and run compute
+//! and hostile wasm jobs. It is self-contained (no inline code, nothing
+//! from another origin) so the strict CSP below holds and it works
+//! offline.
+//!
+//! A handler that has not answered within [`HubConfig::request_timeout`]
+//! (30 s) gets 504 problem+json (the `request` timeout policy in
+//! `/resilience`).
 //!
 //! Every response is compressed (br > zstd > gzip > deflate) when the client
 //! accepts it and it is worth it (1 KiB and up, compressible type). Every
@@ -61,11 +83,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod access_log;
+pub mod analytics;
 pub mod compression;
 pub mod compute;
 pub mod flaky;
+pub mod notifications;
 pub mod orders;
 mod routes;
+mod status;
+mod streams;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -79,8 +105,11 @@ use problem_details::{ProblemDetails, ProblemType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use analytics::Analytics;
+use notifications::{NotificationsConfig, Notifier, NotifierError};
 use routes::IndexedRouter;
 pub use routes::RouteInfo;
+pub use streams::Streams;
 
 /// The Hub's settings: plain values, no live handles.
 #[derive(Debug, Clone)]
@@ -109,7 +138,20 @@ pub struct HubConfig {
     /// The compute service's worker pool, wasm guests' limits and pools,
     /// and body limits.
     pub compute: compute::ComputeConfig,
+    /// The notification service's bounds: connections, rooms, queues,
+    /// heartbeats, the client message rate, allowed origins.
+    pub notifications: NotificationsConfig,
+    /// How long a handler may take to answer before the client gets 504
+    /// problem+json (default 30 s). Streams (SSE, WebSocket) count only
+    /// until their response starts.
+    pub request_timeout: Duration,
 }
+
+/// The default of [`HubConfig::request_timeout`].
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The request timeout's name in `/resilience`.
+pub const REQUEST_TIMEOUT: &str = "request";
 
 /// The default listen address (what `HubConfig::default().addr` holds).
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -126,6 +168,8 @@ impl Default for HubConfig {
             shutdown_timeout: cortex::serve::DEFAULT_SHUTDOWN_TIMEOUT,
             orders: orders::OrdersConfig::default(),
             compute: compute::ComputeConfig::default(),
+            notifications: NotificationsConfig::default(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }
@@ -161,6 +205,10 @@ pub struct Hub {
     /// The server runner `main` serves the router with: its series are in
     /// `/metrics` and its shutdown drains readiness first.
     pub server: Server,
+    /// The off switch of the long-lived responses (notification
+    /// connections, the status stream); `main` closes it when the shutdown
+    /// signal arrives, so they do not hold up the drain.
+    pub streams: Streams,
 }
 
 /// Why the Hub could not be built.
@@ -187,6 +235,9 @@ pub enum HubError {
     /// settings are invalid or its threads could not start.
     #[error("starting the wasm pools: {0}")]
     Wasm(#[from] cortex::wasm::WasmError),
+    /// The notification service could not start.
+    #[error("starting notifications: {0}")]
+    Notifications(#[from] NotifierError),
 }
 
 impl Hub {
@@ -214,6 +265,7 @@ impl Hub {
             policies: PolicyRegistry::new(),
             actors: ActorSystem::new("hub"),
             tracer_provider: SdkTracerProvider::builder().build(),
+            streams: Streams::default(),
         })
     }
 
@@ -236,6 +288,32 @@ impl Hub {
     pub fn router(&self) -> Result<Router, HubError> {
         let state = HubState::new(&self.metrics)?;
         register_health_checks(&self.health, &state)?;
+        let bus = self.actors.events();
+        let analytics = Analytics::start(&self.metrics, bus)?;
+        let notifier = Notifier::start(
+            self.config.notifications.clone(),
+            &self.metrics,
+            &self.policies,
+            bus,
+            self.streams.clone(),
+        )?;
+        let request_timeout = Timeout::builder(REQUEST_TIMEOUT)
+            .timeout_duration(self.config.request_timeout)
+            .build()
+            .map_err(RegistryError::from)?;
+        self.policies.register_timeout(request_timeout.clone())?;
+        let feed = status::StatusFeed::new(status::Sources {
+            metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            policies: self.policies.clone(),
+            actors: self.actors.clone(),
+            compute: self.compute.clone(),
+            images: self.images.clone(),
+            hostile: self.hostile.clone(),
+            analytics: analytics.clone(),
+            notifier: notifier.clone(),
+            streams: self.streams.clone(),
+        });
         let routes = IndexedRouter::new()
             .route(
                 "/api/echo/{id}",
@@ -253,6 +331,7 @@ impl Hub {
                 get(current_trace),
             )
             .map(|router| router.with_state(state))
+            .merge(feed.routes())
             .merge(compression::routes())
             .merge(flaky::routes(&self.policies)?)
             .merge(orders::routes_with(
@@ -260,12 +339,19 @@ impl Hub {
                 &self.actors,
                 &self.policies,
             )?)
+            .merge(analytics.routes())
+            .merge(notifier.routes())
             .merge(compute::routes(&self.config.compute, &self.compute))
             .merge(compute::wasm_routes(
                 &self.config.compute,
                 &self.images,
                 &self.hostile,
             ));
+        // Every breaker's state changes go out on the bus as alerts (the
+        // `alerts` notification room, the status page's event list).
+        for breaker in self.policies.circuit_breakers() {
+            Notifier::watch_breaker(&breaker, bus);
+        }
         let mut cortex = Cortex::builder()
             .metrics(self.metrics.clone())
             .health(self.health.clone())
@@ -289,18 +375,47 @@ impl Hub {
             0,
             RouteInfo {
                 path: "/".to_owned(),
-                about: "this index".to_owned(),
+                about: "the live status page (HTML); with Accept: application/json, this index"
+                    .to_owned(),
             },
         );
-        let index = Arc::new(index);
+        index.insert(
+            1,
+            RouteInfo {
+                path: "/api".to_owned(),
+                about: "this index of routes, as JSON".to_owned(),
+            },
+        );
+        let index = Arc::new(json!({
+            "service": "cortex-hub",
+            "version": env!("CARGO_PKG_VERSION"),
+            "routes": index,
+        }));
+        let api_index = Arc::clone(&index);
         // The fallbacks go on before `mount`: its merges keep this custom
         // 404 (a merge keeps the one non-default fallback) and its layers
         // then wrap it, so unmatched requests are still measured and traced
         // (docs/ARCHITECTURE.md, "Layer after Router::merge").
         let routes = routes
-            .route("/", get(move || serve_index(Arc::clone(&index))))
+            .route(
+                "/",
+                get(move |headers: axum::http::HeaderMap| {
+                    let index = Arc::clone(&index);
+                    async move { status::page_or_index(&headers, &index) }
+                }),
+            )
+            .route(
+                "/api",
+                get(move || {
+                    let index = Arc::clone(&api_index);
+                    async move { Json((*index).clone()) }
+                }),
+            )
             .fallback(not_found)
-            .method_not_allowed_fallback(method_not_allowed);
+            .method_not_allowed_fallback(method_not_allowed)
+            // Inside the metrics and trace layers, so a 504 is measured
+            // and traced like any answer.
+            .layer(request_timeout.http_layer());
         // The trace layer is not the facade's (`.trace`, outermost of its
         // layers) but the gateway's, in the same place with the access log
         // just inside it: access-log lines carry the request's trace id.
@@ -410,14 +525,6 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("{method} is not allowed on {}", uri.path()),
     )
-}
-
-async fn serve_index(index: Arc<Vec<RouteInfo>>) -> Json<Value> {
-    Json(json!({
-        "service": "cortex-hub",
-        "version": env!("CARGO_PKG_VERSION"),
-        "routes": *index,
-    }))
 }
 
 async fn echo(State(state): State<HubState>, Path(id): Path<String>) -> Json<Value> {

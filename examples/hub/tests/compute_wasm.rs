@@ -525,7 +525,7 @@ async fn the_wasm_pools_are_in_metrics_health_and_the_index() {
     ] {
         assert!(metrics.contains(&expected), "missing {expected}\n{metrics}");
     }
-    let index = hub.get_json("/").await;
+    let index = hub.get_json("/api").await;
     for path in [
         "/api/compute/image",
         "/api/compute/hostile",

@@ -1,62 +1,22 @@
-//! [`OrderActor`]: one order, from pending to final.
+//! [`OrderActor`]: one order, from pending to final, event-sourced.
 //!
-//! The actor lives only while its order is in flight. When the order
-//! becomes final it records itself in the finished-order store, frees its
-//! slot under the in-flight cap and stops; `GET /api/orders/{id}` then
-//! answers from the store.
+//! The actor lives only while its order is in flight. It changes its order
+//! only by recording an event ([`OrderActor::record`]): the event is
+//! applied to the actor's view, appended to the journal and published on
+//! the bus, in that order. When the order becomes final the actor frees its
+//! slot under the in-flight cap and stops; `GET /api/orders/{id}` reads the
+//! journal, live or finished.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cortex::actor::{Actor, ActorError, Context, EventBus, Handler, Message};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::capacity::Reservation;
-use super::finished::FinishedOrders;
+use super::event::{FailureKind, OrderEvent, OrderEventKind, OrderView, now_ms};
+use super::journal::OrderJournal;
 use super::payments::{Charge, Payments};
-
-/// Where an order is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OrderState {
-    /// Accepted, not yet worked on (or waiting for the payments breaker to
-    /// close).
-    Pending,
-    /// Paying.
-    Processing,
-    /// Paid.
-    Completed,
-    /// The payment was declined, or could not be made before the order's
-    /// deadline.
-    Failed,
-}
-
-impl OrderState {
-    /// Whether the order is done.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
-    }
-}
-
-/// What the bus carries for every step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrderEvent {
-    /// The order.
-    pub id: u64,
-    /// Its new state.
-    pub state: OrderState,
-}
-
-/// An order as `GET /api/orders/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrderView {
-    pub(super) id: u64,
-    item: String,
-    quantity: u32,
-    state: OrderState,
-    payment_attempts: u32,
-    error: Option<String>,
-}
 
 /// The request body of `POST /api/orders`.
 #[derive(Debug, Clone, Deserialize)]
@@ -77,17 +37,16 @@ fn one() -> u32 {
 /// One order.
 #[derive(Debug)]
 pub struct OrderActor {
-    id: u64,
-    order: NewOrder,
-    state: OrderState,
-    payment_attempts: u32,
-    error: Option<String>,
+    /// The fold of the events recorded so far.
+    view: OrderView,
+    fail_payment: bool,
+    trace_id: Option<String>,
     processing_announced: bool,
     deadline: Instant,
     order_deadline: Duration,
     bus: EventBus,
     payments: Payments,
-    finished: Arc<FinishedOrders>,
+    journal: Arc<OrderJournal>,
     /// Held until the order is final (or the actor dies).
     reservation: Option<Reservation>,
 }
@@ -96,72 +55,98 @@ pub struct OrderActor {
 pub(super) struct OrderParts {
     pub(super) id: u64,
     pub(super) order: NewOrder,
+    pub(super) trace_id: Option<String>,
     pub(super) order_deadline: Duration,
     pub(super) bus: EventBus,
     pub(super) payments: Payments,
-    pub(super) finished: Arc<FinishedOrders>,
+    pub(super) journal: Arc<OrderJournal>,
     pub(super) reservation: Option<Reservation>,
 }
 
 impl OrderActor {
     pub(super) fn new(parts: OrderParts) -> Self {
-        Self {
-            id: parts.id,
-            order: parts.order,
-            state: OrderState::Pending,
-            payment_attempts: 0,
-            error: None,
+        let mut actor = Self {
+            view: OrderView::replay(parts.id, []),
+            fail_payment: parts.order.fail_payment,
+            trace_id: parts.trace_id,
             processing_announced: false,
             deadline: Instant::now() + parts.order_deadline,
             order_deadline: parts.order_deadline,
             bus: parts.bus,
             payments: parts.payments,
-            finished: parts.finished,
+            journal: parts.journal,
             reservation: parts.reservation,
-        }
-    }
-
-    async fn publish(&mut self, state: OrderState) {
-        let topic = match state {
-            OrderState::Pending => "order.created",
-            OrderState::Processing => "order.processing",
-            OrderState::Completed => "order.completed",
-            OrderState::Failed => "order.failed",
         };
+        // Recorded here, not in `pre_start`, so the order is readable as
+        // soon as `POST` answers; published from `pre_start`.
+        actor.apply_and_journal(OrderEventKind::Created {
+            item: parts.order.item,
+            quantity: parts.order.quantity,
+        });
+        actor
+    }
+
+    /// Applies `kind` as the next event and appends it to the journal;
+    /// returns the event for the bus.
+    fn apply_and_journal(&mut self, kind: OrderEventKind) -> OrderEvent {
+        let event = OrderEvent {
+            order_id: self.view.id,
+            seq: self.view.events.saturating_add(1),
+            at_ms: now_ms(),
+            trace_id: self.trace_id.clone(),
+            kind,
+        };
+        self.view.apply(&event);
+        self.journal.append(event.clone());
+        event
+    }
+
+    /// Records `kind`: applied, journaled, published.
+    async fn record(&mut self, kind: OrderEventKind) {
+        let event = self.apply_and_journal(kind);
         // Guaranteed subscribers may make this wait; none of the Hub's do.
-        let _ = self
-            .bus
-            .publish(topic, OrderEvent { id: self.id, state })
-            .await;
+        let _ = self.bus.publish(event.topic(), event).await;
     }
 
-    fn view(&self) -> OrderView {
-        OrderView {
-            id: self.id,
-            item: self.order.item.clone(),
-            quantity: self.order.quantity,
-            state: self.state,
-            payment_attempts: self.payment_attempts,
-            error: self.error.clone(),
-        }
-    }
-
-    /// Makes the order final: announced, kept in the store, its slot
-    /// freed, its actor stopped.
-    async fn finish(&mut self, state: OrderState, error: Option<String>, ctx: &mut Context<Self>) {
-        self.state = state;
-        self.error = error;
-        self.publish(state).await;
-        self.finished.insert(self.view());
+    /// Makes the order final: recorded, its slot freed, its actor stopped.
+    async fn finish(&mut self, kind: OrderEventKind, ctx: &mut Context<Self>) {
+        self.record(kind).await;
         self.reservation = None;
         ctx.stop();
+    }
+
+    async fn fail(&mut self, kind: FailureKind, reason: String, ctx: &mut Context<Self>) {
+        tracing::info!(order = self.view.id, %reason, "order failed");
+        self.finish(OrderEventKind::Failed { kind, reason }, ctx)
+            .await;
     }
 }
 
 impl Actor for OrderActor {
     async fn pre_start(&mut self, _: &mut Context<Self>) -> Result<(), ActorError> {
-        self.publish(OrderState::Pending).await;
+        if let Some(created) = self
+            .journal
+            .events(self.view.id)
+            .and_then(|log| log.into_iter().next())
+        {
+            let _ = self.bus.publish(created.topic(), created).await;
+        }
         Ok(())
+    }
+}
+
+impl Drop for OrderActor {
+    /// An actor that goes before its order is final (a panic, a kill, a
+    /// shutdown) records the order as abandoned, so the log ends and the
+    /// journal can evict it.
+    fn drop(&mut self) {
+        if !self.view.state.is_final() {
+            let event = self.apply_and_journal(OrderEventKind::Failed {
+                kind: FailureKind::Abandoned,
+                reason: "the order's actor stopped before the order was final".to_owned(),
+            });
+            let _ = self.bus.try_publish(event.topic(), event);
+        }
     }
 }
 
@@ -173,23 +158,26 @@ impl Message for Process {
 
 impl Handler<Process> for OrderActor {
     async fn handle(&mut self, _: Process, ctx: &mut Context<Self>) -> Result<(), ActorError> {
-        if self.state.is_final() {
+        if self.view.state.is_final() {
             return Ok(());
         }
-        self.state = OrderState::Processing;
-        // One `order.processing` per order, however often it waits.
+        // One `processing` event per order, however often it waits.
         if !self.processing_announced {
             self.processing_announced = true;
-            self.publish(OrderState::Processing).await;
+            self.record(OrderEventKind::Processing).await;
         }
-        let (charge, attempts) = self.payments.charge(self.order.fail_payment).await;
-        self.payment_attempts = self.payment_attempts.saturating_add(attempts);
+        let (charge, attempts) = self.payments.charge(self.fail_payment).await;
         match charge {
-            Charge::Paid => self.finish(OrderState::Completed, None, ctx).await,
+            Charge::Paid => {
+                self.record(OrderEventKind::PaymentSucceeded { attempts })
+                    .await;
+                self.finish(OrderEventKind::Completed, ctx).await;
+            }
             Charge::Declined => {
-                tracing::info!(order = self.id, "payment declined");
-                let reason = "payment declined".to_owned();
-                self.finish(OrderState::Failed, Some(reason), ctx).await;
+                self.record(OrderEventKind::PaymentDeclined { attempts })
+                    .await;
+                self.fail(FailureKind::Declined, "payment declined".to_owned(), ctx)
+                    .await;
             }
             Charge::BreakerOpen { retry_after } => {
                 let left = self.deadline.saturating_duration_since(Instant::now());
@@ -198,36 +186,27 @@ impl Handler<Process> for OrderActor {
                         "payment provider unavailable: the payments circuit breaker was still open at the order's {}s deadline; not charged",
                         self.order_deadline.as_secs()
                     );
-                    tracing::info!(order = self.id, %reason, "order failed");
-                    self.finish(OrderState::Failed, Some(reason), ctx).await;
+                    self.fail(FailureKind::Unavailable, reason, ctx).await;
                 } else {
                     // Not charged: wait for the breaker, at most until the
                     // deadline, where one last attempt decides.
-                    self.state = OrderState::Pending;
-                    ctx.send_after(Process, retry_after.min(left));
+                    let wait = retry_after.min(left);
+                    self.record(OrderEventKind::PaymentUnavailable {
+                        retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    })
+                    .await;
+                    ctx.send_after(Process, wait);
                 }
             }
             Charge::Fault(reason) => {
-                tracing::info!(order = self.id, %reason, "payment failed");
-                self.finish(OrderState::Failed, Some(reason), ctx).await;
+                self.record(OrderEventKind::PaymentFailed {
+                    attempts,
+                    reason: reason.clone(),
+                })
+                .await;
+                self.fail(FailureKind::Fault, reason, ctx).await;
             }
         }
         Ok(())
-    }
-}
-
-/// Read the order.
-pub(super) struct GetOrder;
-impl Message for GetOrder {
-    type Reply = OrderView;
-}
-
-impl Handler<GetOrder> for OrderActor {
-    async fn handle(
-        &mut self,
-        _: GetOrder,
-        _: &mut Context<Self>,
-    ) -> Result<OrderView, ActorError> {
-        Ok(self.view())
     }
 }

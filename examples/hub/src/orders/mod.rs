@@ -2,10 +2,17 @@
 //! hostile clients.
 //!
 //! Each order in flight is an [`OrderActor`] named `order-{id}`, whose
-//! state moves pending → processing → completed | failed. Every step is
-//! published on the actor system's event bus as `order.created`,
-//! `order.processing`, `order.completed` or `order.failed`; a bus
-//! subscriber keeps the counts `GET /api/orders` reports. The payment call
+//! state moves pending → processing → completed | failed. The order is
+//! event-sourced: the actor changes it only by recording an
+//! [`OrderEvent`] (`created`, `processing`, `payment_succeeded`,
+//! `payment_declined`, `payment_unavailable`, `payment_failed`,
+//! `completed`, `failed`), which is applied, kept in the journal and
+//! published on the actor system's event bus as `order.<type>`. What
+//! anyone reads is the fold of that log ([`OrderView::replay`]):
+//! `GET /api/orders/{id}` the order, `GET /api/orders/{id}/events` the log
+//! itself; analytics and notifications consume the same events from the
+//! bus, and a bus subscriber keeps the counts `GET /api/orders` reports.
+//! The payment call
 //! is simulated and protected by a resilience pipeline (timeout → retry →
 //! circuit breaker), registered as `payments` so it shows in `/resilience`
 //! and `/metrics`.
@@ -19,9 +26,11 @@
 //!   processing: a slot is reserved atomically before the actor spawns and
 //!   freed when the order is final (or its actor dies); past the cap, 503
 //!   with `Retry-After`;
-//! - a final order's actor stops; the order stays readable from a store of
-//!   the last [`OrdersConfig::keep_finished`] orders, none older than
-//!   [`OrdersConfig::keep_finished_for`];
+//! - a final order's actor stops; the order and its log stay readable from
+//!   the journal, which keeps the last [`OrdersConfig::keep_finished`]
+//!   finished orders, none finished longer ago than
+//!   [`OrdersConfig::keep_finished_for`], and at most
+//!   [`MAX_EVENTS_PER_ORDER`] events of one order;
 //! - a declined payment is final and counts as a *success* for the
 //!   breaker (the provider answered); an order that meets an open breaker
 //!   stays pending and tries again after the breaker's `Retry-After`, and
@@ -32,7 +41,8 @@
 
 mod actor;
 mod capacity;
-mod finished;
+mod event;
+mod journal;
 mod payments;
 mod problem;
 
@@ -45,17 +55,19 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use cortex::actor::{ActorSystem, AskError, RestartPolicy};
+use cortex::actor::{ActorSystem, RestartPolicy};
 use cortex::resilience::{PolicyRegistry, RegistryError};
 use serde_json::{Value, json};
 
-pub use actor::{NewOrder, OrderActor, OrderEvent, OrderState, OrderView};
+pub use actor::{NewOrder, OrderActor};
+pub use event::{FailureKind, OrderEvent, OrderEventKind, OrderState, OrderView};
+pub use journal::MAX_EVENTS_PER_ORDER;
 pub use payments::PAYMENTS;
 pub use problem::FieldError;
 
-use actor::{GetOrder, OrderParts, Process};
+use actor::{OrderParts, Process};
 use capacity::InFlight;
-use finished::FinishedOrders;
+use journal::OrderJournal;
 use payments::Payments;
 use problem::Problem;
 
@@ -115,7 +127,7 @@ struct OrdersState {
     next_id: Arc<AtomicU64>,
     counts: Arc<Counts>,
     in_flight: Arc<InFlight>,
-    finished: Arc<FinishedOrders>,
+    journal: Arc<OrderJournal>,
 }
 
 /// The order routes alone, with `config`: registers the `payments`
@@ -142,11 +154,12 @@ pub(crate) fn routes_with(
     let subscribed = system
         .events()
         .subscribe_fn::<OrderEvent, _>("order.*", move |_, event| {
-            let counter = match event.state {
-                OrderState::Pending => &seen.created,
-                OrderState::Processing => &seen.processing,
-                OrderState::Completed => &seen.completed,
-                OrderState::Failed => &seen.failed,
+            let counter = match event.kind {
+                OrderEventKind::Created { .. } => &seen.created,
+                OrderEventKind::Processing => &seen.processing,
+                OrderEventKind::Completed => &seen.completed,
+                OrderEventKind::Failed { .. } => &seen.failed,
+                _ => return,
             };
             counter.fetch_add(1, Ordering::Relaxed);
         });
@@ -161,7 +174,7 @@ pub(crate) fn routes_with(
         next_id: Arc::new(AtomicU64::new(1)),
         counts,
         in_flight: InFlight::new(config.max_in_flight),
-        finished: Arc::new(FinishedOrders::new(
+        journal: Arc::new(OrderJournal::new(
             config.keep_finished,
             config.keep_finished_for,
         )),
@@ -175,8 +188,13 @@ pub(crate) fn routes_with(
         )
         .route(
             "/api/orders/{id}",
-            "the order's state, asked of its actor, or of the finished-order store",
+            "the order's state: the fold of its event log",
             get(read),
+        )
+        .route(
+            "/api/orders/{id}/events",
+            "the order's event log (created, processing, payment_*, completed | failed), oldest first",
+            get(events),
         )
         .map(|router| router.with_state(state)))
 }
@@ -220,15 +238,17 @@ async fn create(
         ));
     };
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+    let trace_id = sampled_trace_id();
     // The factory runs once (orders are never restarted); if the spawn
     // fails, the reservation drops with it.
     let mut parts = Some(OrderParts {
         id,
         order,
+        trace_id,
         order_deadline: state.config.order_deadline,
         bus: state.system.events().clone(),
         payments: state.payments.clone(),
-        finished: Arc::clone(&state.finished),
+        journal: Arc::clone(&state.journal),
         reservation: Some(reservation),
     });
     let spawned = state
@@ -254,27 +274,36 @@ async fn create(
     ))
 }
 
+/// The trace id of the current request's span, when it is sampled.
+fn sampled_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    let context = span.span_context();
+    context.is_sampled().then(|| context.trace_id().to_string())
+}
+
 async fn read(
     State(state): State<OrdersState>,
     Path(id): Path<u64>,
 ) -> Result<Json<OrderView>, Problem> {
-    // A live actor first: a final order is in the store before its actor
-    // stops, so whichever is missed here, the other has it.
-    if let Some(actor) = state.system.lookup::<OrderActor>(&format!("order-{id}")) {
-        match actor
-            .ask_timeout(GetOrder, Duration::from_secs(1), Duration::from_secs(5))
-            .await
-        {
-            Ok(view) => return Ok(Json(view)),
-            Err(AskError::ActorStopped | AskError::NoReply) => {}
-            Err(ask_error) => return Err(Problem::unavailable(ask_error.to_string())),
-        }
-    }
     state
-        .finished
-        .get(id)
+        .journal
+        .view(id)
         .map(Json)
         .ok_or_else(|| Problem::no_order(id))
+}
+
+async fn events(
+    State(state): State<OrdersState>,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, Problem> {
+    let events = state
+        .journal
+        .events(id)
+        .ok_or_else(|| Problem::no_order(id))?;
+    let order = OrderView::replay(id, &events);
+    Ok(Json(json!({ "order": order, "events": events })))
 }
 
 async fn summary(State(state): State<OrdersState>) -> Json<Value> {
@@ -291,7 +320,7 @@ async fn summary(State(state): State<OrdersState>) -> Json<Value> {
         "payment_calls": state.payments.calls(),
         "in_flight": state.in_flight.current(),
         "max_in_flight": state.in_flight.max(),
-        "finished_kept": state.finished.len(),
+        "finished_kept": state.journal.finished_len(),
         "live_orders": system.actors,
         "subscribers": state.system.events().subscriber_count("order.created").unwrap_or(0),
         "actors": {

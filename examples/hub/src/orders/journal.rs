@@ -1,0 +1,165 @@
+//! The order journal: every order's event log, live and finished.
+//!
+//! Live orders are bounded by the in-flight cap. Finished orders are
+//! bounded twice: at most `max_finished` of them, none finished longer ago
+//! than `max_age` (whichever bound is hit first evicts the oldest, in the
+//! order they finished). One order's log is bounded too: past
+//! [`MAX_EVENTS_PER_ORDER`] only its final event is still recorded (an
+//! order that waits on an open breaker adds one `payment_unavailable` per
+//! retry). Every operation is O(1) amortised, plus the copy of one log.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::event::{OrderEvent, OrderView};
+
+/// The longest log kept for one order.
+pub const MAX_EVENTS_PER_ORDER: usize = 256;
+
+/// Every order's event log.
+#[derive(Debug)]
+pub(super) struct OrderJournal {
+    logs: Mutex<Logs>,
+    max_finished: usize,
+    max_age: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Logs {
+    by_id: HashMap<u64, Vec<OrderEvent>>,
+    /// Finished orders' ids with the moment they finished, oldest first.
+    finished: VecDeque<(Instant, u64)>,
+}
+
+impl OrderJournal {
+    pub(super) fn new(max_finished: usize, max_age: Duration) -> Self {
+        Self {
+            logs: Mutex::default(),
+            max_finished,
+            max_age,
+        }
+    }
+
+    /// Appends `event` to its order's log (a `created` event starts one);
+    /// a final event queues the order for eviction.
+    pub(super) fn append(&self, event: OrderEvent) {
+        let now = Instant::now();
+        let mut logs = self.lock();
+        let id = event.order_id;
+        let is_final = event.kind.is_final();
+        let log = logs.by_id.entry(id).or_default();
+        if log.len() < MAX_EVENTS_PER_ORDER || is_final {
+            log.push(event);
+        }
+        if is_final {
+            logs.finished.push_back((now, id));
+        }
+        self.evict(&mut logs, now);
+    }
+
+    /// Order `id`'s events, oldest first, while it is kept.
+    pub(super) fn events(&self, id: u64) -> Option<Vec<OrderEvent>> {
+        let mut logs = self.lock();
+        self.evict(&mut logs, Instant::now());
+        logs.by_id.get(&id).cloned()
+    }
+
+    /// Order `id` as its events make it, while it is kept.
+    pub(super) fn view(&self, id: u64) -> Option<OrderView> {
+        let mut logs = self.lock();
+        self.evict(&mut logs, Instant::now());
+        logs.by_id
+            .get(&id)
+            .map(|events| OrderView::replay(id, events))
+    }
+
+    /// How many finished orders are kept now.
+    pub(super) fn finished_len(&self) -> usize {
+        let mut logs = self.lock();
+        self.evict(&mut logs, Instant::now());
+        logs.finished.len()
+    }
+
+    fn evict(&self, logs: &mut Logs, now: Instant) {
+        while let Some(&(finished, id)) = logs.finished.front() {
+            let too_many = logs.finished.len() > self.max_finished;
+            let too_old = now.saturating_duration_since(finished) >= self.max_age;
+            if !too_many && !too_old {
+                break;
+            }
+            logs.finished.pop_front();
+            logs.by_id.remove(&id);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Logs> {
+        // The logs stay consistent whatever panicked while holding them.
+        self.logs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orders::event::{FailureKind, OrderEventKind, OrderState};
+
+    fn event(order_id: u64, seq: u32, kind: OrderEventKind) -> OrderEvent {
+        OrderEvent {
+            order_id,
+            seq,
+            at_ms: 0,
+            trace_id: None,
+            kind,
+        }
+    }
+
+    fn created(order_id: u64) -> OrderEvent {
+        event(
+            order_id,
+            1,
+            OrderEventKind::Created {
+                item: "x".into(),
+                quantity: 1,
+            },
+        )
+    }
+
+    #[test]
+    fn a_long_wait_keeps_the_log_bounded_and_the_final_event() {
+        let journal = OrderJournal::new(10, Duration::from_secs(60));
+        journal.append(created(1));
+        for seq in 2..1_000 {
+            journal.append(event(
+                1,
+                seq,
+                OrderEventKind::PaymentUnavailable { retry_after_ms: 1 },
+            ));
+        }
+        journal.append(event(
+            1,
+            1_000,
+            OrderEventKind::Failed {
+                kind: FailureKind::Unavailable,
+                reason: "breaker open".into(),
+            },
+        ));
+        let events = journal.events(1).unwrap();
+        assert_eq!(events.len(), MAX_EVENTS_PER_ORDER + 1);
+        assert_eq!(journal.view(1).unwrap().state, OrderState::Failed);
+    }
+
+    #[test]
+    fn finished_orders_are_evicted_oldest_first_and_live_ones_never() {
+        let journal = OrderJournal::new(2, Duration::from_secs(60));
+        journal.append(created(99));
+        for id in 1..=3 {
+            journal.append(created(id));
+            journal.append(event(id, 2, OrderEventKind::Completed));
+        }
+        assert!(journal.events(1).is_none());
+        assert_eq!(journal.view(2).unwrap().state, OrderState::Completed);
+        assert_eq!(journal.finished_len(), 2);
+        assert_eq!(journal.view(99).unwrap().state, OrderState::Pending);
+    }
+}
