@@ -16,7 +16,11 @@
 //! call, default `2s`), `--wasm-fuel` (metering points per call, default
 //! 10 000 000 000) and `--wasm-max-memory` (bytes of guest memory, default
 //! 67108864; `none` turns the deadline or the fuel off); `--log-format
-//! json` or `CORTEX_LOG_FORMAT=json` switches to JSON log lines. The
+//! json` or `CORTEX_LOG_FORMAT=json` switches to JSON log lines;
+//! `--request-timeout` (default `30s`) bounds a handler's answer;
+//! `--max-notification-connections` (default 10 000) and
+//! `--allowed-origin` (repeatable; `CORTEX_ALLOWED_ORIGINS` comma-separated)
+//! bound the notification service. The
 //! variables are the flags' names in upper case with a `CORTEX_` prefix
 //! (`--compute-workers` is `CORTEX_COMPUTE_WORKERS`). `RUST_LOG` sets the
 //! log filter (default `info`). Tracing follows the standard variables:
@@ -33,6 +37,7 @@ use cortex::trace::{LogFormat, Tracing, TracingGuard};
 use cortex::wasm::WasmConfig;
 use cortex::workers::{Shutdown, WorkerPoolConfig};
 use cortex_hub::compute::ComputeConfig;
+use cortex_hub::notifications::NotificationsConfig;
 use cortex_hub::{DEFAULT_ADDR, Hub, HubConfig};
 
 /// What the actors and the compute and wasm pools get (at the same time)
@@ -123,6 +128,24 @@ struct Cli {
     /// The image guest's memory cap in bytes [default: 67108864].
     #[arg(long, env = "CORTEX_WASM_MAX_MEMORY", value_name = "BYTES", value_parser = memory)]
     wasm_max_memory: Option<u64>,
+
+    /// How long a handler may take before the client gets 504 [default: 30s].
+    #[arg(long, env = "CORTEX_REQUEST_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    request_timeout: Option<Duration>,
+
+    /// Notification connections at once, WebSocket and SSE [default: 10000].
+    #[arg(long, env = "CORTEX_MAX_NOTIFICATION_CONNECTIONS", value_name = "N")]
+    max_notification_connections: Option<NonZeroUsize>,
+
+    /// Another origin whose pages may open notification connections
+    /// (repeat, or comma-separate in the variable) [default: the Hub's own only].
+    #[arg(
+        long = "allowed-origin",
+        env = "CORTEX_ALLOWED_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
 
     /// How log lines look.
     #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormatArg::Pretty)]
@@ -245,6 +268,19 @@ impl Cli {
             drain_delay: self.drain_delay.unwrap_or(defaults.drain_delay),
             shutdown_timeout: self.shutdown_timeout.unwrap_or(defaults.shutdown_timeout),
             compute: self.compute_config(defaults.compute.clone()),
+            request_timeout: self.request_timeout.unwrap_or(defaults.request_timeout),
+            notifications: NotificationsConfig {
+                max_connections: self
+                    .max_notification_connections
+                    .map_or(defaults.notifications.max_connections, NonZeroUsize::get),
+                allowed_origins: self
+                    .allowed_origins
+                    .iter()
+                    .filter(|origin| !origin.is_empty())
+                    .cloned()
+                    .collect(),
+                ..defaults.notifications.clone()
+            },
             ..defaults
         }
     }
@@ -330,7 +366,16 @@ async fn run(config: HubConfig, telemetry: &TracingGuard) -> Result<(), String> 
     let served = hub
         .server
         .clone()
-        .serve(listener, router, shutdown_signal())
+        .serve(listener, router, {
+            let streams = hub.streams.clone();
+            async move {
+                shutdown_signal().await;
+                // WebSockets and event streams never finish by themselves:
+                // end them now (clients reconnect elsewhere) so they do not
+                // hold the drain up to its timeout.
+                streams.close();
+            }
+        })
         .await;
     tracing::info!(report = ?served, "server stopped");
     // The server has drained, so nothing submits any more: let order
@@ -381,6 +426,12 @@ mod tests {
             config.compute.wasm.max_memory_bytes,
             defaults.compute.wasm.max_memory_bytes
         );
+        assert_eq!(config.request_timeout, defaults.request_timeout);
+        assert_eq!(
+            config.notifications.max_connections,
+            defaults.notifications.max_connections
+        );
+        assert!(config.notifications.allowed_origins.is_empty());
         assert_eq!(parse(&[]).unwrap().log_format, LogFormatArg::Pretty);
     }
 
@@ -416,6 +467,14 @@ mod tests {
             "1_000",
             "--wasm-max-memory",
             "1048576",
+            "--request-timeout",
+            "2s",
+            "--max-notification-connections",
+            "9",
+            "--allowed-origin",
+            "https://a.example",
+            "--allowed-origin",
+            "https://b.example",
             "--log-format",
             "JSON",
         ])
@@ -428,6 +487,12 @@ mod tests {
         assert_eq!(config.idle_timeout, Duration::from_secs(60));
         assert_eq!(config.drain_delay, Duration::from_millis(500));
         assert_eq!(config.shutdown_timeout, Duration::from_secs(7));
+        assert_eq!(config.request_timeout, Duration::from_secs(2));
+        assert_eq!(config.notifications.max_connections, 9);
+        assert_eq!(
+            config.notifications.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
         let compute = config.compute;
         assert_eq!(compute.pool.workers, Some(2));
         assert_eq!(compute.pool.queue_capacity, Some(3));
