@@ -119,6 +119,8 @@
 mod boxed;
 pub mod breaker;
 pub mod bulkhead;
+#[cfg(feature = "cache")]
+pub mod cache;
 mod classify;
 mod clock;
 mod duration;
@@ -145,6 +147,11 @@ pub use breaker::{
 pub use bulkhead::{
     Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadEvent, BulkheadLayer, BulkheadPermit,
     BulkheadService, BulkheadStats,
+};
+#[cfg(feature = "cache")]
+pub use cache::{
+    CacheBody, CacheEvent, CacheStats, Memoizer, MemoizerBuilder, MemoizerConfig, ResponseCache,
+    ResponseCacheBuilder, ResponseCacheConfig, ResponseCacheLayer, ResponseCacheService,
 };
 pub use classify::{Classify, DefaultClassifier, HttpClassifier, Outcome};
 pub use clock::{Clock, ManualClock};

@@ -9,6 +9,8 @@ use crate::{
     Bulkhead, BulkheadStats, CircuitBreaker, CircuitBreakerStats, KeyedRateLimiter, RateLimiter,
     RateLimiterStats, Retry, RetryStats, Timeout, TimeoutStats,
 };
+#[cfg(feature = "cache")]
+use crate::{CacheStats, Memoizer, ResponseCache};
 
 /// Stats of every registered policy, sorted by name.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -23,6 +25,11 @@ pub struct AllStats {
     pub rate_limiters: Vec<RateLimiterStats>,
     /// Timeouts.
     pub timeouts: Vec<TimeoutStats>,
+    /// Response caches and memoizers (feature `cache`); left out of the
+    /// JSON while there are none.
+    #[cfg(feature = "cache")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub caches: Vec<CacheStats>,
 }
 
 type StatsFn = Arc<dyn Fn() -> RateLimiterStats + Send + Sync>;
@@ -56,6 +63,41 @@ impl LimiterHandle {
     }
 }
 
+#[cfg(feature = "cache")]
+type CacheStatsFn = Arc<dyn Fn() -> CacheStats + Send + Sync>;
+
+/// A response cache or a memoizer with its key and value types erased.
+#[cfg(feature = "cache")]
+#[derive(Clone)]
+pub(crate) struct CacheHandle {
+    /// The address of the cache's state: the same for every clone.
+    id: usize,
+    stats: CacheStatsFn,
+}
+
+#[cfg(feature = "cache")]
+impl CacheHandle {
+    pub(crate) fn http(cache: &ResponseCache) -> Self {
+        let stats = cache.clone();
+        Self {
+            id: cache.id(),
+            stats: Arc::new(move || stats.stats()),
+        }
+    }
+
+    pub(crate) fn memoizer<K, V>(memoizer: &Memoizer<K, V>) -> Self
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let stats = memoizer.clone();
+        Self {
+            id: memoizer.id(),
+            stats: Arc::new(move || stats.stats()),
+        }
+    }
+}
+
 /// One policy instance, as the registry, the metrics and the health check
 /// see it.
 #[derive(Clone)]
@@ -65,6 +107,8 @@ pub(crate) enum Member {
     Retry(Retry),
     RateLimiter(LimiterHandle),
     Timeout(Timeout),
+    #[cfg(feature = "cache")]
+    Cache(CacheHandle),
 }
 
 impl Member {
@@ -76,6 +120,8 @@ impl Member {
             Self::Retry(retry) => retry.id(),
             Self::RateLimiter(limiter) => limiter.id,
             Self::Timeout(timeout) => timeout.id(),
+            #[cfg(feature = "cache")]
+            Self::Cache(cache) => cache.id,
         }
     }
 }
@@ -97,6 +143,8 @@ impl AllStats {
                 Member::Retry(retry) => stats.retries.push(retry.stats()),
                 Member::RateLimiter(limiter) => stats.rate_limiters.push((limiter.stats)()),
                 Member::Timeout(timeout) => stats.timeouts.push(timeout.stats()),
+                #[cfg(feature = "cache")]
+                Member::Cache(cache) => stats.caches.push((cache.stats)()),
             }
         }
         fn by_name<T>(list: &mut Vec<T>, name: impl Fn(&T) -> &str) {
@@ -109,6 +157,8 @@ impl AllStats {
         by_name(&mut stats.retries, |s| &s.name);
         by_name(&mut stats.rate_limiters, |s| &s.name);
         by_name(&mut stats.timeouts, |s| &s.name);
+        #[cfg(feature = "cache")]
+        by_name(&mut stats.caches, |s| &s.name);
         stats
     }
 }

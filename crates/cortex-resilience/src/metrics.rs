@@ -31,11 +31,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use cortex_metrics::{Collector, CollectorOutput, MetricsError, MetricsRegistry, RegisterMetrics};
 
+#[cfg(feature = "cache")]
+use crate::members::CacheHandle;
 use crate::members::{LimiterHandle, Member};
 use crate::{
     AllStats, Bulkhead, CircuitBreaker, CircuitState, KeyedRateLimiter, Pipeline, PolicyRegistry,
     RateLimiter, Retry, Timeout,
 };
+#[cfg(feature = "cache")]
+use crate::{CacheStats, Memoizer, ResponseCache};
 
 /// What one [`MetricsRegistry`] exports: registries (read live at every
 /// scrape, so policies registered later show up) and single policies.
@@ -79,7 +83,7 @@ fn export(registry: &MetricsRegistry, members: Vec<Member>) -> Result<(), Metric
 }
 
 /// `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`,
-/// `cortex_ratelimiter_*` and `cortex_timeout_*` series of every
+/// `cortex_ratelimiter_*`, `cortex_timeout_*` and `cortex_cache_*` series of every
 /// registered policy, including those registered after this call.
 impl RegisterMetrics for PolicyRegistry {
     fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
@@ -148,6 +152,26 @@ where
 impl RegisterMetrics for Timeout {
     fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
         export(registry, vec![Member::Timeout(self.clone())])
+    }
+}
+
+/// `cortex_cache_*` series labelled `name="<cache's name>"`.
+#[cfg(feature = "cache")]
+impl RegisterMetrics for ResponseCache {
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        export(registry, vec![Member::Cache(CacheHandle::http(self))])
+    }
+}
+
+/// `cortex_cache_*` series labelled `name="<memoizer's name>"`.
+#[cfg(feature = "cache")]
+impl<K, V> RegisterMetrics for Memoizer<K, V>
+where
+    K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        export(registry, vec![Member::Cache(CacheHandle::memoizer(self))])
     }
 }
 
@@ -376,5 +400,92 @@ fn render(stats: &AllStats, out: &mut CollectorOutput<'_, '_>) {
                 .map(|t| float(t.timed_out_calls_total))
                 .collect(),
         ),
+    );
+
+    #[cfg(feature = "cache")]
+    render_caches(&stats.caches, out);
+}
+
+#[cfg(feature = "cache")]
+fn render_caches(caches: &[CacheStats], out: &mut CollectorOutput<'_, '_>) {
+    // No families at all without a cache: a scrape without caches keeps
+    // its shape.
+    if caches.is_empty() {
+        return;
+    }
+    let requests: Vec<([&str; 2], f64)> = caches
+        .iter()
+        .flat_map(|c| {
+            let name = c.name.as_str();
+            [
+                ([name, "hit"], float(c.hits)),
+                ([name, "miss"], float(c.misses)),
+                ([name, "stale"], float(c.stale)),
+                ([name, "coalesced"], float(c.coalesced)),
+                ([name, "bypass"], float(c.bypassed)),
+            ]
+        })
+        .collect();
+    out.counter_family(
+        "cortex_cache_requests_total",
+        "Requests and calls through caches by how they were answered.",
+        &["name", "kind"],
+        requests.iter().map(|(labels, value)| (&labels[..], *value)),
+    );
+    let evictions: Vec<([&str; 2], f64)> = caches
+        .iter()
+        .flat_map(|c| {
+            let name = c.name.as_str();
+            [
+                ([name, "size"], float(c.evictions_size)),
+                ([name, "expired"], float(c.evictions_expired)),
+            ]
+        })
+        .collect();
+    out.counter_family(
+        "cortex_cache_evictions_total",
+        "Entries removed from caches: to stay within the bounds, or past their stale windows.",
+        &["name", "cause"],
+        evictions
+            .iter()
+            .map(|(labels, value)| (&labels[..], *value)),
+    );
+    let names: Vec<[&str; 1]> = caches.iter().map(|c| [c.name.as_str()]).collect();
+    let per_cache = |values: Vec<f64>| -> Vec<(&[&str], f64)> {
+        names.iter().map(|n| &n[..]).zip(values).collect()
+    };
+    out.counter_family(
+        "cortex_cache_refreshes_total",
+        "Background stale-while-revalidate refreshes started.",
+        &["name"],
+        per_cache(caches.iter().map(|c| float(c.refreshes)).collect()),
+    );
+    out.gauge_family(
+        "cortex_cache_entries",
+        "Entries held.",
+        &["name"],
+        per_cache(caches.iter().map(|c| float(c.entries)).collect()),
+    );
+    out.gauge_family(
+        "cortex_cache_max_entries",
+        "Configured bound on entries.",
+        &["name"],
+        per_cache(caches.iter().map(|c| float(c.max_entries)).collect()),
+    );
+    out.gauge_family(
+        "cortex_cache_size_bytes",
+        "Bytes held: bodies, headers and keys.",
+        &["name"],
+        per_cache(caches.iter().map(|c| float(c.size_bytes)).collect()),
+    );
+    let bounded: Vec<([&str; 1], f64)> = caches
+        .iter()
+        .filter_map(|c| Some(([c.name.as_str()], float(c.max_size_bytes?))))
+        .collect();
+    out.gauge_family(
+        "cortex_cache_max_size_bytes",
+        "Configured bound on bytes (caches bounded by bytes only).",
+        &["name"],
+        bounded.iter().map(|(labels, value)| (&labels[..], *value)),
     );
 }

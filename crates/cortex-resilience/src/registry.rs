@@ -22,11 +22,15 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "cache")]
+use crate::members::CacheHandle;
 use crate::members::{AllStats, LimiterHandle, Member};
 use crate::{
     Bulkhead, BulkheadConfig, CircuitBreaker, CircuitBreakerConfig, ConfigError, KeyedRateLimiter,
     RateLimiter, RateLimiterConfig, Retry, RetryConfig, Timeout, TimeoutConfig,
 };
+#[cfg(feature = "cache")]
+use crate::{Memoizer, ResponseCache, ResponseCacheConfig};
 
 /// Policy configurations by name, e.g. a section of a service's config file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,6 +46,9 @@ pub struct RegistryConfig {
     pub rate_limiters: BTreeMap<String, RateLimiterConfig>,
     /// Timeouts.
     pub timeouts: BTreeMap<String, TimeoutConfig>,
+    /// HTTP response caches (feature `cache`).
+    #[cfg(feature = "cache")]
+    pub caches: BTreeMap<String, ResponseCacheConfig>,
 }
 
 /// Why a policy could not be registered.
@@ -60,8 +67,9 @@ pub enum RegistryError {
     Config(#[from] ConfigError),
 }
 
-/// Named circuit breakers, bulkheads, retries, rate limiters and timeouts
-/// (resilience4j's registries in one). Cheap to clone; clones share.
+/// Named circuit breakers, bulkheads, retries, rate limiters, timeouts
+/// and (feature `cache`) response caches and memoizers (resilience4j's
+/// registries in one). Cheap to clone; clones share.
 ///
 /// Its stats are served as JSON by [`router`](Self::router) at
 /// `GET /resilience`; with the `metrics` feature it implements
@@ -80,18 +88,25 @@ struct Entries {
     rate_limiters: BTreeMap<String, LimiterHandle>,
     global_limiters: BTreeMap<String, RateLimiter>,
     timeouts: BTreeMap<String, Timeout>,
+    #[cfg(feature = "cache")]
+    caches: BTreeMap<String, CacheHandle>,
+    #[cfg(feature = "cache")]
+    response_caches: BTreeMap<String, ResponseCache>,
 }
 
 impl fmt::Debug for PolicyRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let entries = self.read();
-        f.debug_struct("PolicyRegistry")
+        let mut debug = f.debug_struct("PolicyRegistry");
+        debug
             .field("circuit_breakers", &entries.circuit_breakers.keys())
             .field("bulkheads", &entries.bulkheads.keys())
             .field("retries", &entries.retries.keys())
             .field("rate_limiters", &entries.rate_limiters.keys())
-            .field("timeouts", &entries.timeouts.keys())
-            .finish()
+            .field("timeouts", &entries.timeouts.keys());
+        #[cfg(feature = "cache")]
+        debug.field("caches", &entries.caches.keys());
+        debug.finish()
     }
 }
 
@@ -138,6 +153,13 @@ impl PolicyRegistry {
         }
         for (name, config) in &config.timeouts {
             registry.register_timeout(Timeout::from_config(name.as_str(), config.clone())?)?;
+        }
+        #[cfg(feature = "cache")]
+        for (name, config) in &config.caches {
+            registry.register_response_cache(ResponseCache::from_config(
+                name.as_str(),
+                config.clone(),
+            )?)?;
         }
         Ok(registry)
     }
@@ -215,6 +237,44 @@ impl PolicyRegistry {
         insert(&mut self.write().timeouts, "timeout", &name, timeout)
     }
 
+    /// Registers an HTTP response cache under its name (feature `cache`).
+    #[cfg(feature = "cache")]
+    pub fn register_response_cache(&self, cache: ResponseCache) -> Result<(), RegistryError> {
+        let name = cache.name().to_owned();
+        let mut entries = self.write();
+        insert(
+            &mut entries.caches,
+            "cache",
+            &name,
+            CacheHandle::http(&cache),
+        )?;
+        entries.response_caches.insert(name, cache);
+        Ok(())
+    }
+
+    /// Registers a memoizer under its name, for stats and metrics
+    /// (feature `cache`). Caches and memoizers share one namespace.
+    #[cfg(feature = "cache")]
+    pub fn register_memoizer<K, V>(&self, memoizer: Memoizer<K, V>) -> Result<(), RegistryError>
+    where
+        K: std::hash::Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let name = memoizer.name().to_owned();
+        insert(
+            &mut self.write().caches,
+            "cache",
+            &name,
+            CacheHandle::memoizer(&memoizer),
+        )
+    }
+
+    /// The response cache named `name` (feature `cache`).
+    #[cfg(feature = "cache")]
+    pub fn response_cache(&self, name: &str) -> Option<ResponseCache> {
+        self.read().response_caches.get(name).cloned()
+    }
+
     /// The breaker named `name`.
     pub fn circuit_breaker(&self, name: &str) -> Option<CircuitBreaker> {
         self.read().circuit_breakers.get(name).cloned()
@@ -266,12 +326,14 @@ impl PolicyRegistry {
             .cloned()
             .map(Member::RateLimiter);
         let timeouts = entries.timeouts.values().cloned().map(Member::Timeout);
-        breakers
+        let members = breakers
             .chain(bulkheads)
             .chain(retries)
             .chain(limiters)
-            .chain(timeouts)
-            .collect()
+            .chain(timeouts);
+        #[cfg(feature = "cache")]
+        let members = members.chain(entries.caches.values().cloned().map(Member::Cache));
+        members.collect()
     }
 
     /// The address of the shared entries: the same for every clone.
