@@ -1,6 +1,8 @@
 //! Resilience policies for tower services and plain async code: circuit
 //! breaker, retry, bulkhead, timeout, rate limiter and fallback, alone or
-//! composed into the standard [`Pipeline`].
+//! composed into the standard [`Pipeline`]; and (feature `cache`) an HTTP
+//! response cache and a memoizer with request coalescing and RFC 5861
+//! stale content ([`cache`]).
 //!
 //! Each policy is one state object behind an `Arc` with two front ends
 //! that share it: a plain async API (`policy.execute(|| async { ... })`)
@@ -65,6 +67,8 @@
 //! | [`RateLimiter`] | `try_acquire`, `check`, `acquire`, `execute` | [`RateLimiterLayer`] | 429 + `Retry-After` + `RateLimit-*` |
 //! | [`KeyedRateLimiter`] | `try_acquire`, `check` | [`KeyedRateLimiterLayer`] (`layer(extractor)`) | `http_layer(extractor)`: 429 + `RateLimit-*` per key |
 //! | [`Fallback`] | via [`Policy`] | — | — |
+//! | `ResponseCache` (feature `cache`) | — | `ResponseCacheLayer` (`http::Request` services; never rejects, so it goes on a `Router` as is) | — |
+//! | `Memoizer` (feature `cache`) | `execute(key, call)`, `get`, `insert` | — | — |
 //! | [`Pipeline`] | `execute` | [`PipelineLayer`] | all of the above |
 //!
 //! Every `http_layer()` is the policy's tower layer inside the one HTTP
@@ -92,7 +96,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `metrics` | no | `impl cortex_metrics::RegisterMetrics` for [`PolicyRegistry`], every policy and [`Pipeline`]: `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`, `cortex_ratelimiter_*`, `cortex_timeout_*` series, labelled by policy name |
+//! | `cache` | yes | [`cache`]: `ResponseCache` (an RFC 9111 HTTP response cache layer on moka and http-cache-semantics: `Vary`, `Age`, `X-Cache`, coalescing, stale-while-revalidate, stale-if-error) and `Memoizer` (the same for async calls by key); `cortex_cache_*` series with `metrics` |
+//! | `metrics` | no | `impl cortex_metrics::RegisterMetrics` for [`PolicyRegistry`], every policy and [`Pipeline`]: `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`, `cortex_ratelimiter_*`, `cortex_timeout_*` (and `cortex_cache_*`) series, labelled by policy name |
 //! | `health` | no | `PolicyRegistry::health_check()` and `CircuitBreaker::health_check()` (a `CircuitBreakerHealthCheck` for cortex-health): degraded while a breaker is open |
 //!
 //! # Observability

@@ -108,8 +108,8 @@ pub mod prelude {
     };
     #[cfg(feature = "resilience")]
     pub use cortex_resilience::{
-        Bulkhead, CircuitBreaker, ClientIp, Fallback, KeyedRateLimiter, Pipeline, Policy,
-        PolicyExt, PolicyRegistry, RateLimiter, ResilienceError, Retry, Timeout,
+        Bulkhead, CircuitBreaker, ClientIp, Fallback, KeyedRateLimiter, Memoizer, Pipeline, Policy,
+        PolicyExt, PolicyRegistry, RateLimiter, ResilienceError, ResponseCache, Retry, Timeout,
     };
     #[cfg(feature = "serve")]
     pub use cortex_serve::{Server, ShutdownReport, shutdown_signal};

@@ -33,6 +33,19 @@ pin_project! {
     /// service's body untouched (bypassed requests), or, for a response
     /// that turned out too large to store, the frames read so far followed
     /// by the rest of the inner body, streamed.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use cortex_resilience::CacheBody;
+    /// use http_body::Body;
+    /// use http_body_util::{BodyExt, Empty};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let body = CacheBody::<Empty<Bytes>>::full(Bytes::from_static(b"stored"));
+    /// assert_eq!(body.size_hint().exact(), Some(6));
+    /// assert_eq!(body.collect().await.unwrap().to_bytes(), "stored");
+    /// # }
+    /// ```
     pub struct CacheBody<B>
     where
         B: Body,

@@ -165,13 +165,26 @@ impl MemoizerConfig {
 /// A snapshot of a [`ResponseCache`](super::ResponseCache) or a
 /// [`Memoizer`](super::Memoizer). Every request or call counts once, in
 /// exactly one of `hits`, `misses`, `stale`, `coalesced` and `bypassed`.
+///
+/// ```
+/// use cortex_resilience::Memoizer;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let memo: Memoizer<u8, u8> = Memoizer::builder("squares").build().unwrap();
+/// memo.execute(3, || async { Ok::<_, ()>(9) }).await.unwrap();
+/// memo.execute(3, || async { Ok::<_, ()>(9) }).await.unwrap();
+/// let stats = memo.stats();
+/// assert_eq!((stats.kind, stats.misses, stats.hits), ("memoizer", 1, 1));
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CacheStats {
     /// The cache's name.
     pub name: String,
     /// `"http"` for a response cache, `"memoizer"` for a memoizer.
     pub kind: &'static str,
-    /// Entries held now (as of moka's last maintenance).
+    /// Entries held now, as of moka's last maintenance (for a response
+    /// cache, its small `Vary` and pass markers included).
     pub entries: u64,
     /// Bytes held now: bodies, headers and keys (a memoizer's weigher
     /// decides; 0 without one).
@@ -203,7 +216,23 @@ pub struct CacheStats {
     pub evictions_expired: u64,
 }
 
-/// Something that happened in a cache.
+/// Something that happened in a cache, for `subscribe()` and
+/// `on_event()`.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use cortex_resilience::{CacheEvent, Memoizer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let memo: Memoizer<u8, u8> = Memoizer::builder("squares").build().unwrap();
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&seen);
+/// memo.on_event(move |event| sink.lock().unwrap().push(*event));
+/// memo.execute(3, || async { Ok::<_, ()>(9) }).await.unwrap();
+/// memo.execute(3, || async { Ok::<_, ()>(9) }).await.unwrap();
+/// assert_eq!(*seen.lock().unwrap(), [CacheEvent::Miss, CacheEvent::Hit]);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheEvent {
     /// Answered from a fresh entry.

@@ -27,7 +27,28 @@ pin_project! {
 pin_project! {
     /// Response future of [`ResponseCacheService`](super::ResponseCacheService):
     /// the inner future itself for a request the cache stays out of, else
-    /// the boxed look-up (find, coalesce, fetch, store).
+    /// the boxed look-up (find, coalesce, fetch, store). Dropping it
+    /// cancels the request; if it was leading a coalesced miss, a waiting
+    /// request takes over.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use cortex_resilience::ResponseCache;
+    /// use http::{Request, Response};
+    /// use http_body_util::Full;
+    /// use tower::{Layer, Service, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut service = ResponseCache::builder("origin").build().unwrap().layer().layer(
+    ///     service_fn(|_: Request<()>| async {
+    ///         Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::new())))
+    ///     }),
+    /// );
+    /// let future: cortex_resilience::cache::ResponseFuture<_, _, _> =
+    ///     service.call(Request::get("/").body(()).unwrap());
+    /// assert_eq!(future.await.unwrap().headers()["x-cache"], "BYPASS");
+    /// # }
+    /// ```
     pub struct ResponseFuture<F, RB, E>
     where
         RB: Body,

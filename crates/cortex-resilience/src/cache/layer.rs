@@ -29,6 +29,26 @@ impl ResponseCache {
 }
 
 /// Puts a shared [`ResponseCache`] in front of services.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use cortex_resilience::{ResponseCache, ResponseCacheLayer};
+/// use http::{Request, Response};
+/// use http_body_util::Full;
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let cache = ResponseCache::builder("origin").build().unwrap();
+/// let origin = service_fn(|_: Request<()>| async {
+///     let mut response = Response::new(Full::new(bytes::Bytes::from_static(b"hi")));
+///     response.headers_mut().insert("cache-control", "max-age=5".parse().unwrap());
+///     Ok::<_, Infallible>(response)
+/// });
+/// let service = ResponseCacheLayer::new(cache).layer(origin);
+/// let response = service.oneshot(Request::get("/").body(()).unwrap()).await.unwrap();
+/// assert_eq!(response.headers()["x-cache"], "MISS");
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ResponseCacheLayer {
     cache: ResponseCache,

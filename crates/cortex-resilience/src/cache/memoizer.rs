@@ -83,7 +83,22 @@ impl<K, V> fmt::Debug for Memoizer<K, V> {
     }
 }
 
-/// Builds a [`Memoizer`].
+/// Builds a [`Memoizer`]; a bad setting is a [`ConfigError`] naming it.
+///
+/// ```
+/// use std::time::Duration;
+/// use cortex_resilience::Memoizer;
+///
+/// let blobs: Memoizer<String, Vec<u8>> = Memoizer::builder("blobs")
+///     .ttl(Duration::from_secs(300))
+///     .max_entries(10_000)
+///     .max_bytes(32 << 20)
+///     .weigher(|key: &String, blob: &Vec<u8>| (key.len() + blob.len()) as u32)
+///     .stale_if_error(Duration::from_secs(3600))
+///     .build()
+///     .unwrap();
+/// assert_eq!(blobs.stats().max_size_bytes, Some(32 << 20));
+/// ```
 #[must_use]
 pub struct MemoizerBuilder<K, V> {
     name: Arc<str>,

@@ -53,7 +53,26 @@ impl fmt::Debug for ResponseCache {
     }
 }
 
-/// Builds a [`ResponseCache`].
+/// Builds a [`ResponseCache`]; a bad setting is a
+/// [`ConfigError`] naming the cache.
+///
+/// ```
+/// use std::time::Duration;
+/// use cortex_resilience::{Clock, ResponseCache};
+///
+/// let cache = ResponseCache::builder("api")
+///     .max_entries(1_000)
+///     .max_bytes(8 << 20)
+///     .max_entry_bytes(256 << 10)
+///     .default_ttl(Duration::from_secs(5))
+///     .stale_while_revalidate(Duration::from_secs(30))
+///     .clock(Clock::tokio())
+///     .build()
+///     .unwrap();
+/// assert_eq!(cache.config().max_entries, 1_000);
+/// let error = ResponseCache::builder("api").max_entries(0).build().unwrap_err();
+/// assert_eq!(error.field, "max_entries");
+/// ```
 #[derive(Debug)]
 #[must_use]
 pub struct ResponseCacheBuilder {

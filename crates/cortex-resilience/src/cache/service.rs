@@ -18,6 +18,25 @@ use super::response::bypasses;
 /// response body is a [`CacheBody`]. GET requests go through the cache
 /// (in a boxed future); every other request goes straight to the inner
 /// service, unboxed, tagged `X-Cache: BYPASS`.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use cortex_resilience::{ResponseCache, ResponseCacheService};
+/// use http::{Request, Response};
+/// use http_body_util::Full;
+/// use tower::{ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let origin = service_fn(|_: Request<()>| async {
+///     Ok::<_, Infallible>(Response::new(Full::new(bytes::Bytes::from_static(b"ok"))))
+/// });
+/// let cache = ResponseCache::builder("origin").build().unwrap();
+/// let service = ResponseCacheService::new(origin, cache);
+/// // POST is never cached.
+/// let response = service.oneshot(Request::post("/").body(()).unwrap()).await.unwrap();
+/// assert_eq!(response.headers()["x-cache"], "BYPASS");
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ResponseCacheService<S> {
     inner: S,
