@@ -692,6 +692,30 @@ async fn the_layer_serves_an_axum_router() {
         assert_eq!(body.as_ref(), b"report");
     }
     assert_eq!(renders.load(Ordering::SeqCst), 1);
+
+    // On one route only, through its method router.
+    let only_slow: Router = Router::new()
+        .route(
+            "/slow",
+            route(|| async { ([("cache-control", "max-age=5")], "slow") }).layer(cache.layer()),
+        )
+        .route("/fast", route(|| async { "fast" }));
+    for (uri, expected) in [
+        ("/slow", Some("MISS")),
+        ("/slow", Some("HIT")),
+        ("/fast", None),
+    ] {
+        let response = only_slow
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let x_cache = response
+            .headers()
+            .get("x-cache")
+            .map(|v| v.to_str().unwrap());
+        assert_eq!(x_cache, expected, "{uri}");
+    }
 }
 
 #[tokio::test]
