@@ -323,6 +323,17 @@ pub(crate) fn histogram_quantile(q: f64, bounds: &[f64], cumulative: &[u64]) -> 
     Some(lower + (upper - lower) * (rank - below as f64) / in_bucket as f64)
 }
 
+/// Order analytics kept by an event-bus consumer.
+#[utoipa::path(
+    get,
+    path = "/api/analytics",
+    tag = "orders",
+    responses((
+        status = 200,
+        description = "totals, active orders, per-minute rates, processing-time p50/p95/p99 and failure reasons (`Analytics::snapshot`)",
+        body = Object,
+    )),
+)]
 async fn analytics(State(analytics): State<Analytics>) -> Json<Value> {
     Json(analytics.snapshot())
 }

@@ -70,6 +70,13 @@ pub(crate) fn routes() -> IndexedRouter {
         )
 }
 
+/// About 1 MiB of JSON, compressed when the client accepts it.
+#[utoipa::path(
+    get,
+    path = "/api/big.json",
+    tag = "compression",
+    responses((status = 200, description = "`{\"items\": [{\"id\", \"name\", \"price\", \"tags\"}, …]}`, 12 000 items", body = Object)),
+)]
 async fn big_json() -> Json<Value> {
     let items: Vec<Value> = (0..BIG_JSON_ITEMS)
         .map(|i| json!({ "id": i, "name": format!("item {i}"), "price": i * 7 % 1000, "tags": ["demo", "cortex"] }))
@@ -79,6 +86,13 @@ async fn big_json() -> Json<Value> {
 
 /// Server-sent events, one every 200 ms: through the compression layer they
 /// must still arrive one by one.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "compression",
+    operation_id = "tick_events",
+    responses((status = 200, description = "three events, `data: tick 0` to `data: tick 2`, then the end", body = String, content_type = "text/event-stream")),
+)]
 async fn events() -> Response {
     (
         [
@@ -127,6 +141,18 @@ impl http_body::Body for Ticks {
 }
 
 /// Echoes what arrived after decompression.
+#[utoipa::path(
+    post,
+    path = "/api/upload",
+    tag = "compression",
+    params(("Content-Encoding" = Option<String>, Header, description = "gzip, br, zstd, deflate or identity")),
+    request_body(content(("application/octet-stream")), description = "any bytes, encoded as `Content-Encoding` says"),
+    responses(
+        (status = 200, description = "`{\"bytes\", \"checksum\"}` of the decoded body", body = Object),
+        (status = 413, description = "over 16 MiB decoded, or declared so", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "a `Content-Encoding` the Hub cannot decode (`Accept-Encoding` lists those it can)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn upload(body: Bytes) -> Json<Value> {
     let checksum = body.iter().fold(0u64, |acc, b| {
         acc.wrapping_mul(31).wrapping_add(u64::from(*b))
@@ -135,6 +161,12 @@ async fn upload(body: Bytes) -> Json<Value> {
 }
 
 /// A ranged response: compressing it would corrupt the range.
+#[utoipa::path(
+    get,
+    path = "/api/partial",
+    tag = "compression",
+    responses((status = 206, description = "2 048 bytes of 4 096 (`Content-Range`), never compressed", body = String, content_type = "text/plain")),
+)]
 async fn partial() -> Response {
     (
         StatusCode::PARTIAL_CONTENT,
@@ -145,6 +177,12 @@ async fn partial() -> Response {
 }
 
 /// Already gzip-encoded by the handler: must pass through untouched.
+#[utoipa::path(
+    get,
+    path = "/api/precompressed",
+    tag = "compression",
+    responses((status = 200, description = "`hello` lines, already `Content-Encoding: gzip`", body = String, content_type = "text/plain")),
+)]
 async fn precompressed() -> Response {
     // "hello\n" gzip-compressed, repeated in a valid multi-member stream.
     const MEMBER: &[u8] = &[
@@ -167,10 +205,24 @@ async fn precompressed() -> Response {
         .into_response()
 }
 
+/// A page that fetches `/api/big.json` and `/api/events` and reports PASS/FAIL.
+#[utoipa::path(
+    get,
+    path = "/demo",
+    tag = "compression",
+    responses((status = 200, description = "the page", body = String, content_type = "text/html")),
+)]
 async fn demo_page() -> Html<&'static str> {
     Html(DEMO_PAGE)
 }
 
+/// The `/demo` page's script.
+#[utoipa::path(
+    get,
+    path = "/demo.js",
+    tag = "compression",
+    responses((status = 200, description = "the script", body = String, content_type = "text/javascript")),
+)]
 async fn demo_script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],

@@ -29,7 +29,8 @@ struct Downstream {
     calls: Arc<AtomicU64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct FlakyQuery {
     /// Failure rate for this request only, 0.0–1.0.
     fail: Option<f64>,
@@ -37,8 +38,10 @@ struct FlakyQuery {
     ms: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RateQuery {
+    /// The downstream's failure rate from now on, 0.0–1.0.
     rate: Option<f64>,
 }
 
@@ -131,6 +134,27 @@ fn unit(n: u64) -> f64 {
     unit
 }
 
+/// A downstream failing at a set rate, behind the standard pipeline
+/// (bulkhead → timeout → retry → circuit breaker → timeout) and a
+/// per-client rate limit.
+#[utoipa::path(
+    get,
+    path = "/api/flaky",
+    tag = "resilience",
+    params(FlakyQuery),
+    responses(
+        (status = 200, description = "`{\"downstream\": \"ok\", \"call\"}`", body = Object),
+        (status = 400, description = "`fail` or `ms` is not a number (axum's plain-text rejection)", body = String, content_type = "text/plain"),
+        (status = 429, description = "the per-client rate limit (`policy: rate_limiter`, `retry_after`)", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds"))),
+        (status = 503, description = "the downstream failed after the retries (`{\"downstream\": \"failed\", \"call\"}`), or the breaker is open or the bulkhead full (problem+json with `policy`)",
+            content(
+                (Object = "application/json"),
+                (crate::openapi::Problem = "application/problem+json"),
+            )),
+        (status = 504, description = "the pipeline's timeout (`policy: timeout`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn flaky(
     State(downstream): State<Downstream>,
     Query(query): Query<FlakyQuery>,
@@ -155,11 +179,30 @@ async fn flaky(
     }
 }
 
+/// The downstream's failure rate.
+#[utoipa::path(
+    get,
+    path = "/api/flaky/config",
+    tag = "resilience",
+    responses((status = 200, description = "`{\"failure_rate\"}`", body = Object)),
+)]
 async fn show_rate(State(downstream): State<Downstream>) -> Json<Value> {
     let ppm = downstream.failure_ppm.load(Ordering::Relaxed);
     Json(json!({ "failure_rate": f64::from(ppm) / 1_000_000.0 }))
 }
 
+/// Sets the downstream's failure rate.
+#[utoipa::path(
+    put,
+    path = "/api/flaky/config",
+    tag = "resilience",
+    params(RateQuery),
+    responses(
+        (status = 200, description = "`{\"failure_rate\"}`, the rate now in force", body = Object),
+        (status = 400, description = "`rate` missing or outside [0, 1] (`{\"error\"}`), or not a number (axum's plain-text rejection)",
+            content((Object = "application/json"), (String = "text/plain"))),
+    ),
+)]
 async fn set_rate(
     State(downstream): State<Downstream>,
     Query(query): Query<RateQuery>,

@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `GET /` | the live status page (HTML, with `/status.css` and `/status.js`; see below); with `Accept: application/json`, the route index |
 //! | `GET /api` | an index of the Hub's routes (JSON), derived from the router |
+//! | `GET /openapi.json` | the Hub's OpenAPI 3.1 document, generated from its handlers' attributes ([`openapi`]) |
 //! | `GET /api/status` | everything the status page shows, as JSON: health, resilience policies, actors and mailbox depth, worker and wasm pools, order analytics, notification connections, request rate, 5xx rate, p50/p99 |
 //! | `GET /api/status/stream` | the same snapshot as server-sent events (`event: status`), once a second |
 //! | `GET /api/echo/{id}` | a templated route: its metrics use `/api/echo/{id}`, never the raw path |
@@ -88,6 +89,7 @@ pub mod compression;
 pub mod compute;
 pub mod flaky;
 pub mod notifications;
+pub mod openapi;
 pub mod orders;
 mod routes;
 mod status;
@@ -346,7 +348,8 @@ impl Hub {
                 &self.config.compute,
                 &self.images,
                 &self.hostile,
-            ));
+            ))
+            .merge(openapi::routes());
         // Every breaker's state changes go out on the bus as alerts (the
         // `alerts` notification room, the status page's event list).
         for breaker in self.policies.circuit_breakers() {
@@ -527,6 +530,14 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
 }
 
+/// Echoes the id; its metrics use the route template, never the raw path.
+#[utoipa::path(
+    get,
+    path = "/api/echo/{id}",
+    tag = "demo",
+    params(("id" = String, Path, description = "any id; numeric and text ids are counted apart")),
+    responses((status = 200, description = "`{\"id\"}`", body = Object)),
+)]
 async fn echo(State(state): State<HubState>, Path(id): Path<String>) -> Json<Value> {
     // A bounded label: the *kind* of id, never the id itself.
     let kind = if id.parse::<u64>().is_ok() {
@@ -540,6 +551,17 @@ async fn echo(State(state): State<HubState>, Path(id): Path<String>) -> Json<Val
 
 /// The span the Hub's trace layer opened for this request: with an
 /// incoming `traceparent`, the same trace id and a fresh span id.
+#[utoipa::path(
+    get,
+    path = "/api/trace",
+    tag = "demo",
+    params(("traceparent" = Option<String>, Header, description = "a W3C trace context to continue")),
+    responses((
+        status = 200,
+        description = "`{\"trace_id\", \"span_id\", \"sampled\", \"tracestate\"}`",
+        body = Object,
+    )),
+)]
 async fn current_trace() -> Json<Value> {
     use opentelemetry::trace::TraceContextExt;
     let cx = opentelemetry::Context::current();
@@ -553,13 +575,26 @@ async fn current_trace() -> Json<Value> {
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WorkParams {
+    /// How long to take, in milliseconds (default 10, at most 5 000).
     ms: Option<u64>,
 }
 
 const MAX_WORK_MS: u64 = 5_000;
 
+/// Takes `ms` milliseconds, for latency histograms.
+#[utoipa::path(
+    get,
+    path = "/api/work",
+    tag = "demo",
+    params(WorkParams),
+    responses(
+        (status = 200, description = "`{\"slept_ms\"}`", body = Object),
+        (status = 400, description = "`ms` is not a number (axum's plain-text rejection)", body = String, content_type = "text/plain"),
+    ),
+)]
 async fn work(State(state): State<HubState>, Query(params): Query<WorkParams>) -> Json<Value> {
     let ms = params.ms.unwrap_or(10).min(MAX_WORK_MS);
     // Both guards act on drop, so a client that disconnects mid-work still

@@ -184,11 +184,36 @@ where
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HashParams {
+    /// How many times to hash the body (1 to 1 000 000, default 1;
+    /// `rounds × body bytes` at most 256 MiB).
+    #[param(minimum = 1, maximum = 1_000_000)]
     rounds: Option<u64>,
 }
 
+/// The FNV-1a 64 of the body repeated `rounds` times, on the compute
+/// worker pool.
+#[utoipa::path(
+    post,
+    path = "/api/compute/hash",
+    tag = "compute",
+    params(HashParams),
+    request_body(content(("application/octet-stream")), description = "any bytes, up to 1 MiB"),
+    responses(
+        (status = 200, description = "`{\"algorithm\": \"fnv1a-64\", \"rounds\", \"bytes\", \"digest\"}` (16 hex digits)", body = Object),
+        (status = 400, description = "an unreadable query", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is over 1 MiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`rounds` out of bounds (`errors`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "the pool's queue is full (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds"))),
+        (status = 500, description = "the job panicked (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the pool is shutting down (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds"))),
+        (status = 504, description = "the job waited past the queue TTL or ran past the run timeout (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn hash(
     State(state): State<ComputeState>,
     params: Result<Query<HashParams>, QueryRejection>,
@@ -234,16 +259,28 @@ async fn hash(
 }
 
 /// `POST /api/compute/blur`: exactly one of `seed` and `pixels`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BlurRequest {
+    /// The image's width in pixels (1 to 4 096; `width × height` at most
+    /// 4 MiP).
+    #[schema(minimum = 1, maximum = 4096)]
     width: usize,
+    /// The image's height in pixels (1 to 4 096).
+    #[schema(minimum = 1, maximum = 4096)]
     height: usize,
+    /// The box's radius (1 to 64, default 1).
     #[serde(default = "one")]
+    #[schema(default = 1, minimum = 1, maximum = 64)]
     radius: usize,
+    /// How many passes (1 to 8, default 1).
     #[serde(default = "one_pass")]
+    #[schema(default = 1, minimum = 1, maximum = 8)]
     passes: u32,
+    /// Generate the image from this seed (answers its sum and checksum).
     seed: Option<u64>,
+    /// The grayscale pixels, row by row (`width × height` values; returned
+    /// blurred).
     pixels: Option<Vec<u8>>,
 }
 
@@ -297,6 +334,26 @@ fn blur_errors(request: &BlurRequest) -> Vec<FieldError> {
     errors
 }
 
+/// A box blur of a grayscale image, on the compute worker pool.
+#[utoipa::path(
+    post,
+    path = "/api/compute/blur",
+    tag = "compute",
+    request_body(content = BlurRequest, description = "exactly one of `seed` and `pixels`; up to 1 MiB"),
+    responses(
+        (status = 200, description = "`{\"width\", \"height\", \"radius\", \"passes\", \"sum\", \"checksum\"}`, and `pixels` when they were sent", body = Object),
+        (status = 400, description = "the body is not JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is over 1 MiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "no `Content-Type: application/json`", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a missing, mistyped or unknown field, or values out of bounds (`errors`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "the pool's queue is full (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds"))),
+        (status = 500, description = "the job panicked (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the pool is shutting down (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds"))),
+        (status = 504, description = "the job waited past the queue TTL or ran past the run timeout (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn blur(
     State(state): State<ComputeState>,
     request: Result<Json<BlurRequest>, JsonRejection>,
@@ -345,6 +402,14 @@ async fn blur(
     Ok(Json(answer))
 }
 
+/// The compute worker pool's stats.
+#[utoipa::path(
+    get,
+    path = "/api/compute/stats",
+    tag = "compute",
+    operation_id = "compute_stats",
+    responses((status = 200, description = "cortex-workers' `WorkerPoolStats`: workers, busy, queue, submitted, completed, rejected, …", body = Object)),
+)]
 async fn stats(State(state): State<ComputeState>) -> Json<WorkerPoolStats> {
     Json(state.pool.stats())
 }

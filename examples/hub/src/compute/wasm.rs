@@ -165,10 +165,17 @@ pub(crate) fn routes(
         .map(|router| router.with_state(state))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ImageParams {
+    /// `grayscale`, `invert` or `blur`.
+    #[param(pattern = "^(grayscale|invert|blur)$")]
     filter: Option<String>,
+    /// The image's width in pixels (1 to 4 096): `blur` needs it.
+    #[param(minimum = 1, maximum = 4096)]
     width: Option<usize>,
+    /// The blur's radius (1 to 64, default 1).
+    #[param(minimum = 1, maximum = 64)]
     radius: Option<usize>,
 }
 
@@ -225,6 +232,25 @@ fn image_call(params: &ImageParams, bytes: usize) -> Result<ImageCall, Vec<Field
     }
 }
 
+/// A raw RGBA image filtered by a WebAssembly guest on the `image` pool.
+#[utoipa::path(
+    post,
+    path = "/api/compute/image",
+    tag = "compute",
+    params(ImageParams),
+    request_body(content(("application/octet-stream")), description = "RGBA pixels, whole pixels (a multiple of 4 bytes), 4 MiB at most"),
+    responses(
+        (status = 200, description = "the filtered RGBA bytes", content(("application/octet-stream"))),
+        (status = 400, description = "an unreadable query", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is over 4 MiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a bad query or body shape (`errors`), or the guest failed on the input (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "the pool's queue is full (`reason: overloaded`)", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds"))),
+        (status = 500, description = "the guest or the pool failed otherwise (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the pool refused the call, e.g. shutting down (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 504, description = "the guest ran past its deadline (`reason: timed_out`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn image(
     State(state): State<WasmState>,
     params: Result<Query<ImageParams>, QueryRejection>,
@@ -254,11 +280,33 @@ async fn image(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HostileParams {
+    /// `loop` (an endless loop), `hog` (grows memory until refused) or
+    /// `trap`.
+    #[param(pattern = "^(loop|hog|trap)$")]
     kind: Option<String>,
 }
 
+/// A misbehaving guest on the tightly limited `hostile` pool, stopped and
+/// answered as problem+json while the Hub stays healthy.
+#[utoipa::path(
+    post,
+    path = "/api/compute/hostile",
+    tag = "compute",
+    params(HostileParams),
+    responses(
+        (status = 200, description = "`{\"kind\", \"outcome\": \"returned\"}`: the guest returned (none of them does)", body = Object),
+        (status = 400, description = "an unreadable query", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "an unknown `kind` (`errors`), or the guest stopped: `reason` `memory_limit`, `trap` or `exhausted` (fuel)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "the pool's queue is full (`reason: overloaded`)", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds"))),
+        (status = 500, description = "the guest or the pool failed otherwise (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the pool refused the call, e.g. shutting down (`reason`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 504, description = "the endless loop stopped at its deadline (`reason: timed_out`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn hostile_guest(
     State(state): State<WasmState>,
     params: Result<Query<HostileParams>, QueryRejection>,
@@ -295,6 +343,14 @@ struct Stats {
     hostile: WasmPoolStats,
 }
 
+/// Both wasm pools' stats.
+#[utoipa::path(
+    get,
+    path = "/api/compute/wasm/stats",
+    tag = "compute",
+    operation_id = "wasm_stats",
+    responses((status = 200, description = "`{\"image\", \"hostile\"}`, each cortex-wasm's `WasmPoolStats`: calls, failures by kind, instances made and replaced, its worker pool", body = Object)),
+)]
 async fn stats(State(state): State<WasmState>) -> Json<Value> {
     Json(json!(Stats {
         image: state.images.stats(),

@@ -49,8 +49,8 @@
 //! `cortex_hub_websocket_received_total{outcome}` (`accepted`,
 //! `rate_limited`, `invalid`).
 
-mod sse;
-mod ws;
+pub(crate) mod sse;
+pub(crate) mod ws;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};

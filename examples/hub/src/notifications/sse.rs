@@ -27,6 +27,25 @@ struct Open {
     welcomed: bool,
 }
 
+/// The same messages as the WebSocket, as server-sent events.
+///
+/// `event: welcome` first, then `event: order` and `event: alert` (the
+/// WebSocket's JSON as `data`), keep-alive comments, and `event: close`
+/// (`data: {"reason"}`) when the connection is closed.
+#[utoipa::path(
+    get,
+    path = "/api/notifications/sse",
+    tag = "notifications",
+    operation_id = "notification_events",
+    params(Connect),
+    responses(
+        (status = 200, description = "the event stream (rooms fixed at connect)", body = String, content_type = "text/event-stream"),
+        (status = 403, description = "a browser `Origin` other than the Hub's own (or an allowed one)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a bad room list: a name that is not 1 to 64 of a-z, 0-9, `_` and `-`, or more rooms than a connection may join (32 by default)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "too many connections, or shutting down", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds"))),
+    ),
+)]
 pub(crate) async fn stream(
     State(notifier): State<Notifier>,
     headers: HeaderMap,

@@ -18,9 +18,12 @@ use tokio::time::Instant;
 use super::{CloseReason, Membership, Notifier, Transport, valid_room};
 
 /// The query of both transports.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct Connect {
-    /// Rooms to join at once, comma-separated.
+    /// Rooms to join at once, comma-separated: `orders` (every order's
+    /// events), an order id (that order's events), `alerts`.
+    #[param(example = "orders,42,alerts")]
     pub(crate) rooms: Option<String>,
 }
 
@@ -33,6 +36,28 @@ enum Command {
     Ping,
 }
 
+/// A WebSocket of order events and alerts, in rooms.
+///
+/// Messages are JSON text: `{"type":"order","event":{…}}` (an order
+/// event) and `{"type":"alert","alert":{…}}`. The client may send
+/// `{"op":"join","room"}`, `{"op":"leave","room"}` and `{"op":"ping"}`;
+/// each is answered (`joined`, `left`, `pong`, or `error`). A slow
+/// consumer is closed with 1008 `slow consumer`, a client over the
+/// message rate with 1008 `rate limited`, an idle one with 1001 `idle`.
+#[utoipa::path(
+    get,
+    path = "/api/notifications/ws",
+    tag = "notifications",
+    params(Connect),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket"),
+        (status = 403, description = "a browser `Origin` other than the Hub's own (or an allowed one)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a bad room list: a name that is not 1 to 64 of a-z, 0-9, `_` and `-`, or more rooms than a connection may join (32 by default)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 426, description = "not a WebSocket upgrade request", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "too many connections, or shutting down", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds"))),
+    ),
+)]
 pub(crate) async fn upgrade(
     State(notifier): State<Notifier>,
     headers: HeaderMap,

@@ -19,14 +19,19 @@ use super::journal::OrderJournal;
 use super::payments::{Charge, Payments};
 
 /// The request body of `POST /api/orders`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewOrder {
+    /// What to order: not blank, at most 200 characters by default.
+    #[schema(min_length = 1)]
     pub(super) item: String,
+    /// How many (default 1).
     #[serde(default = "one")]
+    #[schema(default = 1, minimum = 1)]
     pub(super) quantity: u32,
     /// Make the simulated provider decline the payment (to watch the
     /// `failed` state; a decline is final and not retried).
     #[serde(default)]
+    #[schema(default = false)]
     pub(super) fail_payment: bool,
 }
 

@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 /// Where an order is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderState {
     /// Accepted, not yet worked on (or waiting for the payments breaker to
@@ -37,7 +37,7 @@ impl OrderState {
 
 /// Why an order failed, as a bounded set (a metric label, an analytics
 /// key); the event's `reason` has the words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The provider said no.
@@ -63,7 +63,7 @@ impl FailureKind {
 }
 
 /// What happened to an order, one step of its log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderEventKind {
     /// The order was accepted.
@@ -146,7 +146,7 @@ impl OrderEventKind {
 
 /// One recorded event: the step, which order, its place in the order's
 /// log, and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OrderEvent {
     /// The order.
     pub order_id: u64,
@@ -158,6 +158,7 @@ pub struct OrderEvent {
     /// when it was sampled: joins the event to the request's spans and log
     /// lines.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, pattern = "^[0-9a-f]{32}$")]
     pub trace_id: Option<String>,
     /// What happened.
     #[serde(flatten)]
@@ -181,7 +182,7 @@ pub(super) fn now_ms() -> u64 {
 }
 
 /// An order as `GET /api/orders/{id}` shows it: the fold of its events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderView {
     /// The order.
     pub id: u64,
@@ -194,7 +195,8 @@ pub struct OrderView {
     pub state: OrderState,
     /// Calls that reached the payment provider, over every charge.
     pub payment_attempts: u32,
-    /// Why it failed.
+    /// Why it failed (`null` unless it did).
+    #[schema(required = true)]
     pub error: Option<String>,
     /// How many events its log has.
     pub events: u32,

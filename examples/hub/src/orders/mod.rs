@@ -222,6 +222,23 @@ fn field_errors(order: &NewOrder, config: &OrdersConfig) -> Vec<FieldError> {
     errors
 }
 
+/// Places an order: an order actor that goes pending → processing →
+/// completed | failed.
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    tag = "orders",
+    request_body(content = NewOrder, description = "at most 4 KiB"),
+    responses(
+        (status = 202, description = "accepted: the order is pending", body = crate::openapi::OrderAccepted),
+        (status = 400, description = "the body is not JSON", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "the body is over 4 KiB", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "no `Content-Type: application/json`", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "a missing or mistyped field, or fields out of bounds (`errors`)", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "too many orders in flight (`retry_after`), or the actor system cannot take it", body = crate::openapi::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "seconds, when too many orders are in flight"))),
+    ),
+)]
 async fn create(
     State(state): State<OrdersState>,
     order: Result<Json<NewOrder>, JsonRejection>,
@@ -283,6 +300,18 @@ fn sampled_trace_id() -> Option<String> {
     context.is_sampled().then(|| context.trace_id().to_string())
 }
 
+/// The order's state: the fold of its event log.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    tag = "orders",
+    params(("id" = u64, Path, description = "the order's id")),
+    responses(
+        (status = 200, description = "the order", body = OrderView),
+        (status = 400, description = "the id is not a number (axum's plain-text rejection)", body = String, content_type = "text/plain"),
+        (status = 404, description = "no such order, or it finished too long ago to be kept", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn read(
     State(state): State<OrdersState>,
     Path(id): Path<u64>,
@@ -294,6 +323,19 @@ async fn read(
         .ok_or_else(|| Problem::no_order(id))
 }
 
+/// The order's event log, oldest first, with the order it folds to.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/events",
+    tag = "orders",
+    operation_id = "order_events",
+    params(("id" = u64, Path, description = "the order's id")),
+    responses(
+        (status = 200, description = "the log and its fold", body = crate::openapi::OrderLog),
+        (status = 400, description = "the id is not a number (axum's plain-text rejection)", body = String, content_type = "text/plain"),
+        (status = 404, description = "no such order, or it finished too long ago to be kept", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
 async fn events(
     State(state): State<OrdersState>,
     Path(id): Path<u64>,
@@ -306,6 +348,18 @@ async fn events(
     Ok(Json(json!({ "order": order, "events": events })))
 }
 
+/// Counts of `order.*` events and actor-system stats.
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    tag = "orders",
+    operation_id = "order_summary",
+    responses((
+        status = 200,
+        description = "`{\"events\": {\"created\", \"processing\", \"completed\", \"failed\"}, \"payment_calls\", \"in_flight\", \"max_in_flight\", \"finished_kept\", \"live_orders\", \"subscribers\", \"actors\"}`",
+        body = Object,
+    )),
+)]
 async fn summary(State(state): State<OrdersState>) -> Json<Value> {
     let counts = &state.counts;
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);

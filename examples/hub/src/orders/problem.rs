@@ -15,7 +15,7 @@ use problem_details::ProblemDetails;
 use serde::Serialize;
 
 /// One invalid field of a request (an order, a compute job).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name in the request body.
     pub field: &'static str,

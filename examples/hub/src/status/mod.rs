@@ -380,10 +380,30 @@ pub(crate) fn page_or_index(headers: &HeaderMap, index: &Value) -> Response {
         .into_response()
 }
 
+/// Everything the status page shows, as JSON.
+#[utoipa::path(
+    get,
+    path = "/api/status",
+    tag = "status",
+    operation_id = "status_snapshot",
+    responses((
+        status = 200,
+        description = "`{\"service\", \"version\", \"uptime_seconds\", \"health\", \"http\", \"resilience\", \"actors\", \"workers\", \"wasm\", \"orders\", \"notifications\"}`",
+        body = Object,
+    )),
+)]
 async fn snapshot(State(feed): State<StatusFeed>) -> Json<Value> {
     Json(feed.snapshot().await)
 }
 
+/// The status snapshot as server-sent events, once a second.
+#[utoipa::path(
+    get,
+    path = "/api/status/stream",
+    tag = "status",
+    operation_id = "status_stream",
+    responses((status = 200, description = "`event: status` with the `/api/status` JSON as `data`, once a second", body = String, content_type = "text/event-stream")),
+)]
 async fn stream(State(feed): State<StatusFeed>) -> Response {
     let receiver = feed.watch();
     let closed = Box::pin(feed.inner.sources.streams.closed());
