@@ -13,8 +13,9 @@
 //! hub.stop()?;
 //! ```
 
+use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,20 @@ impl HubProcess {
     /// the soft `RLIMIT_NOFILE` set to `max_files` if given (through the
     /// shell's `ulimit -n`, so the limit is the Hub's alone).
     pub(crate) fn start_with(env: &[(&str, &str)], max_files: Option<u64>) -> Result<Self, String> {
+        Self::spawn(env, max_files, None)
+    }
+
+    /// [`start_with`](Self::start_with) (no file limit), with the Hub's
+    /// stdout and stderr (its log lines) written to the file `log`.
+    pub(crate) fn start_logged(env: &[(&str, &str)], log: &Path) -> Result<Self, String> {
+        Self::spawn(env, None, Some(log))
+    }
+
+    fn spawn(
+        env: &[(&str, &str)],
+        max_files: Option<u64>,
+        log: Option<&Path>,
+    ) -> Result<Self, String> {
         let addr = free_loopback_addr()?;
         let binary = binary();
         let mut command = match max_files {
@@ -67,11 +82,17 @@ impl HubProcess {
             }
             None => Command::new(&binary),
         };
-        let child = command
+        command
             .args(["--addr", &addr.to_string()])
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
+            .stdin(Stdio::null());
+        if let Some(log) = log {
+            let file = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let stderr = file.try_clone().map_err(|e| e.to_string())?;
+            command.stdout(file).stderr(stderr);
+        }
+        let child = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
         let mut hub = Self { child, addr };

@@ -36,7 +36,7 @@ pub(crate) fn check(client: &Client, addr: SocketAddr, pid: u32) -> Result<(), S
 }
 
 /// `VmRSS` of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> Result<u64, String> {
+pub(super) fn rss_kib(pid: u32) -> Result<u64, String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("reading the Hub's /proc status: {e}"))?;
     status

@@ -84,7 +84,7 @@ pub(crate) fn check(client: &Client) -> Result<(), String> {
 
 /// `POST /api/orders`: 202 with the new order's id, `pending`, and its
 /// location.
-fn place(client: &Client, body: &str) -> Result<u64, String> {
+pub(super) fn place(client: &Client, body: &str) -> Result<u64, String> {
     let reply = client.post_json("/api/orders", body)?;
     reply.expect_status(202)?;
     let created = reply.json()?;
@@ -97,11 +97,18 @@ fn place(client: &Client, body: &str) -> Result<u64, String> {
     Ok(id)
 }
 
-/// Polls order `id` until it is completed or failed.
-fn finished(client: &Client, id: u64) -> Result<Value, String> {
+/// Polls order `id` until it is completed or failed. A 404 counts as not
+/// readable yet, so this check does not race the Hub; whether a placed
+/// order is readable the moment `POST` answers is
+/// [`showcase`](super::showcase)'s to check.
+pub(super) fn finished(client: &Client, id: u64) -> Result<Value, String> {
     let deadline = Instant::now() + FINISH_WITHIN;
     loop {
         let reply = client.get(&format!("/api/orders/{id}"))?;
+        if reply.status == 404 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         reply.expect_status(200)?;
         let order = reply.json()?;
         let state = str_field(&order, "state")?;
