@@ -8,6 +8,7 @@
 //! | `docs` | `cargo doc` as docs.rs builds it: all features, warnings denied |
 //! | `conformance` | checks the Hub with real tools: promtool and Python's parsers on `/metrics`, curl and the gzip/brotli/zstd CLIs and headless Chromium on compression |
 //! | `bench [--only <bench>] [--report-only] [args]` | runs `crates/cortex-bench` (or only the named benches) and writes `docs/benchmarks.md` |
+//! | `loadtest [--quick] [--rounds N] [--seconds S] [--only a,b] [--no-report]` | serves one route under each Cortex layer, the facade's and the Hub's stacks, bare axum and tower-http's layers, drives them with wrk (and oha at a fixed rate), and writes the loadtest section of `docs/benchmarks.md` and `docs/loadtest.json` |
 //! | `deny` | installs and runs cargo-deny against `deny.toml` |
 //! | `wasm-guests [--check]` | rebuilds cortex-wasm's committed Rust guest modules reproducibly (`--check`: fails if a rebuild differs from a committed `.wasm`) |
 
@@ -16,13 +17,14 @@ mod conformance;
 mod coverage;
 mod features;
 mod hub;
+mod loadtest;
 mod wasm_guests;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-const USAGE: &str = "usage: cargo xtask <ci | features | docs | conformance | bench [--only <bench>] [--report-only] [criterion args] | deny | wasm-guests [--check]>";
+const USAGE: &str = "usage: cargo xtask <ci | features | docs | conformance | bench [--only <bench>] [--report-only] [criterion args] | loadtest [--quick] | deny | wasm-guests [--check]>";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         "conformance" => conformance::run(),
         "coverage" => coverage::run(&rest),
         "bench" => bench::run(&rest),
+        "loadtest" => loadtest::run(&rest),
         "deny" => deny(),
         "wasm-guests" => wasm_guests::run(&rest),
         _ => Err(USAGE.to_owned()),

@@ -29,6 +29,8 @@
 //! | `POST /api/orders` | creates an order actor (`{"item": "book", "quantity": 2, "fail_payment": false}`; bodies up to 4 KiB, `item` up to 200 characters, at most 10 000 orders in flight, else 413/422/503 problem+json); it goes pending → processing → completed \| failed, publishing `order.*` events; the simulated payment is behind a resilience pipeline |
 //! | `GET /api/orders/{id}` | the order's state: the fold of its event log |
 //! | `GET /api/orders/{id}/events` | the order's event log (`created`, `processing`, `payment_succeeded` \| `payment_declined` \| `payment_unavailable` \| `payment_failed`, `completed` \| `failed`), oldest first, with the order it folds to |
+//! | `GET /api/catalog/{id}` | a slow product lookup (80 ms) behind the `catalog` response cache (cortex-resilience: moka store bounded by entries and bytes, RFC 9111 rules from http-cache-semantics): `X-Cache: HIT\|MISS\|STALE` with `Age`, one downstream call for N concurrent misses, `stale-while-revalidate` and `stale-if-error` (RFC 5861) from its `Cache-Control`; `cortex_cache_*{name="catalog"}` in `/metrics` |
+//! | `GET`/`PUT /api/catalog/config?down=true\|false` | switches the catalog's downstream off (503 problem+json) or on, to watch stale answers |
 //! | `GET /api/analytics` | order analytics kept by an event-bus consumer: totals, active orders, per-minute rates, processing-time p50/p95/p99, failure reasons; also in `/metrics` as `cortex_hub_order_*` |
 //! | `GET /api/notifications/ws?rooms=orders,42,alerts` | a WebSocket of order events (rooms `orders`, an order id) and alerts (`alerts`: failed orders, breaker transitions); `{"op":"join"\|"leave","room"}`, `{"op":"ping"}`; bounded queue (slow consumers closed), per-connection rate limit, heartbeats, idle close, origin check |
 //! | `GET /api/notifications/sse?rooms=…` | the same messages as server-sent events |
@@ -85,6 +87,7 @@ use std::time::Duration;
 
 pub mod access_log;
 pub mod analytics;
+pub mod catalog;
 pub mod compression;
 pub mod compute;
 pub mod flaky;
@@ -143,6 +146,8 @@ pub struct HubConfig {
     /// The notification service's bounds: connections, rooms, queues,
     /// heartbeats, the client message rate, allowed origins.
     pub notifications: NotificationsConfig,
+    /// The catalog's simulated downstream and cache directives.
+    pub catalog: catalog::CatalogConfig,
     /// How long a handler may take to answer before the client gets 504
     /// problem+json (default 30 s). Streams (SSE, WebSocket) count only
     /// until their response starts.
@@ -171,6 +176,7 @@ impl Default for HubConfig {
             orders: orders::OrdersConfig::default(),
             compute: compute::ComputeConfig::default(),
             notifications: NotificationsConfig::default(),
+            catalog: catalog::CatalogConfig::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
@@ -237,6 +243,9 @@ pub enum HubError {
     /// settings are invalid or its threads could not start.
     #[error("starting the wasm pools: {0}")]
     Wasm(#[from] cortex::wasm::WasmError),
+    /// The catalog's response cache could not be set up.
+    #[error("setting up the catalog: {0}")]
+    Catalog(#[from] catalog::CatalogError),
     /// The notification service could not start.
     #[error("starting notifications: {0}")]
     Notifications(#[from] NotifierError),
@@ -342,6 +351,11 @@ impl Hub {
                 &self.policies,
             )?)
             .merge(analytics.routes())
+            .merge(catalog::routes(
+                self.config.catalog.clone(),
+                &self.policies,
+                &self.metrics,
+            )?)
             .merge(notifier.routes())
             .merge(compute::routes(&self.config.compute, &self.compute))
             .merge(compute::wasm_routes(
@@ -506,7 +520,7 @@ fn register_health_checks(
 
 /// An RFC 9457 `application/problem+json` answer: `about:blank`, the
 /// status's reason phrase as title, and `detail`.
-fn problem(status: StatusCode, detail: String) -> Response {
+pub(crate) fn problem(status: StatusCode, detail: String) -> Response {
     ProblemDetails::from_status_code(status)
         .with_type(ProblemType::default())
         .with_detail(detail)

@@ -7,7 +7,7 @@
 //! `utoipa::IntoParams`; `HubApi` lists the handlers. What has no handler
 //! of its own is described here: as stubs, the routes served by closures
 //! (`/`, `/api`, the status page's assets, `/api/empty`,
-//! `/api/not-modified`) and Cortex's `/metrics` and
+//! `/api/not-modified`), the catalog's routes and Cortex's `/metrics` and
 //! `/resilience` (mounted by the facade); with utoipa's builder, the
 //! facade's health probes (`HealthRegistry::PATHS`: `/health*`, `/livez`,
 //! `/readyz`).
@@ -120,6 +120,9 @@ pub(crate) fn routes() -> IndexedRouter {
         crate::flaky::flaky,
         crate::flaky::show_rate,
         crate::flaky::set_rate,
+        catalog_product,
+        catalog_config,
+        catalog_switch,
         crate::orders::create,
         crate::orders::summary,
         crate::orders::read,
@@ -427,3 +430,49 @@ fn metrics() {}
 )]
 #[allow(dead_code)] // a stub: only its attribute is used
 fn resilience() {}
+
+/// A slow product lookup behind the `catalog` response cache.
+#[utoipa::path(
+    get,
+    path = "/api/catalog/{id}",
+    tag = "resilience",
+    operation_id = "catalog_product",
+    params(("id" = u64, Path, description = "the product's id")),
+    responses(
+        (status = 200, description = "`{\"id\", \"name\", \"price_cents\", \"upstream_calls\"}` (the downstream's call count when the answer was made)", body = Object,
+            headers(
+                ("X-Cache" = String, description = "`HIT`, `MISS` or `STALE`"),
+                ("Age" = u64, description = "seconds since the cached answer was made"),
+                ("Cache-Control" = String, description = "`public, max-age=5, stale-while-revalidate=30, stale-if-error=600` by default"),
+            )),
+        (status = 400, description = "the id is not a number (axum's plain-text rejection)", body = String, content_type = "text/plain"),
+        (status = 503, description = "the downstream is down and no stale answer may stand in", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[allow(dead_code)] // a stub: only its attribute is used
+fn catalog_product() {}
+
+/// Whether the catalog's downstream is down, and its call count.
+#[utoipa::path(
+    get,
+    path = "/api/catalog/config",
+    tag = "resilience",
+    responses((status = 200, description = "`{\"down\", \"upstream_calls\"}`", body = Object)),
+)]
+#[allow(dead_code)] // a stub: only its attribute is used
+fn catalog_config() {}
+
+/// Switches the catalog's downstream off or on.
+#[utoipa::path(
+    put,
+    path = "/api/catalog/config",
+    tag = "resilience",
+    params(("down" = Option<bool>, Query, description = "`true` switches the downstream off, `false` on")),
+    responses(
+        (status = 200, description = "`{\"down\"}`, the state now in force", body = Object),
+        (status = 400, description = "`down` is not a boolean (axum's plain-text rejection)", body = String, content_type = "text/plain"),
+        (status = 422, description = "no `down`", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+#[allow(dead_code)] // a stub: only its attribute is used
+fn catalog_switch() {}

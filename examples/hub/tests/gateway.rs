@@ -269,3 +269,40 @@ async fn the_access_log_line_carries_the_incoming_trace_id() {
     assert_eq!(fresh.len(), 32, "{line}");
     assert_ne!(fresh, trace_id, "{line}");
 }
+
+#[tokio::test]
+async fn log_lines_from_inside_the_order_actor_carry_the_request_trace_id() {
+    let hub = Served::start().await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let response = hub
+        .client
+        .post(format!("http://{}/api/orders", hub.addr))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&serde_json::json!({ "item": "traced", "fail_payment": true }))
+        .send()
+        .await
+        .unwrap();
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    // The actor logs `order failed` when the decline is recorded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let line = loop {
+        let bytes = logs().0.lock().unwrap().clone();
+        let found = String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).expect("JSON log lines"))
+            .find(|line| line["message"] == "order failed" && line["order"] == id);
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `order failed` line"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(line["target"], "cortex_hub::orders::actor", "{line}");
+    assert_eq!(line["trace_id"], trace_id, "{line}");
+}

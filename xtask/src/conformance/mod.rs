@@ -78,7 +78,7 @@ mod resilience;
 mod routes;
 mod serving;
 mod showcase;
-mod tools;
+pub(crate) mod tools;
 mod wasm;
 
 use std::path::PathBuf;

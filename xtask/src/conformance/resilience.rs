@@ -16,12 +16,14 @@ const FLAKY: &str = "flaky-downstream";
 /// `Retry-After` may say.
 const OPEN_WAIT_SECONDS: u64 = 10;
 /// The kinds of policy `/resilience` reports, in its field names.
-const KINDS: [&str; 5] = [
+const KINDS: [&str; 6] = [
     "circuit_breakers",
     "bulkheads",
     "retries",
     "rate_limiters",
     "timeouts",
+    // The Hub registers one response cache (`catalog`).
+    "caches",
 ];
 
 pub(crate) fn check(client: &Client) -> Result<(), String> {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cortex::actor::{Actor, ActorError, Context, EventBus, Handler, Message};
+use opentelemetry::context::FutureExt as _;
 use serde::Deserialize;
 
 use super::capacity::Reservation;
@@ -44,8 +45,14 @@ fn one() -> u32 {
 pub struct OrderActor {
     /// The fold of the events recorded so far.
     view: OrderView,
+    /// The `created` event, journaled by the request; published from
+    /// `pre_start`.
+    created: Option<OrderEvent>,
     fail_payment: bool,
     trace_id: Option<String>,
+    /// The placing request's trace context, current while the actor works
+    /// on the order.
+    trace: opentelemetry::Context,
     processing_announced: bool,
     deadline: Instant,
     order_deadline: Duration,
@@ -58,9 +65,10 @@ pub struct OrderActor {
 
 /// What an [`OrderActor`] is made of.
 pub(super) struct OrderParts {
-    pub(super) id: u64,
-    pub(super) order: NewOrder,
-    pub(super) trace_id: Option<String>,
+    /// The order's first event, already journaled.
+    pub(super) created: OrderEvent,
+    pub(super) fail_payment: bool,
+    pub(super) trace: opentelemetry::Context,
     pub(super) order_deadline: Duration,
     pub(super) bus: EventBus,
     pub(super) payments: Payments,
@@ -70,10 +78,13 @@ pub(super) struct OrderParts {
 
 impl OrderActor {
     pub(super) fn new(parts: OrderParts) -> Self {
-        let mut actor = Self {
-            view: OrderView::replay(parts.id, []),
-            fail_payment: parts.order.fail_payment,
-            trace_id: parts.trace_id,
+        let created = parts.created;
+        Self {
+            view: OrderView::replay(created.order_id, [&created]),
+            trace_id: created.trace_id.clone(),
+            created: Some(created),
+            fail_payment: parts.fail_payment,
+            trace: parts.trace,
             processing_announced: false,
             deadline: Instant::now() + parts.order_deadline,
             order_deadline: parts.order_deadline,
@@ -81,14 +92,7 @@ impl OrderActor {
             payments: parts.payments,
             journal: parts.journal,
             reservation: parts.reservation,
-        };
-        // Recorded here, not in `pre_start`, so the order is readable as
-        // soon as `POST` answers; published from `pre_start`.
-        actor.apply_and_journal(OrderEventKind::Created {
-            item: parts.order.item,
-            quantity: parts.order.quantity,
-        });
-        actor
+        }
     }
 
     /// Applies `kind` as the next event and appends it to the journal;
@@ -129,12 +133,13 @@ impl OrderActor {
 
 impl Actor for OrderActor {
     async fn pre_start(&mut self, _: &mut Context<Self>) -> Result<(), ActorError> {
-        if let Some(created) = self
-            .journal
-            .events(self.view.id)
-            .and_then(|log| log.into_iter().next())
-        {
-            let _ = self.bus.publish(created.topic(), created).await;
+        if let Some(created) = self.created.take() {
+            let trace = self.trace.clone();
+            let _ = self
+                .bus
+                .publish(created.topic(), created)
+                .with_context(trace)
+                .await;
         }
         Ok(())
     }
@@ -163,6 +168,14 @@ impl Message for Process {
 
 impl Handler<Process> for OrderActor {
     async fn handle(&mut self, _: Process, ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        let trace = self.trace.clone();
+        self.process(ctx).with_context(trace).await
+    }
+}
+
+impl OrderActor {
+    /// One attempt at paying, in the placing request's trace context.
+    async fn process(&mut self, ctx: &mut Context<Self>) -> Result<(), ActorError> {
         if self.view.state.is_final() {
             return Ok(());
         }

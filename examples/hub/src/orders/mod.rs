@@ -255,13 +255,28 @@ async fn create(
         ));
     };
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-    let trace_id = sampled_trace_id();
+    // The `created` event is journaled here, before the answer, so the
+    // `location` answered below is readable at once (the actor is built in
+    // its own task, which may run after this handler answers).
+    let created = OrderEvent {
+        order_id: id,
+        seq: 1,
+        at_ms: event::now_ms(),
+        trace_id: sampled_trace_id(),
+        kind: OrderEventKind::Created {
+            item: order.item.clone(),
+            quantity: order.quantity,
+        },
+    };
+    state.journal.append(created.clone());
     // The factory runs once (orders are never restarted); if the spawn
-    // fails, the reservation drops with it.
+    // fails, the reservation drops with it and the order is abandoned.
     let mut parts = Some(OrderParts {
-        id,
-        order,
-        trace_id,
+        created,
+        fail_payment: order.fail_payment,
+        // The request's trace context: the actor handles the order in it,
+        // so its spans and log lines join the request's trace.
+        trace: opentelemetry::Context::current(),
         order_deadline: state.config.order_deadline,
         bus: state.system.events().clone(),
         payments: state.payments.clone(),
@@ -278,7 +293,19 @@ async fn create(
         // A crashed order must not be re-created and paid twice.
         .restart_policy(RestartPolicy::never())
         .spawn();
-    let actor = spawned.map_err(|error| Problem::unavailable(error.to_string()))?;
+    let actor = spawned.map_err(|error| {
+        state.journal.append(OrderEvent {
+            order_id: id,
+            seq: 2,
+            at_ms: event::now_ms(),
+            trace_id: None,
+            kind: OrderEventKind::Failed {
+                kind: FailureKind::Abandoned,
+                reason: format!("the order's actor could not start: {error}"),
+            },
+        });
+        Problem::unavailable(error.to_string())
+    })?;
     actor
         .tell(Process)
         .await

@@ -70,6 +70,10 @@ function render(status) {
     [""], [String(l.rejected_total)],
   ]));
   fill("limits", limits);
+  fill("caches", (resilience.caches || []).map((c) => [
+    [c.name], [String(c.entries)], [String(c.hits)], [String(c.misses)],
+    [String(c.stale)], [String(c.coalesced)],
+  ]));
 
   const orders = status.orders;
   $("orders-active").textContent = text(orders.orders.active);
@@ -191,6 +195,19 @@ async function act(action) {
       result.textContent = "20 calls to /api/flaky: " + statuses.join(" ");
       return;
     }
+    case "catalog": {
+      const caches = [];
+      for (let i = 0; i < 5; i++) {
+        const response = await fetch("/api/catalog/" + (1 + (i % 2)));
+        caches.push(response.status + " " + (response.headers.get("x-cache") || "?"));
+      }
+      result.textContent = "5 catalog lookups: " + caches.join(", ");
+      return;
+    }
+    case "catalog-down":
+      return say("catalog downstream down: stale answers from the cache", await fetch("/api/catalog/config?down=true", { method: "PUT" }));
+    case "catalog-up":
+      return say("catalog downstream back", await fetch("/api/catalog/config?down=false", { method: "PUT" }));
     case "compute":
       return say("FNV-1a over 200 000 rounds on the worker pool",
         await fetch("/api/compute/hash?rounds=200000", { method: "POST", body: "cortex" }));
