@@ -13,6 +13,8 @@
 //!    - [`routes`]: the JSON index at `GET /api` (and at `GET /` for a
 //!      client asking for JSON; the status page, HTML, for a browser), the
 //!      echo and work handlers, a 404 and a non-standard method;
+//!    - [`openapi`]: `GET /openapi.json` valid OpenAPI 3.1 for Python's
+//!      `openapi-spec-validator` (0 errors), its paths exactly the index's;
 //!    - [`resilience`]: `/api/flaky` until its breaker opens, `/resilience`;
 //!    - [`orders`]: order actors that complete and fail;
 //!    - [`showcase`]: an order's event log and its fold, `/api/analytics`
@@ -50,7 +52,13 @@
 //! 6. [`serving`]: another Hub with short timeouts and `ulimit -n 1024`
 //!    under slowloris, silent and idle sockets, 1100 idle connections, and
 //!    a SIGTERM with half-sent requests held open.
-//! 7. [`showcase`]'s own Hub, logging JSON at `info` to a file: log lines
+//! 7. [`otlp`]: a Hub exporting its spans over OTLP/HTTP (configured by
+//!    the `OTEL_*` variables) to a real receiver built on the official
+//!    `opentelemetry-proto` bindings: a traced `POST /api/orders` yields
+//!    its server span, `order.process`, `payments.charge` and
+//!    `payments.attempt`, parent to child under the `traceparent`, with
+//!    the incoming trace id and the configured `service.name`.
+//! 8. [`showcase`]'s own Hub, logging JSON at `info` to a file: log lines
 //!    join traces (an order's access-log line, its events and its actor's
 //!    log lines carry the `traceparent`'s trace id), and an order is found
 //!    at its `location` the moment `POST` answered. Last, and both run
@@ -73,7 +81,9 @@ mod health;
 mod hostile;
 mod json;
 mod metrics;
+mod openapi;
 mod orders;
+mod otlp;
 mod resilience;
 mod routes;
 mod serving;
@@ -98,6 +108,7 @@ pub(crate) fn run() -> Result<(), String> {
     let hub = HubProcess::start()?;
     let client = Client::new(hub.addr());
     let routes = routes::check(&client)?;
+    openapi::check(&client, &routes, &out_dir)?;
     resilience::check(&client)?;
     orders::check(&client)?;
     showcase::check(&client, hub.addr(), hub.pid(), &out_dir)?;
@@ -113,6 +124,7 @@ pub(crate) fn run() -> Result<(), String> {
     hub.stop()?;
     compute::check()?;
     serving::check()?;
+    otlp::check(&out_dir)?;
     showcase::check_own_hub(&out_dir)?;
     eprintln!("conformance: all checks passed");
     Ok(())

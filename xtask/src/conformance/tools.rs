@@ -96,3 +96,38 @@ pub(crate) fn ensure_kubernetes_validate() -> Result<(), String> {
         )
     })
 }
+
+/// The official OpenTelemetry protobuf bindings (`opentelemetry-proto`,
+/// which brings `protobuf`), for the OTLP receiver the trace export is
+/// checked against.
+pub(crate) fn ensure_otlp_proto() -> Result<(), String> {
+    ensure_python_module(
+        "opentelemetry.proto.collector.trace.v1.trace_service_pb2",
+        "opentelemetry-proto",
+    )
+}
+
+/// Python's `openapi-spec-validator`, which checks a document against the
+/// OpenAPI 3.0/3.1 specifications.
+pub(crate) fn ensure_openapi_spec_validator() -> Result<(), String> {
+    ensure_python_module("openapi_spec_validator", "openapi-spec-validator")
+}
+
+/// Installs the PyPI `package` with pip unless `module` imports already.
+fn ensure_python_module(module: &str, package: &str) -> Result<(), String> {
+    let present = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    let install = ["-m", "pip", "install", "--quiet", package];
+    exec("python3", &install).or_else(|_| {
+        // A Debian-managed Python refuses plain installs (PEP 668).
+        exec(
+            "python3",
+            &[&install[..], &["--break-system-packages"]].concat(),
+        )
+    })
+}
