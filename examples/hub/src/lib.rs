@@ -9,7 +9,7 @@
 //!
 //! | route | what it shows |
 //! |---|---|
-//! | `GET /` | the live status page (HTML, with `/status.css` and `/status.js`; see below); with `Accept: application/json`, the route index |
+//! | `GET /` | the live status page (HTML, with `/status.css`, `/status.js` and `/favicon.svg`; see below); with `Accept: application/json`, the route index |
 //! | `GET /api` | an index of the Hub's routes (JSON), derived from the router |
 //! | `GET /openapi.json` | the Hub's OpenAPI 3.1 document, generated from its handlers' attributes ([`openapi`]) |
 //! | `GET /api/status` | everything the status page shows, as JSON: health, resilience policies, actors and mailbox depth, worker and wasm pools, order analytics, notification connections, request rate, 5xx rate, p50/p99 |

@@ -101,6 +101,7 @@ pub(crate) fn routes() -> IndexedRouter {
         status_page,
         route_index,
         status_script,
+        favicon,
         status_style,
         crate::status::snapshot,
         crate::status::stream,
@@ -368,6 +369,16 @@ fn route_index() {}
 )]
 #[allow(dead_code)] // a stub: only its attribute is used
 fn status_script() {}
+
+/// The status page's icon.
+#[utoipa::path(
+    get,
+    path = "/favicon.svg",
+    tag = "status",
+    responses((status = 200, description = "the icon", body = String, content_type = "image/svg+xml")),
+)]
+#[allow(dead_code)] // a stub: only its attribute is used
+fn favicon() {}
 
 /// The status page's style sheet.
 #[utoipa::path(

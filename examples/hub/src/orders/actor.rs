@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use cortex::actor::{Actor, ActorError, Context, EventBus, Handler, Message};
 use opentelemetry::context::FutureExt as _;
 use serde::Deserialize;
+use tracing::Instrument as _;
 
 use super::capacity::Reservation;
 use super::event::{FailureKind, OrderEvent, OrderEventKind, OrderView, now_ms};
@@ -174,8 +175,15 @@ impl Handler<Process> for OrderActor {
 }
 
 impl OrderActor {
-    /// One attempt at paying, in the placing request's trace context.
+    /// One attempt at paying, in the placing request's trace context and
+    /// an `order.process` span (exported as a child of the request's
+    /// server span: the trace continues into the actor).
     async fn process(&mut self, ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        let span = tracing::info_span!("order.process", order = self.view.id);
+        self.process_in_span(ctx).instrument(span).await
+    }
+
+    async fn process_in_span(&mut self, ctx: &mut Context<Self>) -> Result<(), ActorError> {
         if self.view.state.is_final() {
             return Ok(());
         }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 use cortex::resilience::{
     Backoff, CircuitBreaker, Classify, Outcome, Pipeline, PolicyRegistry, RegistryError,
     ResilienceError, Retry, RetryDecision, ShouldRetry, SlidingWindow, Timeout,
@@ -118,11 +120,14 @@ impl Payments {
         let attempts = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&attempts);
         let calls = Arc::clone(&self.calls);
+        // One span for the charge through the `payments` pipeline, one per
+        // call that reaches the provider (a retry is a second one).
         let result = self
             .pipeline
             .execute(|| {
                 let counter = Arc::clone(&counter);
                 let calls = Arc::clone(&calls);
+                let attempt = counter.load(Ordering::Relaxed) + 1;
                 async move {
                     counter.fetch_add(1, Ordering::Relaxed);
                     calls.fetch_add(1, Ordering::Relaxed);
@@ -134,7 +139,9 @@ impl Payments {
                         Ok(())
                     }
                 }
+                .instrument(tracing::info_span!("payments.attempt", attempt))
             })
+            .instrument(tracing::info_span!("payments.charge", policy = PAYMENTS))
             .await;
         let attempts = u32::try_from(attempts.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
         let charge = match result {

@@ -43,6 +43,7 @@ use crate::routes::IndexedRouter;
 const PAGE: &str = include_str!("page.html");
 const SCRIPT: &str = include_str!("status.js");
 const STYLE: &str = include_str!("status.css");
+const ICON: &str = include_str!("favicon.svg");
 
 /// How often the stream sends a snapshot.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -119,6 +120,11 @@ impl StatusFeed {
                 "/status.js",
                 "the status page's script",
                 get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+            )
+            .route(
+                "/favicon.svg",
+                "the status page's icon (so browsers do not ask for a missing /favicon.ico)",
+                get(|| async { asset("image/svg+xml", ICON) }),
             )
             .route(
                 "/status.css",
