@@ -1,0 +1,295 @@
+//! Heap allocations per request of `CompressionLayer` and
+//! `DecompressionLayer` (#16): a count, not a time, so a regression fails
+//! CI on any machine, however loaded.
+//!
+//! Each stack is measured without the layer and with it, in the same test;
+//! the assertion is on the difference (the layer's own cost). Counts are
+//! per thread (`allocation_counter`) on a current-thread runtime, so other
+//! tests running at the same time are not counted.
+//!
+//! `cargo test -p cortex-compress --test allocations -- --nocapture` prints
+//! the numbers.
+
+use std::convert::Infallible;
+use std::fmt::Debug;
+
+use allocation_counter::AllocationInfo;
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use cortex_compress::{CompressionLayer, DecompressionLayer};
+use flate2::{Compress, Compression, FlushCompress};
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Empty, Full};
+use tokio::runtime::Runtime;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+/// `CompressionLayer` on a response it leaves alone (11 bytes of JSON,
+/// under the 1 KiB minimum, to a client that accepts gzip): allocations per
+/// request over the bare service. The one is the lowercased copy of the
+/// `Content-Type` essence (`src/compression/predicate.rs`,
+/// `compressible_type`), made for every response. Lowering it is welcome;
+/// raising it needs a reason.
+const COMPRESSION_SKIPPED: i64 = 1;
+
+/// `CompressionLayer` gzipping a 4 KiB JSON response: allocations per
+/// request over the bare service, less what flate2 allocates to deflate
+/// the same body by itself (its state is made per response: six
+/// allocations, about 312 KiB, with the miniz_oxide backend `cargo test -p
+/// cortex-compress` builds; one, about 371 KiB, with the zlib-rs backend
+/// the whole workspace's features select). What is left is the layer's
+/// own: the boxed `Compressor` and its 16 KiB output chunk
+/// (`src/codec.rs`), the boxed compressing body state, two output frames,
+/// and the lowercased `Content-Type` (as when skipping). Lowering it is
+/// welcome; raising it needs a reason.
+const COMPRESSION_GZIP: i64 = 6;
+
+/// `DecompressionLayer` on a GET without a body (nothing to decode):
+/// allocations per request over the bare service. None. Lowering it is
+/// impossible; raising it needs a reason.
+const DECOMPRESSION_NO_BODY: i64 = 0;
+
+#[test]
+fn compression_layer_skipping_a_small_response() {
+    let rt = runtime();
+    let bare = json_service(Bytes::from_static(SMALL));
+    let layered = CompressionLayer::new().layer(bare.clone());
+    let without = cost(&rt, &bare, accepts_gzip, ok);
+    let with = cost(&rt, &layered, accepts_gzip, |response| {
+        ok(response);
+        assert!(!response.headers().contains_key(header::CONTENT_ENCODING));
+    });
+    let layer = report("CompressionLayer (skipped: too small)", without, with);
+    assert_eq!(
+        layer, COMPRESSION_SKIPPED,
+        "skipping CompressionLayer allocations per request"
+    );
+}
+
+#[test]
+fn compression_layer_gzipping_a_response() {
+    let rt = runtime();
+    let bare = json_service(Bytes::from_static(big_json()));
+    let layered = CompressionLayer::new().layer(bare.clone());
+    let without = cost(&rt, &bare, accepts_gzip, ok);
+    let with = cost(&rt, &layered, accepts_gzip, |response| {
+        ok(response);
+        assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+    });
+    let layer = report("CompressionLayer (gzip, 4 KiB)", without, with);
+    let codec = deflate_alone(big_json());
+    println!(
+        "  of which flate2 deflating the body alone: {} ({} B)",
+        codec.count_total, codec.bytes_total
+    );
+    assert_eq!(
+        layer - i64::try_from(codec.count_total).unwrap(),
+        COMPRESSION_GZIP,
+        "gzipping CompressionLayer allocations per request, the codec's own excluded"
+    );
+}
+
+#[test]
+fn decompression_layer_on_a_get_without_body() {
+    let rt = runtime();
+    let bare = json_service(Bytes::from_static(SMALL));
+    // The inner service sees the layer's request body type.
+    let layered = DecompressionLayer::new().layer(json_service(Bytes::from_static(SMALL)));
+    let request = || {
+        Request::get("/api/echo/42")
+            .body(Empty::<Bytes>::new())
+            .unwrap()
+    };
+    let without = cost(&rt, &bare, request, ok);
+    let with = cost(&rt, &layered, request, ok);
+    let layer = report("DecompressionLayer (GET, no body)", without, with);
+    assert_eq!(
+        layer, DECOMPRESSION_NO_BODY,
+        "DecompressionLayer allocations per request"
+    );
+}
+
+const SMALL: &[u8] = br#"{"id":"42"}"#;
+
+/// About 4 KiB of JSON, made once.
+fn big_json() -> &'static [u8] {
+    static BIG: LazyLock<Vec<u8>> = LazyLock::new(|| {
+        let items: Vec<String> = (0..64)
+            .map(|i| format!(r#"{{"id":{i},"name":"item-{i}","tags":["cortex","load"]}}"#))
+            .collect();
+        format!(r#"{{"items":[{}]}}"#, items.join(",")).into_bytes()
+    });
+    &BIG
+}
+
+/// A service answering `body` as JSON; it allocates only its response's
+/// header map (the body is static).
+fn json_service<B>(
+    body: Bytes,
+) -> impl Service<Request<B>, Response = Response<Full<Bytes>>, Error = Infallible, Future: Send>
++ Clone
++ Send
++ 'static
+where
+    B: Send + 'static,
+{
+    service_fn(move |_: Request<B>| {
+        let body = body.clone();
+        async move {
+            let mut response = Response::new(Full::new(body));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
+            Ok::<_, Infallible>(response)
+        }
+    })
+}
+
+/// What flate2 allocates to deflate `body` in one go at gzip's level 6, as
+/// async-compression's gzip encoder does (raw deflate; it writes the gzip
+/// header and trailer itself), into room made beforehand.
+fn deflate_alone(body: &[u8]) -> AllocationInfo {
+    let mut out = Vec::with_capacity(2 * body.len() + 1024);
+    let info = allocation_counter::measure(|| {
+        let mut deflate = Compress::new(Compression::new(6), false);
+        let status = deflate
+            .compress_vec(body, &mut out, FlushCompress::Finish)
+            .unwrap();
+        assert_eq!(status, flate2::Status::StreamEnd);
+    });
+    assert!(!out.is_empty());
+    info
+}
+
+fn accepts_gzip() -> Request<Empty<Bytes>> {
+    Request::get("/api/echo/42")
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .body(Empty::new())
+        .unwrap()
+}
+
+fn ok<B>(response: &Response<B>) {
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+// The harness below is the same in every crate's tests/allocations.rs.
+
+/// Requests made before counting: lazy statics, callsite and label
+/// interning, the first series, buffers that grow once.
+const WARM_UP: u64 = 10;
+/// Requests counted.
+const REQUESTS: u64 = 100;
+
+/// What `REQUESTS` requests through one stack allocated, response bodies
+/// read to the end and dropped.
+#[derive(Debug, Clone, Copy)]
+struct Cost {
+    allocations: u64,
+    bytes: u64,
+}
+
+impl Cost {
+    fn per_request(self) -> i64 {
+        i64::try_from(self.allocations / REQUESTS).unwrap()
+    }
+
+    fn bytes_per_request(self) -> i64 {
+        i64::try_from(self.bytes / REQUESTS).unwrap()
+    }
+}
+
+/// One thread, no worker threads: everything a request does is counted on
+/// the test's thread.
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Counts what `REQUESTS` requests through `service` allocate, after
+/// `WARM_UP` uncounted ones; every counted request must allocate exactly as
+/// many times as the others.
+fn cost<S, ReqB, ResB>(
+    rt: &Runtime,
+    service: &S,
+    request: impl Fn() -> Request<ReqB>,
+    check: impl Fn(&Response<ResB>),
+) -> Cost
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    S::Error: Debug,
+    ResB: http_body::Body,
+    ResB::Error: Debug,
+{
+    let counted = counted(rt, service, request, check, || {});
+    let counts: Vec<u64> = counted.iter().map(|info| info.count_total).collect();
+    assert!(
+        counts.iter().all(|&count| count == counts[0]),
+        "allocations varied between requests: {counts:?}"
+    );
+    Cost {
+        allocations: counts.iter().sum(),
+        bytes: counted.iter().map(|info| info.bytes_total).sum(),
+    }
+}
+
+/// What each of `REQUESTS` requests through `service` allocated, after
+/// `WARM_UP` uncounted ones, with `between` (uncounted) before each.
+/// Building the request is not counted; cloning the service (as a server
+/// does per request), calling it, `check`, reading the body to its end and
+/// dropping it all are.
+fn counted<S, ReqB, ResB>(
+    rt: &Runtime,
+    service: &S,
+    request: impl Fn() -> Request<ReqB>,
+    check: impl Fn(&Response<ResB>),
+    mut between: impl FnMut(),
+) -> Vec<AllocationInfo>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+    S::Error: Debug,
+    ResB: http_body::Body,
+    ResB::Error: Debug,
+{
+    for _ in 0..WARM_UP {
+        rt.block_on(serve(service.clone(), request(), &check));
+    }
+    (0..REQUESTS)
+        .map(|_| {
+            between();
+            let request = request();
+            allocation_counter::measure(|| {
+                rt.block_on(serve(service.clone(), request, &check));
+            })
+        })
+        .collect()
+}
+
+async fn serve<S, ReqB, ResB>(service: S, request: Request<ReqB>, check: &impl Fn(&Response<ResB>))
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+    S::Error: Debug,
+    ResB: http_body::Body,
+    ResB::Error: Debug,
+{
+    let response = service.oneshot(request).await.unwrap();
+    check(&response);
+    let body = response.into_body().collect().await.unwrap();
+    drop(std::hint::black_box(body));
+}
+
+/// Prints both costs and returns the layer's own allocations per request.
+fn report(layer: &str, without: Cost, with: Cost) -> i64 {
+    let allocations = with.per_request() - without.per_request();
+    let bytes = with.bytes_per_request() - without.bytes_per_request();
+    println!(
+        "{layer}: without {} allocations ({} B), with {} ({} B): the layer {allocations} ({bytes} B) per request",
+        without.per_request(),
+        without.bytes_per_request(),
+        with.per_request(),
+        with.bytes_per_request(),
+    );
+    allocations
+}
