@@ -262,7 +262,7 @@ pub(crate) fn retry_after_value(retry_after: Duration) -> HeaderValue {
 
 /// Whole seconds, rounded up: `Retry-After` and the problem's
 /// `retry_after` member always agree.
-fn retry_after_seconds(retry_after: Duration) -> u64 {
+pub(crate) fn retry_after_seconds(retry_after: Duration) -> u64 {
     let mut seconds = retry_after.as_secs();
     if retry_after.subsec_nanos() > 0 {
         seconds += 1;
