@@ -60,53 +60,57 @@ pub(crate) fn skip_reason(
 }
 
 fn allowed_type(allowed: &[String], content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    // Entries are lowercase (the builder lowers them); the header is
+    // compared without a lowercase copy, as this runs on every response.
+    let essence = media_essence(content_type);
     allowed.iter().any(|entry| {
         if entry.ends_with('/') {
-            essence.starts_with(entry.as_str())
+            essence
+                .get(..entry.len())
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(entry))
         } else {
-            essence == *entry
+            essence.eq_ignore_ascii_case(entry)
         }
     })
+}
+
+/// The `type/subtype` of a `Content-Type`, parameters and spaces cut.
+fn media_essence(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
 }
 
 /// Already-compressed media and gRPC are not worth (or not allowed) another
 /// pass; SVG is text and compresses well.
 fn compressible_type(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "image/svg+xml" {
+    let essence = media_essence(content_type);
+    if essence.eq_ignore_ascii_case("image/svg+xml") {
         return true;
     }
-    let (kind, subtype) = essence.split_once('/').unwrap_or((&essence, ""));
-    if matches!(kind, "image" | "audio" | "video" | "font") {
+    let (kind, subtype) = essence.split_once('/').unwrap_or((essence, ""));
+    let is = |name: &str, names: &[&str]| names.iter().any(|n| name.eq_ignore_ascii_case(n));
+    if is(kind, &["image", "audio", "video", "font"]) {
         return false;
     }
-    !matches!(
+    !is(
         subtype,
-        "zip"
-            | "gzip"
-            | "x-gzip"
-            | "zstd"
-            | "x-bzip2"
-            | "x-7z-compressed"
-            | "x-rar-compressed"
-            | "vnd.rar"
-            | "x-xz"
-            | "x-tar"
-            | "octet-stream"
-            | "wasm"
-            | "pdf"
-    ) && !subtype.starts_with("grpc")
+        &[
+            "zip",
+            "gzip",
+            "x-gzip",
+            "zstd",
+            "x-bzip2",
+            "x-7z-compressed",
+            "x-rar-compressed",
+            "vnd.rar",
+            "x-xz",
+            "x-tar",
+            "octet-stream",
+            "wasm",
+            "pdf",
+        ],
+    ) && !subtype
+        .get(..4)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("grpc"))
 }
 
 #[cfg(test)]
