@@ -109,8 +109,15 @@ fn start_server_span<B>(
     let method = state.known_methods.name(request.method());
     let name_method = method.as_deref().unwrap_or(OTHER_METHOD_SPAN_NAME);
     let route = request.extensions().get::<MatchedPath>();
+    // Sized up front: one allocation (`format!` grows its string once).
     let name = match route {
-        Some(route) => format!("{name_method} {}", route.as_str()),
+        Some(route) => {
+            let mut name = String::with_capacity(name_method.len() + 1 + route.as_str().len());
+            name.push_str(name_method);
+            name.push(' ');
+            name.push_str(route.as_str());
+            name
+        }
         None => name_method.to_owned(),
     };
     let mut attributes = Vec::with_capacity(11);
