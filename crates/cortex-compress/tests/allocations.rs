@@ -11,18 +11,16 @@
 //! the numbers.
 
 use std::convert::Infallible;
-use std::fmt::Debug;
 
-use allocation_counter::AllocationInfo;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
 use cortex_compress::{CompressionLayer, DecompressionLayer};
+use cortex_testing::{AllocationInfo, cost, report, runtime};
 use flate2::{Compress, Compression, FlushCompress};
 use http::{Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Empty, Full};
-use tokio::runtime::Runtime;
-use tower::{Layer, Service, ServiceExt, service_fn};
+use http_body_util::{Empty, Full};
+use tower::{Layer, Service, service_fn};
 
 /// `CompressionLayer` on a response it leaves alone (11 bytes of JSON,
 /// under the 1 KiB minimum, to a client that accepts gzip): allocations per
@@ -149,7 +147,7 @@ where
 /// header and trailer itself), into room made beforehand.
 fn deflate_alone(body: &[u8]) -> AllocationInfo {
     let mut out = Vec::with_capacity(2 * body.len() + 1024);
-    let info = allocation_counter::measure(|| {
+    let info = cortex_testing::measure(|| {
         let mut deflate = Compress::new(Compression::new(6), false);
         let status = deflate
             .compress_vec(body, &mut out, FlushCompress::Finish)
@@ -169,125 +167,4 @@ fn accepts_gzip() -> Request<Empty<Bytes>> {
 
 fn ok<B>(response: &Response<B>) {
     assert_eq!(response.status(), StatusCode::OK);
-}
-
-// The harness below is the same in every crate's tests/allocations.rs.
-
-/// Requests made before counting: lazy statics, callsite and label
-/// interning, the first series, buffers that grow once.
-const WARM_UP: u64 = 10;
-/// Requests counted.
-const REQUESTS: u64 = 100;
-
-/// What `REQUESTS` requests through one stack allocated, response bodies
-/// read to the end and dropped.
-#[derive(Debug, Clone, Copy)]
-struct Cost {
-    allocations: u64,
-    bytes: u64,
-}
-
-impl Cost {
-    fn per_request(self) -> i64 {
-        i64::try_from(self.allocations / REQUESTS).unwrap()
-    }
-
-    fn bytes_per_request(self) -> i64 {
-        i64::try_from(self.bytes / REQUESTS).unwrap()
-    }
-}
-
-/// One thread, no worker threads: everything a request does is counted on
-/// the test's thread.
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Counts what `REQUESTS` requests through `service` allocate, after
-/// `WARM_UP` uncounted ones; every counted request must allocate exactly as
-/// many times as the others.
-fn cost<S, ReqB, ResB>(
-    rt: &Runtime,
-    service: &S,
-    request: impl Fn() -> Request<ReqB>,
-    check: impl Fn(&Response<ResB>),
-) -> Cost
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
-    S::Error: Debug,
-    ResB: http_body::Body,
-    ResB::Error: Debug,
-{
-    let counted = counted(rt, service, request, check, || {});
-    let counts: Vec<u64> = counted.iter().map(|info| info.count_total).collect();
-    assert!(
-        counts.iter().all(|&count| count == counts[0]),
-        "allocations varied between requests: {counts:?}"
-    );
-    Cost {
-        allocations: counts.iter().sum(),
-        bytes: counted.iter().map(|info| info.bytes_total).sum(),
-    }
-}
-
-/// What each of `REQUESTS` requests through `service` allocated, after
-/// `WARM_UP` uncounted ones, with `between` (uncounted) before each.
-/// Building the request is not counted; cloning the service (as a server
-/// does per request), calling it, `check`, reading the body to its end and
-/// dropping it all are.
-fn counted<S, ReqB, ResB>(
-    rt: &Runtime,
-    service: &S,
-    request: impl Fn() -> Request<ReqB>,
-    check: impl Fn(&Response<ResB>),
-    mut between: impl FnMut(),
-) -> Vec<AllocationInfo>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
-    S::Error: Debug,
-    ResB: http_body::Body,
-    ResB::Error: Debug,
-{
-    for _ in 0..WARM_UP {
-        rt.block_on(serve(service.clone(), request(), &check));
-    }
-    (0..REQUESTS)
-        .map(|_| {
-            between();
-            let request = request();
-            allocation_counter::measure(|| {
-                rt.block_on(serve(service.clone(), request, &check));
-            })
-        })
-        .collect()
-}
-
-async fn serve<S, ReqB, ResB>(service: S, request: Request<ReqB>, check: &impl Fn(&Response<ResB>))
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    S::Error: Debug,
-    ResB: http_body::Body,
-    ResB::Error: Debug,
-{
-    let response = service.oneshot(request).await.unwrap();
-    check(&response);
-    let body = response.into_body().collect().await.unwrap();
-    drop(std::hint::black_box(body));
-}
-
-/// Prints both costs and returns the layer's own allocations per request.
-fn report(layer: &str, without: Cost, with: Cost) -> i64 {
-    let allocations = with.per_request() - without.per_request();
-    let bytes = with.bytes_per_request() - without.bytes_per_request();
-    println!(
-        "{layer}: without {} allocations ({} B), with {} ({} B): the layer {allocations} ({bytes} B) per request",
-        without.per_request(),
-        without.bytes_per_request(),
-        with.per_request(),
-        with.bytes_per_request(),
-    );
-    allocations
 }

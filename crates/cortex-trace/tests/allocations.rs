@@ -13,21 +13,16 @@
 //! `cargo test -p cortex-trace --test allocations -- --nocapture` prints
 //! the numbers.
 
-use std::fmt::Debug;
-
-use allocation_counter::AllocationInfo;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
+use cortex_testing::{cost, report, runtime};
 use cortex_trace::http::HttpTraceLayer;
 use http::header::HeaderName;
 use http::{Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tokio::runtime::Runtime;
-use tower::{Service, ServiceExt};
 
 /// `HttpTraceLayer`'s allocations per request with every trace sampled,
 /// over what the same route allocates without it. Three are axum's, for
@@ -110,125 +105,4 @@ fn sampled(expected: &'static str) -> impl Fn(&Response<Body>) {
 /// router called without it does that again on every request.
 fn served(router: Router) -> Router {
     router.with_state(())
-}
-
-// The harness below is the same in every crate's tests/allocations.rs.
-
-/// Requests made before counting: lazy statics, callsite and label
-/// interning, the first series, buffers that grow once.
-const WARM_UP: u64 = 10;
-/// Requests counted.
-const REQUESTS: u64 = 100;
-
-/// What `REQUESTS` requests through one stack allocated, response bodies
-/// read to the end and dropped.
-#[derive(Debug, Clone, Copy)]
-struct Cost {
-    allocations: u64,
-    bytes: u64,
-}
-
-impl Cost {
-    fn per_request(self) -> i64 {
-        i64::try_from(self.allocations / REQUESTS).unwrap()
-    }
-
-    fn bytes_per_request(self) -> i64 {
-        i64::try_from(self.bytes / REQUESTS).unwrap()
-    }
-}
-
-/// One thread, no worker threads: everything a request does is counted on
-/// the test's thread.
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Counts what `REQUESTS` requests through `service` allocate, after
-/// `WARM_UP` uncounted ones; every counted request must allocate exactly as
-/// many times as the others.
-fn cost<S, ReqB, ResB>(
-    rt: &Runtime,
-    service: &S,
-    request: impl Fn() -> Request<ReqB>,
-    check: impl Fn(&Response<ResB>),
-) -> Cost
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
-    S::Error: Debug,
-    ResB: http_body::Body,
-    ResB::Error: Debug,
-{
-    let counted = counted(rt, service, request, check, || {});
-    let counts: Vec<u64> = counted.iter().map(|info| info.count_total).collect();
-    assert!(
-        counts.iter().all(|&count| count == counts[0]),
-        "allocations varied between requests: {counts:?}"
-    );
-    Cost {
-        allocations: counts.iter().sum(),
-        bytes: counted.iter().map(|info| info.bytes_total).sum(),
-    }
-}
-
-/// What each of `REQUESTS` requests through `service` allocated, after
-/// `WARM_UP` uncounted ones, with `between` (uncounted) before each.
-/// Building the request is not counted; cloning the service (as a server
-/// does per request), calling it, `check`, reading the body to its end and
-/// dropping it all are.
-fn counted<S, ReqB, ResB>(
-    rt: &Runtime,
-    service: &S,
-    request: impl Fn() -> Request<ReqB>,
-    check: impl Fn(&Response<ResB>),
-    mut between: impl FnMut(),
-) -> Vec<AllocationInfo>
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
-    S::Error: Debug,
-    ResB: http_body::Body,
-    ResB::Error: Debug,
-{
-    for _ in 0..WARM_UP {
-        rt.block_on(serve(service.clone(), request(), &check));
-    }
-    (0..REQUESTS)
-        .map(|_| {
-            between();
-            let request = request();
-            allocation_counter::measure(|| {
-                rt.block_on(serve(service.clone(), request, &check));
-            })
-        })
-        .collect()
-}
-
-async fn serve<S, ReqB, ResB>(service: S, request: Request<ReqB>, check: &impl Fn(&Response<ResB>))
-where
-    S: Service<Request<ReqB>, Response = Response<ResB>>,
-    S::Error: Debug,
-    ResB: http_body::Body,
-    ResB::Error: Debug,
-{
-    let response = service.oneshot(request).await.unwrap();
-    check(&response);
-    let body = response.into_body().collect().await.unwrap();
-    drop(std::hint::black_box(body));
-}
-
-/// Prints both costs and returns the layer's own allocations per request.
-fn report(layer: &str, without: Cost, with: Cost) -> i64 {
-    let allocations = with.per_request() - without.per_request();
-    let bytes = with.bytes_per_request() - without.bytes_per_request();
-    println!(
-        "{layer}: without {} allocations ({} B), with {} ({} B): the layer {allocations} ({bytes} B) per request",
-        without.per_request(),
-        without.bytes_per_request(),
-        with.per_request(),
-        with.bytes_per_request(),
-    );
-    allocations
 }
