@@ -63,8 +63,8 @@ use axum::routing::get;
 use cortex::actor::EventBus;
 use cortex::metrics::{CounterFamily, Gauge, MetricsError, MetricsRegistry};
 use cortex::resilience::{
-    CircuitBreaker, CircuitBreakerEvent, KeyedRateLimiter, PolicyRegistry, RateLimiter,
-    RegistryError,
+    CircuitBreaker, CircuitBreakerEvent, CircuitState, KeyedRateLimiter, PolicyRegistry,
+    RateLimiter, RegistryError,
 };
 use problem_details::{ProblemDetails, ProblemType};
 use serde::Serialize;
@@ -401,8 +401,8 @@ impl Notifier {
                 let alert = BreakerAlert {
                     kind: "breaker",
                     name: name.clone(),
-                    from: state_name(format!("{from:?}")),
-                    to: state_name(format!("{to:?}")),
+                    from: state_name(*from),
+                    to: state_name(*to),
                 };
                 // A callback cannot wait; the Hub's subscribers never
                 // make a publish wait anyway.
@@ -717,20 +717,13 @@ fn parse_rooms(rooms: Option<&str>, max_rooms: usize) -> Result<Vec<String>, Ref
     Ok(rooms)
 }
 
-/// `HalfOpen` → `half_open`.
-fn state_name(debug: String) -> String {
-    let mut name = String::with_capacity(debug.len() + 2);
-    for (index, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if index > 0 {
-                name.push('_');
-            }
-            name.push(c.to_ascii_lowercase());
-        } else {
-            name.push(c);
-        }
-    }
-    name
+/// The state's name as `/resilience` and the metrics spell it
+/// (`half_open`): its serde form, not a second spelling.
+fn state_name(state: CircuitState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// Why the notification service could not start.
@@ -832,7 +825,7 @@ mod tests {
 
     #[test]
     fn breaker_states_read_as_snake_case() {
-        assert_eq!(state_name("HalfOpen".into()), "half_open");
-        assert_eq!(state_name("Open".into()), "open");
+        assert_eq!(state_name(CircuitState::HalfOpen), "half_open");
+        assert_eq!(state_name(CircuitState::Open), "open");
     }
 }
