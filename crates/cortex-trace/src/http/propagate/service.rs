@@ -4,7 +4,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response, Uri};
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanBuilder, SpanKind};
 use opentelemetry::{Context, KeyValue};
 use tower_service::Service;
 
@@ -95,14 +95,12 @@ where
         if let Some(port) = request.uri().port_u16() {
             attributes.push(KeyValue::new("server.port", i64::from(port)));
         }
-        let span = self
-            .state
-            .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Client)
-            .with_attributes(attributes)
-            .start_with_context(&*self.state.tracer, &parent);
-        let cx = parent.with_span(span);
+        let cx = self.state.tracer.start(
+            SpanBuilder::from_name(name)
+                .with_kind(SpanKind::Client)
+                .with_attributes(attributes),
+            &parent,
+        );
         self.state
             .propagator
             .inject_context(&cx, &mut HeaderInjector(request.headers_mut()));
