@@ -129,8 +129,8 @@ impl CompressionLayer {
 /// direction}` (bytes in and out of the compressor) and
 /// `cortex_compression_responses_total{decision}` (the encoding used, or
 /// `identity` when the client accepts none, or the skip reason: `head`,
-/// `status`, `already_encoded`, `range`, `no_transform`, `content_type`,
-/// `too_small`, `rule`). Every clone of the layer and every service it
+/// `status`, `too_small`, `already_encoded`, `range`, `no_transform`,
+/// `content_type`, `rule`; the first that holds, in that order). Every clone of the layer and every service it
 /// built counts from then on, wherever it was registered in the order.
 ///
 /// ```

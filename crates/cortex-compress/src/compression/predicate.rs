@@ -6,7 +6,9 @@ use http::{HeaderMap, StatusCode};
 use super::config::Config;
 
 /// Why a response was sent uncompressed, or `None` if it may be
-/// compressed.
+/// compressed. When several reasons hold, the cheapest to check is the one
+/// reported: status and size come first, as they settle most API answers
+/// (small JSON) without a header lookup or a media-type parse.
 pub(crate) fn skip_reason(
     status: StatusCode,
     headers: &HeaderMap,
@@ -19,6 +21,16 @@ pub(crate) fn skip_reason(
         || status == StatusCode::NOT_MODIFIED
     {
         return Some("status");
+    }
+    // The body's own exact size first: it costs no header lookup.
+    let size = exact_size.or_else(|| {
+        headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    if size.is_some_and(|size| size < min_size) {
+        return Some("too_small");
     }
     if headers.contains_key(CONTENT_ENCODING) {
         return Some("already_encoded");
@@ -48,13 +60,6 @@ pub(crate) fn skip_reason(
     }
     if config.skip_rules.iter().any(|rule| rule(status, headers)) {
         return Some("rule");
-    }
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.or(exact_size).is_some_and(|size| size < min_size) {
-        return Some("too_small");
     }
     None
 }
