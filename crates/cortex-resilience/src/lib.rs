@@ -66,6 +66,7 @@
 //! | [`Timeout`] | `execute` | [`TimeoutLayer`] | 504 |
 //! | [`RateLimiter`] | `try_acquire`, `check`, `acquire`, `execute` | [`RateLimiterLayer`] | 429 + `Retry-After` + `RateLimit-*` |
 //! | [`KeyedRateLimiter`] | `try_acquire`, `check` | [`KeyedRateLimiterLayer`] (`layer(extractor)`) | `http_layer(extractor)`: 429 + `RateLimit-*` per key |
+//! | `DistributedRateLimiter` (feature `redis`) | `check(key).await` | — | `http_layer(extractor)`: 429 + `RateLimit-*`, one budget per key across replicas |
 //! | [`Fallback`] | via [`Policy`] | — | — |
 //! | `ResponseCache` (feature `cache`) | — | `ResponseCacheLayer` (`http::Request` services; never rejects, so it goes on a `Router` as is) | — |
 //! | `Memoizer` (feature `cache`) | `execute(key, call)`, `get`, `insert` | — | — |
@@ -98,7 +99,22 @@
 //! |---|---|---|
 //! | `cache` | yes | [`cache`]: `ResponseCache` (an RFC 9111 HTTP response cache layer on moka and http-cache-semantics: `Vary`, `Age`, `X-Cache`, coalescing, stale-while-revalidate, stale-if-error) and `Memoizer` (the same for async calls by key); `cortex_cache_*` series with `metrics` |
 //! | `metrics` | no | `impl cortex_metrics::RegisterMetrics` for [`PolicyRegistry`], every policy and [`Pipeline`]: `cortex_circuitbreaker_*`, `cortex_bulkhead_*`, `cortex_retry_*`, `cortex_ratelimiter_*`, `cortex_timeout_*` (and `cortex_cache_*`) series, labelled by policy name |
+//! | `redis` | no | `DistributedRateLimiter`: GCRA budgets in Redis shared by every replica, with a local fallback while Redis is down (see below); `cortex_ratelimiter_backend_*` series with `metrics` |
 //! | `health` | no | `PolicyRegistry::health_check()` and `CircuitBreaker::health_check()` (a `CircuitBreakerHealthCheck` for cortex-health): degraded while a breaker is open |
+//!
+//! # Rate limits shared across replicas
+//!
+//! [`RateLimiter`] and [`KeyedRateLimiter`] count in this process: behind
+//! a load balancer, three replicas allow three times the limit. With the
+//! `redis` feature, `DistributedRateLimiter` keeps each key's GCRA state
+//! in Redis and decides in one Lua script on Redis's clock, so the limit
+//! holds for the fleet. Each check has a time budget (20 ms by default)
+//! and never fails: while Redis errs or is slow, a `RedisFallback`
+//! decides (by default a local limiter at the limit ÷ replicas), every
+//! failure is counted, and the log notes each outage once.
+//!
+//! `DistributedRateLimiter`'s docs show it in full, as a layer on an
+//! axum `Router` and by hand (`limiter.check(b"tenant-42").await`).
 //!
 //! # Observability
 //!
@@ -144,6 +160,12 @@ mod registry;
 pub mod retry;
 pub mod timeout;
 
+/// The redis-rs crate the `redis` feature builds on, re-exported so that a
+/// `ConnectionManager` for
+/// [`DistributedRateLimiterBuilder::connection`] is always of the version
+/// this crate uses.
+#[cfg(feature = "redis")]
+pub use ::redis;
 pub use breaker::{
     CallPermit, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig, CircuitBreakerEvent,
     CircuitBreakerLayer, CircuitBreakerService, CircuitBreakerStats, CircuitState, OpenWaitFn,
@@ -168,6 +190,12 @@ pub use http::{HttpLayer, HttpService, IdempotentMethods, PolicyRejection, Resil
 pub use members::AllStats;
 pub use pipeline::{Pipeline, PipelineBuilder, PipelineLayer, PipelineService};
 pub use policy::{Chain, ClassifiedBreaker, Fallback, Policy, PolicyExt, RetryWhen};
+#[cfg(feature = "redis")]
+pub use ratelimit::{
+    BackendErrorCounts, DistributedRateLimiter, DistributedRateLimiterBuilder,
+    DistributedRateLimiterLayer, DistributedRateLimiterService, DistributedRateLimiterStats,
+    RateLimitKey, RedisFallback,
+};
 pub use ratelimit::{
     ClientIp, GlobalKey, HeaderKey, KeyExtractor, KeyedRateLimiter, KeyedRateLimiterLayer,
     KeyedRateLimiterService, RateLimitDecision, RateLimiter, RateLimiterBuilder, RateLimiterConfig,

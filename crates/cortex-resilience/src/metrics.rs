@@ -40,6 +40,8 @@ use crate::{
 };
 #[cfg(feature = "cache")]
 use crate::{CacheStats, Memoizer, ResponseCache};
+#[cfg(feature = "redis")]
+use crate::{DistributedRateLimiter, DistributedRateLimiterStats};
 
 /// What one [`MetricsRegistry`] exports: registries (read live at every
 /// scrape, so policies registered later show up) and single policies.
@@ -47,6 +49,18 @@ use crate::{CacheStats, Memoizer, ResponseCache};
 struct Exports {
     registries: Vec<PolicyRegistry>,
     members: Vec<Member>,
+    /// Kept apart from `members`: a `PolicyRegistry` does not hold them,
+    /// and they render families of their own.
+    #[cfg(feature = "redis")]
+    distributed: Vec<DistributedRateLimiter>,
+}
+
+/// Everything one scrape renders.
+struct Snapshot {
+    stats: AllStats,
+    /// Distributed rate limiters, by name.
+    #[cfg(feature = "redis")]
+    distributed: Vec<DistributedRateLimiterStats>,
 }
 
 /// The collector of one [`MetricsRegistry`]: every resilience component
@@ -148,6 +162,51 @@ where
     }
 }
 
+/// `cortex_ratelimiter_calls_total` (as the local limiters) and
+/// `cortex_ratelimiter_backend_up`, `cortex_ratelimiter_backend_errors_total`
+/// and `cortex_ratelimiter_fallback_decisions_total`, labelled
+/// `name="<limiter's name>"`. Registered directly: a [`PolicyRegistry`]
+/// holds no distributed limiters. Where a local limiter has the same name,
+/// `cortex_ratelimiter_calls_total` is the local one's, so no two series
+/// share their labels.
+///
+/// ```
+/// use cortex_metrics::{Format, MetricsRegistry, RegisterMetrics};
+/// use cortex_resilience::{DistributedRateLimiter, RedisFallback};
+///
+/// # #[tokio::main] async fn main() {
+/// let limiter = DistributedRateLimiter::builder("api")
+///     .redis_url("redis://127.0.0.1:1") // nothing listens here
+///     .fallback(RedisFallback::Deny)
+///     .build()
+///     .unwrap();
+/// let metrics = MetricsRegistry::new();
+/// limiter.register_metrics(&metrics).unwrap();
+/// limiter.check(b"alice").await;
+/// let text = metrics.encode(Format::Prometheus);
+/// assert!(text.contains(r#"cortex_ratelimiter_backend_up{name="api"} 0"#));
+/// assert!(text.contains(r#"cortex_ratelimiter_fallback_decisions_total{name="api"} 1"#));
+/// # }
+/// ```
+#[cfg(feature = "redis")]
+impl RegisterMetrics for DistributedRateLimiter {
+    fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
+        let collector = exports_of(registry)?;
+        let mut exports = collector
+            .exports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !exports
+            .distributed
+            .iter()
+            .any(|known| known.id() == self.id())
+        {
+            exports.distributed.push(self.clone());
+        }
+        Ok(())
+    }
+}
+
 /// `cortex_timeout_*` series labelled `name="<timeout's name>"`.
 impl RegisterMetrics for Timeout {
     fn register_metrics(&self, registry: &MetricsRegistry) -> Result<(), MetricsError> {
@@ -189,20 +248,41 @@ fn float(value: u64) -> f64 {
 
 impl Collector for ResilienceCollector {
     fn collect(&self, out: &mut CollectorOutput<'_, '_>) {
-        let members: Vec<Member> = {
-            let exports = self.exports.lock().unwrap_or_else(PoisonError::into_inner);
-            exports
-                .registries
-                .iter()
-                .flat_map(PolicyRegistry::members)
-                .chain(exports.members.iter().cloned())
-                .collect()
-        };
-        render(&AllStats::of(&members), out);
+        let exports = self.exports.lock().unwrap_or_else(PoisonError::into_inner);
+        let members: Vec<Member> = exports
+            .registries
+            .iter()
+            .flat_map(PolicyRegistry::members)
+            .chain(exports.members.iter().cloned())
+            .collect();
+        #[cfg(feature = "redis")]
+        let distributed = exports.distributed.clone();
+        drop(exports);
+        let stats = AllStats::of(&members);
+        render(
+            &Snapshot {
+                #[cfg(feature = "redis")]
+                distributed: distributed_stats(&distributed),
+                stats,
+            },
+            out,
+        );
     }
 }
 
-fn render(stats: &AllStats, out: &mut CollectorOutput<'_, '_>) {
+/// Stats of `limiters` sorted by name; of two with the same name only the
+/// first, as [`AllStats::of`] does within a kind.
+#[cfg(feature = "redis")]
+fn distributed_stats(limiters: &[DistributedRateLimiter]) -> Vec<DistributedRateLimiterStats> {
+    let mut distributed: Vec<DistributedRateLimiterStats> =
+        limiters.iter().map(DistributedRateLimiter::stats).collect();
+    distributed.sort_by(|a, b| a.name.cmp(&b.name));
+    distributed.dedup_by(|later, earlier| later.name == earlier.name);
+    distributed
+}
+
+fn render(snapshot: &Snapshot, out: &mut CollectorOutput<'_, '_>) {
+    let stats = &snapshot.stats;
     let breakers = &stats.circuit_breakers;
     let states: Vec<([&str; 2], f64)> = breakers
         .iter()
@@ -357,7 +437,8 @@ fn render(stats: &AllStats, out: &mut CollectorOutput<'_, '_>) {
             .map(|n| &n[..])
             .zip(limiters.iter().map(|l| f64::from(l.available_permissions))),
     );
-    let limited: Vec<([&str; 2], f64)> = limiters
+    #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+    let mut limited: Vec<([&str; 2], f64)> = limiters
         .iter()
         .flat_map(|l| {
             let name = l.name.as_str();
@@ -367,6 +448,22 @@ fn render(stats: &AllStats, out: &mut CollectorOutput<'_, '_>) {
             ]
         })
         .collect();
+    // A local limiter of the same name keeps its calls series: no two
+    // series may share their labels.
+    #[cfg(feature = "redis")]
+    limited.extend(
+        snapshot
+            .distributed
+            .iter()
+            .filter(|d| !limiters.iter().any(|local| local.name == d.name))
+            .flat_map(|d| {
+                let name = d.name.as_str();
+                [
+                    ([name, "permitted"], float(d.permitted_total)),
+                    ([name, "rejected"], float(d.rejected_total)),
+                ]
+            }),
+    );
     out.counter_family(
         "cortex_ratelimiter_calls_total",
         "Calls through rate limiters by outcome.",
@@ -402,8 +499,62 @@ fn render(stats: &AllStats, out: &mut CollectorOutput<'_, '_>) {
         ),
     );
 
+    #[cfg(feature = "redis")]
+    render_distributed(&snapshot.distributed, out);
     #[cfg(feature = "cache")]
     render_caches(&stats.caches, out);
+}
+
+#[cfg(feature = "redis")]
+fn render_distributed(limiters: &[DistributedRateLimiterStats], out: &mut CollectorOutput<'_, '_>) {
+    // No families at all without a distributed limiter, as for caches.
+    if limiters.is_empty() {
+        return;
+    }
+    let names: Vec<[&str; 1]> = limiters.iter().map(|l| [l.name.as_str()]).collect();
+    let per_limiter = |values: Vec<f64>| -> Vec<(&[&str], f64)> {
+        names.iter().map(|n| &n[..]).zip(values).collect()
+    };
+    out.gauge_family(
+        "cortex_ratelimiter_backend_up",
+        "Whether the distributed rate limiter's last call to Redis succeeded.",
+        &["name"],
+        per_limiter(
+            limiters
+                .iter()
+                .map(|l| if l.backend_available { 1.0 } else { 0.0 })
+                .collect(),
+        ),
+    );
+    let errors: Vec<([&str; 2], f64)> = limiters
+        .iter()
+        .flat_map(|l| {
+            let name = l.name.as_str();
+            let counts = &l.backend_errors;
+            [
+                ([name, "timeout"], float(counts.timeout)),
+                ([name, "connection"], float(counts.connection)),
+                ([name, "other"], float(counts.other)),
+            ]
+        })
+        .collect();
+    out.counter_family(
+        "cortex_ratelimiter_backend_errors_total",
+        "Failed calls from distributed rate limiters to Redis, by kind.",
+        &["name", "kind"],
+        errors.iter().map(|(labels, value)| (&labels[..], *value)),
+    );
+    out.counter_family(
+        "cortex_ratelimiter_fallback_decisions_total",
+        "Distributed rate limit decisions made by the fallback while Redis did not answer.",
+        &["name"],
+        per_limiter(
+            limiters
+                .iter()
+                .map(|l| float(l.fallback_decisions_total))
+                .collect(),
+        ),
+    );
 }
 
 #[cfg(feature = "cache")]

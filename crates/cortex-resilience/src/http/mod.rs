@@ -59,4 +59,6 @@ pub use replay::IdempotentMethods;
 pub use service::HttpService;
 
 pub(crate) use policy::sealed::Sealed;
+#[cfg(feature = "redis")]
+pub(crate) use rejection::{insert_rate_limit_headers, rejection_response};
 pub(crate) use replay::{Prepared, prepare, unreadable_body};

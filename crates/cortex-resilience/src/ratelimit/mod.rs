@@ -31,6 +31,10 @@
 //! ([`RateLimiterService`], [`KeyedRateLimiterService`], also what
 //! [`HttpLayer`](crate::HttpLayer) drives, adding the `RateLimit-*`
 //! headers) and `future` ([`ResponseFuture`]).
+//!
+//! With the `redis` feature, `redis` holds the `DistributedRateLimiter`:
+//! the same algorithm with its state in Redis, one budget per key for
+//! every replica of a service (script in `gcra.lua`).
 
 mod builder;
 mod config;
@@ -40,6 +44,8 @@ mod key;
 mod keyed;
 mod layer;
 mod policy;
+#[cfg(feature = "redis")]
+mod redis;
 mod service;
 mod state;
 
@@ -51,4 +57,10 @@ pub use key::{ClientIp, GlobalKey, HeaderKey, KeyExtractor, RouteKey};
 pub use keyed::KeyedRateLimiter;
 pub use layer::{KeyedRateLimiterLayer, RateLimiterLayer};
 pub use policy::RateLimiter;
+#[cfg(feature = "redis")]
+pub use redis::{
+    BackendErrorCounts, DistributedRateLimiter, DistributedRateLimiterBuilder,
+    DistributedRateLimiterLayer, DistributedRateLimiterService, DistributedRateLimiterStats,
+    RateLimitKey, RedisFallback,
+};
 pub use service::{KeyedRateLimiterService, RateLimiterService};
