@@ -181,7 +181,10 @@ struct Timestamp(SystemTime);
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let last = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
-        fmt::Display::fmt(&humantime::format_rfc3339_millis(self.0.clamp(UNIX_EPOCH, last)), f)
+        fmt::Display::fmt(
+            &humantime::format_rfc3339_millis(self.0.clamp(UNIX_EPOCH, last)),
+            f,
+        )
     }
 }
 
@@ -313,14 +316,23 @@ mod tests {
     fn timestamps_are_rfc3339_utc_with_millis() {
         let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123);
         assert_eq!(Timestamp(t).to_string(), "2000-02-29T00:00:00.123Z");
-        assert_eq!(Timestamp(UNIX_EPOCH).to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(UNIX_EPOCH).to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]
     fn timestamps_clamp_instead_of_panicking_outside_their_range() {
         let before_epoch = UNIX_EPOCH - Duration::from_millis(1);
-        assert_eq!(Timestamp(before_epoch).to_string(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp(before_epoch).to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
         let year_10000 = UNIX_EPOCH + Duration::from_secs(253_402_300_800);
-        assert_eq!(Timestamp(year_10000).to_string(), "9999-12-31T23:59:59.000Z");
+        assert_eq!(
+            Timestamp(year_10000).to_string(),
+            "9999-12-31T23:59:59.000Z"
+        );
     }
 }

@@ -69,9 +69,7 @@ impl LayerTracer {
         }
         match self {
             Self::Sdk(tracer) => into_context(builder.start_with_context(tracer, parent), parent),
-            Self::Boxed(tracer) => {
-                into_context(builder.start_with_context(tracer, parent), parent)
-            }
+            Self::Boxed(tracer) => into_context(builder.start_with_context(tracer, parent), parent),
         }
     }
 }
