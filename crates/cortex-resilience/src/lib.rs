@@ -215,3 +215,9 @@ pub use timeout::{
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/resilience.md")]
 pub struct ResilienceGuideDoctests;
+
+/// Compiles the code blocks of `docs/scale-out.md` as doctests (its Redis
+/// example needs the `redis` feature).
+#[cfg(all(doctest, feature = "redis"))]
+#[doc = include_str!("../../../docs/scale-out.md")]
+pub struct ScaleOutGuideDoctests;

@@ -85,6 +85,9 @@ pub use cortex_wasm as wasm;
 #[doc(inline)]
 pub use cortex_workers as workers;
 
+pub mod layer;
+pub use layer::CortexLayer;
+
 /// The names most services need, for `use cortex::prelude::*`.
 pub mod prelude {
     pub use crate::{Cortex, CortexBuilder};
@@ -387,8 +390,40 @@ impl CortexBuilder {
 
     /// Registers every configured component's series and health check,
     /// merges the configured endpoints into `router`, and wraps its routes
-    /// in the configured layers.
+    /// in the configured layers: one [`CortexLayer`], applied with a single
+    /// `Router::layer` (see [`layer`] for why one).
     pub fn mount<S>(self, router: Router<S>) -> Result<Router<S>, Error>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let (router, layer) = self.mount_unlayered(router)?;
+        Ok(if layer.is_empty() {
+            router
+        } else {
+            router.layer(layer)
+        })
+    }
+
+    /// Everything [`mount`](Self::mount) does except wrapping the routes:
+    /// the router with the endpoints merged, and the configured layers as
+    /// one [`CortexLayer`] for the caller to apply, with layers of its own
+    /// around or inside it, in one `Router::layer` (each `Router::layer`
+    /// costs every request a few allocations more; see [`layer`]).
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use cortex::Cortex;
+    /// use cortex::metrics::MetricsRegistry;
+    /// use tower::ServiceBuilder;
+    ///
+    /// let (routes, cortex_layer) = Cortex::builder()
+    ///     .metrics(MetricsRegistry::new())
+    ///     .mount_unlayered(Router::<()>::new())?;
+    /// let app = routes.layer(ServiceBuilder::new().layer(cortex_layer));
+    /// # let _: Router = app;
+    /// # Ok::<(), cortex::Error>(())
+    /// ```
+    pub fn mount_unlayered<S>(self, router: Router<S>) -> Result<(Router<S>, CortexLayer), Error>
     where
         S: Clone + Send + Sync + 'static,
     {
@@ -418,27 +453,25 @@ impl CortexBuilder {
             router = router.merge(endpoints.method_not_allowed_fallback(method_not_allowed));
         }
 
-        // Layers, innermost first. Compression sits inside metrics so the
-        // response-size histogram counts the bytes that actually leave.
-        #[cfg(feature = "compress")]
-        if let Some(layer) = self.decompression {
-            router = router.layer(layer);
-        }
-        #[cfg(feature = "compress")]
-        if let Some(layer) = self.compression {
-            router = router.layer(layer);
-        }
-        #[cfg(feature = "metrics")]
-        if let Some(registry) = &self.metrics {
-            router = router.layer(cortex_metrics::http::HttpMetricsLayer::new(registry)?);
-        }
-        // Outermost, so metrics and handlers run inside the request's span
-        // (which is also what makes exemplars work).
-        #[cfg(feature = "trace")]
-        if let Some(layer) = self.trace {
-            router = router.layer(layer);
-        }
-        Ok(router)
+        // Outermost first: the trace span, so metrics and handlers run
+        // inside the request's span (which is also what makes exemplars
+        // work); then metrics, outside compression so the response-size
+        // histogram counts the bytes that actually leave; decompression
+        // innermost.
+        let layer = CortexLayer {
+            #[cfg(feature = "trace")]
+            trace: self.trace,
+            #[cfg(feature = "metrics")]
+            metrics: match &self.metrics {
+                Some(registry) => Some(cortex_metrics::http::HttpMetricsLayer::new(registry)?),
+                None => None,
+            },
+            #[cfg(feature = "compress")]
+            compression: self.compression,
+            #[cfg(feature = "compress")]
+            decompression: self.decompression,
+        };
+        Ok((router, layer))
     }
 
     /// Every configured component, as the one metrics contract sees it.

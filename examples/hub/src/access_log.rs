@@ -32,7 +32,10 @@ use axum::http::header::{
     PROXY_AUTHORIZATION, REFERRER_POLICY, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{Method, Response};
+use cortex::CortexLayer;
 use cortex::prelude::HttpTraceLayer;
+use cortex::resilience::http::HttpLayer;
+use cortex::resilience::timeout::TimeoutLayer;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service, ServiceBuilder};
 use tower_http::ServiceBuilderExt;
@@ -40,7 +43,6 @@ use tower_http::request_id::{MakeRequestUuid, RequestId};
 use tower_http::sensitive_headers::{
     SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
 };
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The `tracing` target of access-log events: `RUST_LOG` can raise or
 /// silence it alone (`RUST_LOG=info,cortex_hub::access=off`).
@@ -63,9 +65,14 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 
 /// Wraps every route of `router` (and its fallbacks) in the Hub's gateway,
 /// outermost first: sensitive request headers, request id (checked, set,
 /// echoed), security headers, the trace span, the access log, sensitive
-/// response headers. Call it after `Cortex::mount`, whose layers (metrics,
-/// compression) then sit inside the access log.
-pub(crate) fn gateway(router: Router, trace: HttpTraceLayer) -> Router {
+/// response headers, then the facade's layers (metrics, compression,
+/// decompression) and the request timeout, all in one `Router::layer`.
+pub(crate) fn gateway(
+    router: Router,
+    trace: HttpTraceLayer,
+    cortex: CortexLayer,
+    request_timeout: HttpLayer<TimeoutLayer>,
+) -> Router {
     router.layer(
         ServiceBuilder::new()
             .layer(SetSensitiveRequestHeadersLayer::new([
@@ -76,22 +83,32 @@ pub(crate) fn gateway(router: Router, trace: HttpTraceLayer) -> Router {
             .map_request(drop_unusable_request_id)
             .set_x_request_id(MakeRequestUuid)
             .propagate_x_request_id()
-            .layer(SetResponseHeaderLayer::if_not_present(
-                CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            ))
+            .map_response(security_headers)
             .layer(trace)
             .layer(AccessLogLayer)
-            .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE])),
+            .layer(SetSensitiveResponseHeadersLayer::new([SET_COOKIE]))
+            .layer(cortex)
+            .layer(request_timeout),
     )
+}
+
+/// The security headers, each unless the handler set its own: a strict
+/// Content-Security-Policy, `X-Content-Type-Options: nosniff` and
+/// `Referrer-Policy: no-referrer`. One function, not one
+/// `SetResponseHeaderLayer` each: every layer in the stack nests (and
+/// moves) every request's future once more.
+fn security_headers<B>(mut response: Response<B>) -> Response<B> {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (REFERRER_POLICY, "no-referrer"),
+    ] {
+        if let axum::http::header::Entry::Vacant(entry) = headers.entry(name) {
+            entry.insert(HeaderValue::from_static(value));
+        }
+    }
+    response
 }
 
 /// Removes a client's `x-request-id` that is empty, longer than
@@ -277,7 +294,16 @@ mod tests {
         // The handler shows what any `Debug` of the headers would log.
         let router = Router::new().route("/", get(|h: HeaderMap| async move { format!("{h:?}") }));
         let provider = SdkTracerProvider::builder().build();
-        let app = gateway(router, HttpTraceLayer::new(&provider));
+        let request_timeout = cortex::resilience::Timeout::builder("test")
+            .build()
+            .unwrap()
+            .http_layer();
+        let app = gateway(
+            router,
+            HttpTraceLayer::new(&provider),
+            CortexLayer::default(),
+            request_timeout,
+        );
         let request = axum::http::Request::get("/")
             .header(AUTHORIZATION, "Bearer hunter2")
             .header(COOKIE, "session=s3cret")

@@ -10,14 +10,23 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use cortex::metrics::{MetricsRegistry, RegisterMetrics};
 use cortex::resilience::{
-    Backoff, Bulkhead, CircuitBreaker, ClientIp, Jitter, Pipeline, PolicyRegistry, RateLimiter,
-    RegistryError, Retry, SlidingWindow, Timeout,
+    Backoff, Bulkhead, CircuitBreaker, ClientIp, DistributedRateLimiter, Jitter, Pipeline,
+    PolicyRegistry, RateLimiter, RedisFallback, Retry, SlidingWindow, Timeout,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::routes::IndexedRouter;
+use crate::{ClusterConfig, HubError};
+
+/// The per-client limit's name, in `/resilience` and `/metrics`.
+const PER_CLIENT: &str = "flaky-per-client";
+/// Requests a second each client may make, after its burst.
+const PER_CLIENT_PERMITS: u32 = 50;
+/// Requests a client may make at once.
+const PER_CLIENT_BURST: u32 = 100;
 
 /// The breaker guarding the simulated downstream.
 pub const BREAKER: &str = "flaky-downstream";
@@ -53,8 +62,15 @@ fn ppm(rate: f64) -> u32 {
 }
 
 /// Registers the flaky downstream's policies in `policies` and returns
-/// its routes with the pipeline applied.
-pub(crate) fn routes(policies: &PolicyRegistry) -> Result<IndexedRouter, RegistryError> {
+/// its routes with the pipeline applied. With a Redis URL in `cluster`,
+/// the per-client limit is one budget for every replica
+/// (`DistributedRateLimiter`, its series registered in `metrics`);
+/// without, it is this process's own.
+pub(crate) fn routes(
+    policies: &PolicyRegistry,
+    cluster: &ClusterConfig,
+    metrics: &MetricsRegistry,
+) -> Result<IndexedRouter, HubError> {
     let breaker = CircuitBreaker::builder(BREAKER)
         .sliding_window(SlidingWindow::CountBased { size: 20 })
         .minimum_number_of_calls(10)
@@ -82,16 +98,33 @@ pub(crate) fn routes(policies: &PolicyRegistry) -> Result<IndexedRouter, Registr
     let attempt = Timeout::builder("flaky-attempt")
         .timeout_duration(Duration::from_secs(2))
         .build()?;
-    let per_client = RateLimiter::builder("flaky-per-client")
-        .permits(50, Duration::from_secs(1))
-        .burst(100)
+    let per_client = RateLimiter::builder(PER_CLIENT)
+        .permits(PER_CLIENT_PERMITS, Duration::from_secs(1))
+        .burst(PER_CLIENT_BURST)
         .build_keyed()?;
+    let shared_per_client = match &cluster.redis_url {
+        Some(url) => {
+            let limiter = DistributedRateLimiter::builder(PER_CLIENT)
+                .redis_url(url.clone())
+                .permits(PER_CLIENT_PERMITS, Duration::from_secs(1))
+                .burst(PER_CLIENT_BURST)
+                .fallback(RedisFallback::Local {
+                    replicas: cluster.replicas,
+                })
+                .build()?;
+            limiter.register_metrics(metrics)?;
+            Some(limiter)
+        }
+        None => {
+            policies.register_keyed_rate_limiter(per_client.clone())?;
+            None
+        }
+    };
     policies.register_circuit_breaker(breaker.clone())?;
     policies.register_bulkhead(bulkhead.clone())?;
     policies.register_retry(retry.clone())?;
     policies.register_timeout(total.clone())?;
     policies.register_timeout(attempt.clone())?;
-    policies.register_keyed_rate_limiter(per_client.clone())?;
 
     let pipeline = Pipeline::builder()
         .bulkhead(bulkhead)
@@ -111,10 +144,13 @@ pub(crate) fn routes(policies: &PolicyRegistry) -> Result<IndexedRouter, Registr
             get(flaky),
         )
         .map(|router| {
-            router
+            let router = router
                 .with_state(downstream.clone())
-                .layer(pipeline.http_layer())
-                .layer(per_client.http_layer(ClientIp::new()))
+                .layer(pipeline.http_layer());
+            match &shared_per_client {
+                Some(shared) => router.layer(shared.http_layer(ClientIp::new())),
+                None => router.layer(per_client.http_layer(ClientIp::new())),
+            }
         });
     let admin = IndexedRouter::new()
         .route(

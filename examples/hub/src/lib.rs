@@ -152,6 +152,36 @@ pub struct HubConfig {
     /// problem+json (default 30 s). Streams (SSE, WebSocket) count only
     /// until their response starts.
     pub request_timeout: Duration,
+    /// Running as one of several replicas: the node's name, how many
+    /// replicas share the limits, and the Redis that holds them.
+    pub cluster: ClusterConfig,
+}
+
+/// The Hub as one replica of several (see `docs/scale-out.md`). With no
+/// Redis URL (the default) every limit is this process's own, as on one
+/// machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// This replica's name, in logs and in `/api/status` (default `hub`).
+    pub node_name: String,
+    /// How many replicas share the limits (default 1): a replica that
+    /// cannot reach Redis falls back to its own limiter at the limit ÷
+    /// `replicas`, so the cluster keeps about one budget in all.
+    pub replicas: u32,
+    /// The Redis whose GCRA state the per-client limit of `/api/flaky`
+    /// shares across replicas (`redis://host:port/`); `None` keeps it
+    /// in-process.
+    pub redis_url: Option<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node_name: "hub".to_owned(),
+            replicas: 1,
+            redis_url: None,
+        }
+    }
 }
 
 /// The default of [`HubConfig::request_timeout`].
@@ -178,6 +208,7 @@ impl Default for HubConfig {
             notifications: NotificationsConfig::default(),
             catalog: catalog::CatalogConfig::default(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -249,6 +280,14 @@ pub enum HubError {
     /// The notification service could not start.
     #[error("starting notifications: {0}")]
     Notifications(#[from] NotifierError),
+}
+
+/// An invalid policy setting is a resilience error, as the registry
+/// reports it.
+impl From<cortex::resilience::ConfigError> for HubError {
+    fn from(error: cortex::resilience::ConfigError) -> Self {
+        Self::Resilience(error.into())
+    }
 }
 
 impl Hub {
@@ -344,7 +383,11 @@ impl Hub {
             .map(|router| router.with_state(state))
             .merge(feed.routes())
             .merge(compression::routes())
-            .merge(flaky::routes(&self.policies)?)
+            .merge(flaky::routes(
+                &self.policies,
+                &self.config.cluster,
+                &self.metrics,
+            )?)
             .merge(orders::routes_with(
                 self.config.orders.clone(),
                 &self.actors,
@@ -429,17 +472,20 @@ impl Hub {
                 }),
             )
             .fallback(not_found)
-            .method_not_allowed_fallback(method_not_allowed)
-            // Inside the metrics and trace layers, so a 504 is measured
-            // and traced like any answer.
-            .layer(request_timeout.http_layer());
+            .method_not_allowed_fallback(method_not_allowed);
         // The trace layer is not the facade's (`.trace`, outermost of its
         // layers) but the gateway's, in the same place with the access log
         // just inside it: access-log lines carry the request's trace id.
-        let routes = cortex.mount(routes)?;
+        // The gateway, the facade's layers and the request timeout (inside
+        // metrics and trace, so a 504 is measured and traced like any
+        // answer) go on in one `Router::layer`: axum boxes every route
+        // once more per `Router::layer`, a cost each request pays.
+        let (routes, cortex_layer) = cortex.mount_unlayered(routes)?;
         Ok(access_log::gateway(
             routes,
             HttpTraceLayer::new(&self.tracer_provider),
+            cortex_layer,
+            request_timeout.http_layer(),
         ))
     }
 }

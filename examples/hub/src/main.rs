@@ -28,7 +28,7 @@
 //! (+ `OTEL_EXPORTER_OTLP_PROTOCOL`), `OTEL_TRACES_SAMPLER{,_ARG}`.
 
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
@@ -38,7 +38,7 @@ use cortex::wasm::WasmConfig;
 use cortex::workers::{Shutdown, WorkerPoolConfig};
 use cortex_hub::compute::ComputeConfig;
 use cortex_hub::notifications::NotificationsConfig;
-use cortex_hub::{DEFAULT_ADDR, Hub, HubConfig};
+use cortex_hub::{ClusterConfig, DEFAULT_ADDR, Hub, HubConfig};
 
 /// What the actors and the compute and wasm pools get (at the same time)
 /// after the server stopped: 5 s drain + 20 s shutdown + 3 s stay inside
@@ -146,6 +146,20 @@ struct Cli {
         value_delimiter = ','
     )]
     allowed_origins: Vec<String>,
+
+    /// This replica's name, in logs and status [default: hub].
+    #[arg(long, env = "CORTEX_NODE_NAME", value_name = "NAME")]
+    node_name: Option<String>,
+
+    /// How many replicas share the limits; without Redis each falls back
+    /// to the limit ÷ N [default: 1].
+    #[arg(long, env = "CORTEX_REPLICAS", value_name = "N")]
+    replicas: Option<NonZeroU32>,
+
+    /// The Redis that holds limits shared by every replica
+    /// (`redis://host:port/`) [default: none, limits are per process].
+    #[arg(long, env = "CORTEX_REDIS_URL", value_name = "URL")]
+    redis_url: Option<String>,
 
     /// How log lines look.
     #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormatArg::Pretty)]
@@ -280,6 +294,17 @@ impl Cli {
                     .cloned()
                     .collect(),
                 ..defaults.notifications.clone()
+            },
+            cluster: ClusterConfig {
+                node_name: self
+                    .node_name
+                    .clone()
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or(defaults.cluster.node_name.clone()),
+                replicas: self
+                    .replicas
+                    .map_or(defaults.cluster.replicas, NonZeroU32::get),
+                redis_url: self.redis_url.clone().filter(|url| !url.is_empty()),
             },
             ..defaults
         }
