@@ -1,5 +1,6 @@
-//! Response compression: cortex-compress vs tower-http's CompressionLayer at
-//! the same levels (brotli 4, gzip 6, deflate 6, zstd 3), compressing JSON
+//! Response compression: cortex-compress vs tower-http's CompressionLayer,
+//! each at its defaults (cortex: brotli 4, gzip 4, deflate 4, zstd 3;
+//! tower-http: brotli 4, gzip 6, deflate 6, zstd 3), compressing JSON
 //! bodies of 1 MiB and 64 MiB, plus the per-request cost of a skipped tiny
 //! response. Compressed sizes are written to
 //! `target/compression-ratios.json` for the report.
@@ -79,7 +80,7 @@ fn ours(coding: &str) -> cortex_compress::CompressionLayer {
 }
 
 fn peer() -> tower_http::compression::CompressionLayer {
-    // tower-http's defaults are the codecs' defaults; pin them to ours.
+    // tower-http on its defaults (`CompressionLevel::Default`).
     tower_http::compression::CompressionLayer::new().quality(tower_http::CompressionLevel::Default)
 }
 
@@ -140,5 +141,50 @@ fn compression(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, compression);
+/// The gzip backend and level: the same 1 MiB JSON through flate2's
+/// `GzEncoder` on zlib-rs (the backend cortex-compress turns on) and
+/// through miniz_oxide (flate2's default backend, called directly, plus the
+/// CRC-32 a gzip trailer needs), at levels 1, 4, 6 and 9. One build can
+/// hold only one flate2 backend (Cargo unifies features), so the default
+/// backend is measured through its own crate. Sizes go to
+/// `target/gzip-levels.json`.
+fn gzip_levels(c: &mut Criterion) {
+    use std::io::Write as _;
+    let body = json(1 << 20);
+    let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
+    let mut group = c.benchmark_group("gzip_levels_1MiB");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    let zlib_rs = |level: u32| {
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(256 * 1024),
+            flate2::Compression::new(level),
+        );
+        encoder.write_all(&body).unwrap();
+        encoder.finish().unwrap()
+    };
+    let miniz = |level: u8| {
+        let crc = crc32fast::hash(&body);
+        let deflated = miniz_oxide::deflate::compress_to_vec(&body, level);
+        (crc, deflated)
+    };
+    for level in [1u8, 4, 6, 9] {
+        sizes.insert(format!("zlib-rs/{level}"), zlib_rs(u32::from(level)).len());
+        // 18 bytes of gzip header and trailer around the deflate stream.
+        sizes.insert(format!("miniz_oxide/{level}"), miniz(level).1.len() + 18);
+        group.bench_with_input(BenchmarkId::new("zlib-rs", level), &level, |b, &level| {
+            b.iter(|| black_box(zlib_rs(u32::from(level))))
+        });
+        group.bench_with_input(
+            BenchmarkId::new("miniz_oxide", level),
+            &level,
+            |b, &level| b.iter(|| black_box(miniz(level))),
+        );
+    }
+    group.finish();
+    sizes.insert("original".to_owned(), body.len());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/gzip-levels.json");
+    let _ = std::fs::write(path, serde_json::to_string_pretty(&sizes).unwrap());
+}
+
+criterion_group!(benches, compression, gzip_levels);
 criterion_main!(benches);

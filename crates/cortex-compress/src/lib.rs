@@ -3,7 +3,7 @@
 //!
 //! [`CompressionLayer`] negotiates `Accept-Encoding` per RFC 9110
 //! ([`negotiate`]: q-values, `x-gzip`, `*`, exclusions), then compresses
-//! with br, zstd, gzip or deflate (zlib framing) — brotli 4, gzip 6, zstd 3
+//! with br, zstd, gzip or deflate (zlib framing) — brotli 4, gzip 4, zstd 3
 //! with an 8 MiB window by default ([`Levels`]).
 //!
 //! - **Streams.** Chunks are compressed as they arrive and the output is
