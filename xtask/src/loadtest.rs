@@ -1,5 +1,6 @@
 //! `cargo xtask loadtest [--quick] [--rounds N] [--seconds S] [--only a,b]
-//! [--no-report]`: the full stack measured as users run it.
+//! [--no-report] [--instructions]`: the full stack measured as users run
+//! it.
 //!
 //! Builds `examples/loadtest` in release and, for each named variant (the
 //! same route and handler under one stack of layers each: bare axum, each
@@ -22,8 +23,13 @@
 //!
 //! Writes `target/loadtest/results.json` and, unless `--no-report`, the
 //! section between the `loadtest` markers of `docs/benchmarks.md` and
-//! `docs/loadtest.json`. The default (3 rounds of 8 s over 16 variants)
-//! takes about 8 minutes; `--quick` (1 round of 3 s) about 1.5.
+//! `docs/loadtest.json`. The default (3 rounds of 8 s over 18 variants)
+//! takes about 9 minutes; `--quick` (1 round of 3 s) about 2.
+//!
+//! `--instructions` replaces the wrk runs with callgrind's count of the
+//! instructions one request costs under each variant, which repeats where
+//! req/s on this shared machine does not (see [`instructions`]); it writes
+//! its own section of `docs/benchmarks.md` and `docs/instructions.json`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,6 +41,8 @@ use serde_json::{Value, json};
 
 use crate::conformance::tools::ensure_packages;
 use crate::{cargo, exec, root};
+
+mod instructions;
 
 /// wrk's `done` hook: one JSON line with what the report needs (latency in
 /// microseconds).
@@ -52,12 +60,15 @@ const ROUTE: &str = "/api/echo/42";
 const CONNECTIONS: u32 = 64;
 const MARK_START: &str = "<!-- loadtest:start -->";
 const MARK_END: &str = "<!-- loadtest:end -->";
+const INSTRUCTIONS_START: &str = "<!-- instructions:start -->";
+const INSTRUCTIONS_END: &str = "<!-- instructions:end -->";
 
 struct Options {
     rounds: usize,
     seconds: u64,
     only: Option<Vec<String>>,
     report: bool,
+    instructions: bool,
 }
 
 impl Options {
@@ -67,6 +78,7 @@ impl Options {
             seconds: 8,
             only: None,
             report: true,
+            instructions: false,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -94,6 +106,7 @@ impl Options {
                     options.only = Some(value("--only")?.split(',').map(str::to_owned).collect());
                 }
                 "--no-report" => options.report = false,
+                "--instructions" => options.instructions = true,
                 other => return Err(format!("unknown loadtest option {other:?}")),
             }
         }
@@ -116,31 +129,21 @@ struct Run {
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = Options::parse(args)?;
-    ensure_packages(&[("wrk", "wrk")])?;
     exec(
         &cargo(),
         &["build", "--release", "--quiet", "-p", "cortex-loadtest"],
     )?;
     let dir = root().join("target").join("loadtest");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if options.instructions {
+        return count_instructions(&options, &dir);
+    }
+    ensure_packages(&[("wrk", "wrk")])?;
     let report_lua = dir.join("report.lua");
     std::fs::write(&report_lua, REPORT_LUA).map_err(|e| e.to_string())?;
     let oha = ensure_oha()?;
 
-    let variants = variants()?;
-    let mut chosen: Vec<(String, String)> = variants
-        .into_iter()
-        .filter(|(name, _)| {
-            name == "bare"
-                || options
-                    .only
-                    .as_ref()
-                    .is_none_or(|only| only.iter().any(|o| o == name))
-        })
-        .collect();
-    if chosen.len() < 2 {
-        return Err("no variant besides bare chosen; see `cortex-loadtest list`".to_owned());
-    }
+    let mut chosen = chosen_variants(&options)?;
     let started = Instant::now();
     let mut runs: BTreeMap<String, Vec<Run>> = BTreeMap::new();
     for round in 0..options.rounds {
@@ -203,10 +206,70 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if options.report {
         std::fs::write(root().join("docs").join("loadtest.json"), &text)
             .map_err(|e| e.to_string())?;
-        write_section(&root().join("docs").join("benchmarks.md"), &table)?;
+        write_section(
+            &root().join("docs").join("benchmarks.md"),
+            (MARK_START, MARK_END),
+            "Full stack under load",
+            &table,
+        )?;
         eprintln!("loadtest: wrote docs/benchmarks.md (loadtest section) and docs/loadtest.json");
     }
     eprintln!("loadtest: done in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The variants `--only` picks (all by default), `bare` always among them,
+/// in `cortex-loadtest list`'s order.
+fn chosen_variants(options: &Options) -> Result<Vec<(String, String)>, String> {
+    let chosen: Vec<(String, String)> = variants()?
+        .into_iter()
+        .filter(|(name, _)| {
+            name == "bare"
+                || options
+                    .only
+                    .as_ref()
+                    .is_none_or(|only| only.iter().any(|o| o == name))
+        })
+        .collect();
+    if chosen.len() < 2 {
+        return Err("no variant besides bare chosen; see `cortex-loadtest list`".to_owned());
+    }
+    Ok(chosen)
+}
+
+/// `--instructions`: callgrind's count of one request's instructions per
+/// variant (see [`instructions`]); about 20 s a variant.
+fn count_instructions(options: &Options, dir: &Path) -> Result<(), String> {
+    ensure_packages(&[("valgrind", "valgrind")])?;
+    let started = Instant::now();
+    let mut counted = Vec::new();
+    for (name, about) in chosen_variants(options)? {
+        let count = instructions::per_request(&name, dir)?;
+        eprintln!("loadtest --instructions: {name:<24} {count:>9.0} instructions per request");
+        counted.push((name, about, count));
+    }
+    let results = instructions::results(&counted);
+    let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("instructions.json"), &text).map_err(|e| e.to_string())?;
+    let table = instructions::markdown(&results);
+    eprintln!("\n{table}");
+    if options.report {
+        std::fs::write(root().join("docs").join("instructions.json"), &text)
+            .map_err(|e| e.to_string())?;
+        write_section(
+            &root().join("docs").join("benchmarks.md"),
+            (INSTRUCTIONS_START, INSTRUCTIONS_END),
+            "Instructions per request",
+            &table,
+        )?;
+        eprintln!(
+            "loadtest: wrote docs/benchmarks.md (instructions section) and docs/instructions.json"
+        );
+    }
+    eprintln!(
+        "loadtest --instructions: done in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -566,20 +629,25 @@ fn markdown(results: &Value) -> String {
     out
 }
 
-/// Replaces the text between the loadtest markers of `page` (appending a
-/// section with them if there are none).
-fn write_section(page: &Path, table: &str) -> Result<(), String> {
+/// Replaces the text between the `markers` of `page` (appending a section
+/// under `heading` with them if there are none).
+fn write_section(
+    page: &Path,
+    (mark_start, mark_end): (&str, &str),
+    heading: &str,
+    table: &str,
+) -> Result<(), String> {
     let text = std::fs::read_to_string(page).map_err(|e| format!("{}: {e}", page.display()))?;
-    let section = format!("{MARK_START}\n{table}{MARK_END}");
-    let updated = match (text.find(MARK_START), text.find(MARK_END)) {
+    let section = format!("{mark_start}\n{table}{mark_end}");
+    let updated = match (text.find(mark_start), text.find(mark_end)) {
         (Some(start), Some(end)) if start < end => {
             format!(
                 "{}{section}{}",
                 &text[..start],
-                &text[end + MARK_END.len()..]
+                &text[end + mark_end.len()..]
             )
         }
-        _ => format!("{text}\n## Full stack under load\n\n{section}\n"),
+        _ => format!("{text}\n## {heading}\n\n{section}\n"),
     };
     std::fs::write(page, updated).map_err(|e| format!("{}: {e}", page.display()))
 }

@@ -24,6 +24,10 @@ use serde_json::{Value, json};
 /// Every variant, in the order reports list them, with what it adds.
 const VARIANTS: &[(&str, &str)] = &[
     ("bare", "axum 0.8 alone: the baseline"),
+    (
+        "noop-layer",
+        "an identity `Router::layer`: what axum charges for any layer",
+    ),
     ("metrics", "cortex HttpMetricsLayer"),
     (
         "trace-unsampled",
@@ -69,6 +73,10 @@ const VARIANTS: &[(&str, &str)] = &[
         "hub",
         "the Cortex Hub's full router and gateway (trace, access log, metrics, compression, decompression, request timeout, security headers) with its log subscriber",
     ),
+    (
+        "hub-no-access-log",
+        "the Hub as above with its access log off (`cortex_hub::access=off`): what the log line costs",
+    ),
 ];
 
 #[derive(Debug, Parser)]
@@ -80,7 +88,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve one variant on 127.0.0.1:0 until killed.
+    /// Serve one variant on 127.0.0.1:0 until killed, or until SIGTERM or
+    /// Ctrl-C, after which it exits normally (so a profiler running it
+    /// writes its report).
     Serve {
         /// The variant (see `list`).
         variant: String,
@@ -153,6 +163,7 @@ fn app(variant: &str) -> Result<(Router, KeepAlive), Box<dyn std::error::Error>>
     let plain = routes();
     let router = match variant {
         "bare" => plain,
+        "noop-layer" => plain.layer(tower_layer::Identity::new()),
         "metrics" => plain.layer(HttpMetricsLayer::new(&MetricsRegistry::new())?),
         "trace-unsampled" => plain.layer(HttpTraceLayer::new(&provider(Sampler::AlwaysOff))),
         "trace-sampled" => plain.layer(HttpTraceLayer::new(&provider(Sampler::AlwaysOn))),
@@ -220,12 +231,17 @@ fn app(variant: &str) -> Result<(Router, KeepAlive), Box<dyn std::error::Error>>
             .trace(HttpTraceLayer::new(&provider(Sampler::AlwaysOn)))
             .compression(CompressionLayer::new())
             .mount(plain)?,
-        "hub" => {
+        "hub" | "hub-no-access-log" => {
             // As `cortex-hub` runs: its log subscriber installed (lines go
             // to stdout, which the harness sends to /dev/null).
-            let guard = cortex::trace::Tracing::builder()
-                .service_name("cortex-hub")
-                .build()?;
+            let mut tracing = cortex::trace::Tracing::builder().service_name("cortex-hub");
+            if variant == "hub-no-access-log" {
+                tracing = tracing.log_filter(format!(
+                    "info,{}=off",
+                    cortex_hub::access_log::ACCESS_LOG_TARGET
+                ));
+            }
+            let guard = tracing.build()?;
             guard.install_subscriber()?;
             let hub = cortex_hub::Hub::new(cortex_hub::HubConfig::default())?
                 .with_tracer_provider(guard.provider().clone());
@@ -251,6 +267,25 @@ async fn serve(
         std::fs::write(&partial, addr.to_string())?;
         std::fs::rename(partial, path)?;
     }
-    axum::serve(listener, router).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop_signal())
+        .await?;
     Ok(())
+}
+
+/// SIGTERM or Ctrl-C. Registered once at start, so no variant pays for it
+/// per request.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
