@@ -121,11 +121,20 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     report.push_str(WHERE_WE_LOSE);
     report.push_str(&workers_where_we_lose(&criterion));
     report.push_str(&wasm_where_we_lose(&criterion));
+    // The load-test and instruction-count sections (and the reading written
+    // by hand around them) come from `cargo xtask loadtest`, not from
+    // criterion: kept as they are.
+    if let Some(start) = previous.find(LOADTEST_HEADING) {
+        report.push_str(&previous[start..]);
+    }
     let path = root().join("docs/benchmarks.md");
     std::fs::write(&path, report).map_err(|e| format!("writing {}: {e}", path.display()))?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }
+
+/// Where `cargo xtask loadtest`'s part of `docs/benchmarks.md` starts.
+const LOADTEST_HEADING: &str = "\n## Full stack under load";
 
 /// Each resilience row: what is measured, our bench id, and the peers'
 /// (name, id) measured in the same run.
@@ -839,6 +848,100 @@ fn wasm_where_we_lose(criterion: &Path) -> String {
     out
 }
 
+/// The `/metrics` scrape of 2,500 samples: cortex's endpoint vs a handler
+/// encoding a prometheus-client registry with the same samples, both
+/// behind cortex-compress, plain and with brotli.
+fn scrape_table(criterion: &Path) -> String {
+    let sizes: serde_json::Value =
+        std::fs::read_to_string(root().join("crates/cortex-bench/target/scrape-sizes.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+    let bytes = |key: &str| {
+        sizes[key]
+            .as_u64()
+            .map_or("n/a".to_owned(), |b| b.to_string())
+    };
+    let mut out = String::from(
+        "\n## `/metrics` scrape, 2,500 samples\n\n\
+         One scrape through an axum router (in-process `oneshot`, body \
+         collected) with cortex-compress in front: cortex's own endpoint \
+         (OpenMetrics text) vs a handler that encodes a prometheus-client \
+         registry holding the same samples with its text encoder. 50 counter \
+         families x 20 label sets, 24 gauge families x 20, and 3 histogram \
+         families x 20 label sets x 17 lines (14 buckets, `+Inf`, `_sum`, \
+         `_count`): 2,500 samples.\n\n\
+         | encoding | cortex | prometheus-client | ratio | cortex bytes | prometheus-client bytes |\n\
+         |---|---:|---:|---:|---:|---:|",
+    );
+    for coding in ["plain", "br"] {
+        let ours = mean_ns(
+            criterion,
+            "scrape_2500_samples",
+            &flat(&format!("cortex/{coding}")),
+        );
+        let peer = mean_ns(
+            criterion,
+            "scrape_2500_samples",
+            &flat(&format!("prometheus-client/{coding}")),
+        );
+        let _ = write!(
+            out,
+            "\n| {coding} | {} | {} | {} | {} | {} |",
+            format_ns(ours),
+            format_ns(peer),
+            ratio(ours, peer),
+            bytes(&format!("cortex/{coding}")),
+            bytes(&format!("prometheus-client/{coding}")),
+        );
+    }
+    out
+}
+
+/// The gzip backend and level table: flate2 on zlib-rs (what
+/// cortex-compress turns on) vs miniz_oxide (flate2's default backend).
+fn gzip_levels_table(criterion: &Path) -> String {
+    let sizes: serde_json::Value =
+        std::fs::read_to_string(root().join("crates/cortex-bench/target/gzip-levels.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+    let original = sizes["original"].as_f64();
+    let mut out = String::from(
+        "\nThe gzip backend and level, on the same 1 MiB JSON: flate2's \
+         `GzEncoder` on zlib-rs, the backend cortex-compress turns on \
+         (pure Rust), vs miniz_oxide, flate2's default backend, called \
+         directly with the CRC-32 a gzip trailer needs (one build holds one \
+         flate2 backend, so tower-http's gzip above runs on zlib-rs too). \
+         cortex-compress's default is level 4.\n\n\
+         | level | zlib-rs MiB/s | miniz_oxide MiB/s | zlib-rs bytes | miniz_oxide bytes | zlib-rs ratio |\n\
+         |---:|---:|---:|---:|---:|---:|",
+    );
+    for level in [1, 4, 6, 9] {
+        let mib_s = |who: &str| match (
+            mean_ns(criterion, "gzip_levels_1MiB", &format!("{who}/{level}")),
+            original,
+        ) {
+            (Some(ns), Some(bytes)) => format!("{:.1}", bytes / 1_048_576.0 / (ns / 1e9)),
+            _ => "n/a".to_owned(),
+        };
+        let size = |who: &str| sizes[format!("{who}/{level}")].as_f64();
+        let ratio = match (original, size("zlib-rs")) {
+            (Some(original), Some(size)) if size > 0.0 => format!("{:.1}x", original / size),
+            _ => "n/a".to_owned(),
+        };
+        let _ = write!(
+            out,
+            "\n| {level} | {} | {} | {} | {} | {ratio} |",
+            mib_s("zlib-rs"),
+            mib_s("miniz_oxide"),
+            size("zlib-rs").map_or("n/a".to_owned(), |b| format!("{b:.0}")),
+            size("miniz_oxide").map_or("n/a".to_owned(), |b| format!("{b:.0}")),
+        );
+    }
+    out
+}
+
 /// Criterion's directory for a benchmark id inside a group: it writes
 /// `a/b/c` as `a_b_c`.
 fn flat(id: &str) -> String {
@@ -860,8 +963,9 @@ fn compression_report(measure_streams: bool, previous_page: &str) -> Result<Stri
         out,
         "\n## cortex-compress\n\n\
          A JSON body through `CompressionLayer` (in-process, body collected) vs \
-         tower-http's `CompressionLayer`, same codec levels (brotli 4, gzip 6, \
-         deflate 6, zstd 3). Throughput is uncompressed MiB per second; sizes \
+         tower-http's `CompressionLayer`, each at its defaults (cortex: brotli 4, \
+         gzip 4, deflate 4, zstd 3; tower-http: brotli 4, gzip 6, deflate 6, \
+         zstd 3). Throughput is uncompressed MiB per second; sizes \
          are the compressed bytes each produced.\n\n\
          | body | encoding | cortex MiB/s | tower-http MiB/s | time ratio | cortex bytes | tower-http bytes |\n\
          |---|---|---:|---:|---:|---:|---:|"
@@ -892,6 +996,7 @@ fn compression_report(measure_streams: bool, previous_page: &str) -> Result<Stri
             );
         }
     }
+    let _ = writeln!(out, "{}", gzip_levels_table(&criterion));
     let bare = mean_ns(&criterion, "compress_skip_tiny", "bare");
     let ours = mean_ns(&criterion, "compress_skip_tiny", "cortex");
     let peer = mean_ns(&criterion, "compress_skip_tiny", "tower-http");
@@ -1112,6 +1217,7 @@ fn report(criterion: &Path, one_run: bool) -> Result<String, String> {
         format_ns(minus(noop, bare)),
         format_ns(minus(layered, noop)),
     );
+    let _ = writeln!(out, "{}", scrape_table(criterion));
     let ours = mean_ns(criterion, "traceparent_tracestate_extract_inject", "cortex");
     let sdk = mean_ns(
         criterion,
