@@ -3,16 +3,18 @@
 //!
 //! | task | what it does |
 //! |---|---|
-//! | `ci` | exactly what `.ci/run` does: fmt, clippy, features, docs, tests, wasm guests check, conformance |
+//! | `ci` | exactly what `.ci/run` does: fmt, clippy, features, docs, tests, wasm guests check, conformance, cluster |
 //! | `features` | clippy on each library crate with no default features, each feature alone, and its defaults |
 //! | `docs` | `cargo doc` as docs.rs builds it: all features, warnings denied |
 //! | `conformance` | checks the Hub with real tools: promtool and Python's parsers on `/metrics`, curl and the gzip/brotli/zstd CLIs and headless Chromium on compression |
 //! | `bench [--only <bench>] [--report-only] [args]` | runs `crates/cortex-bench` (or only the named benches) and writes `docs/benchmarks.md` |
-//! | `loadtest [--quick] [--rounds N] [--seconds S] [--only a,b] [--no-report]` | serves one route under each Cortex layer, the facade's and the Hub's stacks, bare axum and tower-http's layers, drives them with wrk (and oha at a fixed rate), and writes the loadtest section of `docs/benchmarks.md` and `docs/loadtest.json` |
+//! | `loadtest [--quick] [--rounds N] [--seconds S] [--only a,b] [--no-report] [--instructions]` | serves one route under each Cortex layer, the facade's and the Hub's stacks, bare axum and tower-http's layers, drives them with wrk (and oha at a fixed rate), and writes the loadtest section of `docs/benchmarks.md` and `docs/loadtest.json`; `--instructions` counts each variant's instructions per request with callgrind instead |
+//! | `cluster` | Cortex across processes on real engines: installs and starts `redis-server` on loopback, runs cortex-resilience's Redis tests against it, then three Hubs sharing one rate limit through it, with Redis stopped and restarted mid-run |
 //! | `deny` | installs and runs cargo-deny against `deny.toml` |
 //! | `wasm-guests [--check]` | rebuilds cortex-wasm's committed Rust guest modules reproducibly (`--check`: fails if a rebuild differs from a committed `.wasm`) |
 
 mod bench;
+mod cluster;
 mod conformance;
 mod coverage;
 mod features;
@@ -24,7 +26,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-const USAGE: &str = "usage: cargo xtask <ci | features | docs | conformance | bench [--only <bench>] [--report-only] [criterion args] | loadtest [--quick] | deny | wasm-guests [--check]>";
+const USAGE: &str = "usage: cargo xtask <ci | features | docs | conformance | bench [--only <bench>] [--report-only] [criterion args] | loadtest [--quick] [--instructions] | cluster | deny | wasm-guests [--check]>";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         "coverage" => coverage::run(&rest),
         "bench" => bench::run(&rest),
         "loadtest" => loadtest::run(&rest),
+        "cluster" => cluster::run(),
         "deny" => deny(),
         "wasm-guests" => wasm_guests::run(&rest),
         _ => Err(USAGE.to_owned()),
@@ -114,7 +117,9 @@ fn ci() -> Result<(), String> {
     exec(&cargo, &["test", "--workspace"])?;
     // The committed wasm guests are what their sources build to.
     wasm_guests::run(&["--check".to_owned()])?;
-    conformance::run()
+    conformance::run()?;
+    // Several processes on real engines (installs redis-server).
+    cluster::run()
 }
 
 /// The docs as docs.rs builds them: every feature on, warnings (broken

@@ -72,7 +72,7 @@
 //! `target/conformance/`.
 
 mod cdp;
-mod client;
+pub(crate) mod client;
 mod compression;
 mod compute;
 mod deploy;

@@ -1,0 +1,351 @@
+//! `cargo xtask cluster`: Cortex across several processes, on the engines
+//! it builds on, checked from outside.
+//!
+//! What it proves so far (issue #17's Redis part):
+//!
+//! 1. **The distributed limiter against a real Redis**: `redis-server`
+//!    (Debian's, installed if missing) on a free loopback port, then
+//!    cortex-resilience's Redis tests, which are `#[ignore]`d in `cargo test`
+//!    because they need the server (exact GCRA numbers, two limiters
+//!    sharing a budget, concurrent exact accounting, `NOSCRIPT` recovery,
+//!    key expiry).
+//! 2. **One limit across three Hubs**: three Hub processes with
+//!    `CORTEX_REDIS_URL` set, one client spreading `GET /api/flaky` over
+//!    them round-robin for a few seconds. The per-client limit (50/s, burst
+//!    100) is enforced once for the cluster: the client gets burst + 50/s,
+//!    not three times that. The same three Hubs without Redis, each with its
+//!    own local limiter, let about three times as many through (measured in
+//!    the same run, for comparison).
+//! 3. **Redis stopped for 5 s mid-run, then restarted**: every request is
+//!    still answered (200 or 429, never a 5xx), the Hubs fall back to their
+//!    local limiters at the limit ÷ 3 (`CORTEX_REPLICAS=3`), so the cluster
+//!    still lets about one budget through, the fallback is counted in
+//!    `/metrics`, and the shared limit is back once Redis is.
+//!
+//! Servers run on loopback, on free ports, and are stopped by PID; the
+//! whole scenario takes about a minute.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::conformance::client::Client;
+use crate::conformance::tools::ensure_packages;
+use crate::hub::HubProcess;
+use crate::{cargo, root};
+
+/// The Hub's per-client limit on `/api/flaky` (examples/hub/src/flaky.rs).
+const LIMIT_PER_SECOND: f64 = 50.0;
+const BURST: f64 = 100.0;
+/// How long each measurement spreads requests over the Hubs.
+const WINDOW: Duration = Duration::from_secs(4);
+const NODES: usize = 3;
+
+pub(crate) fn run() -> Result<(), String> {
+    let started = Instant::now();
+    ensure_packages(&[("redis-server", "redis-server")])?;
+    let mut redis = RedisServer::start()?;
+    println!(
+        "cluster: redis-server {} on {}",
+        RedisServer::version(),
+        redis.addr
+    );
+
+    // 1. The limiter's own tests against this server.
+    let status = Command::new(cargo())
+        .current_dir(root())
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "cortex-resilience",
+            "--features",
+            "redis",
+            "--test",
+            "redis",
+            "--",
+            "--ignored",
+        ])
+        .env("CORTEX_TEST_REDIS_URL", redis.url())
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    if !status.success() {
+        return Err("cluster: cortex-resilience's Redis tests failed".to_owned());
+    }
+    println!("cluster: cortex-resilience's Redis tests passed against a real redis-server");
+
+    // 2. One budget across three Hubs, and three without Redis for
+    // comparison.
+    HubProcess::build()?;
+    let local = {
+        let hubs = start_hubs(None)?;
+        let counts = spread(&hubs, WINDOW)?;
+        stop_all(hubs)?;
+        counts
+    };
+    let hubs = start_hubs(Some(&redis.url()))?;
+    let shared = spread(&hubs, WINDOW)?;
+    let expected = LIMIT_PER_SECOND.mul_add(WINDOW.as_secs_f64(), BURST);
+    println!(
+        "cluster: {NODES} Hubs, one client, {} s round-robin: shared limit {} allowed ({} refused), local limits {} allowed; expected {expected:.0} (burst {BURST:.0} + {LIMIT_PER_SECOND:.0}/s)",
+        WINDOW.as_secs(),
+        shared.allowed,
+        shared.refused,
+        local.allowed,
+    );
+    shared.expect_no_errors("shared limit")?;
+    // The window is measured on the client: a request in flight as it
+    // closes, and the first interval, give a permit or two either way.
+    let slack = 0.02_f64.mul_add(expected, 2.0);
+    if (shared.allowed as f64 - expected).abs() > slack {
+        return Err(format!(
+            "cluster: the shared limit let {} through in {} s; expected {expected:.0} ± {slack:.0}",
+            shared.allowed,
+            WINDOW.as_secs()
+        ));
+    }
+    if (local.allowed as f64) < 2.5 * expected {
+        return Err(format!(
+            "cluster: {NODES} local limiters let only {} through; expected about {NODES} × {expected:.0}",
+            local.allowed
+        ));
+    }
+
+    // 3. Redis down for 5 s, then back.
+    redis.stop()?;
+    let outage_started = Instant::now();
+    let during = spread(&hubs, Duration::from_secs(4))?;
+    during.expect_no_errors("Redis down")?;
+    let fallbacks = metric_sum(&hubs, "cortex_ratelimiter_fallback_decisions_total")?;
+    println!(
+        "cluster: Redis down: {} allowed, {} refused, no 5xx; {fallbacks:.0} fallback decisions in /metrics",
+        during.allowed, during.refused
+    );
+    if fallbacks < 1.0 {
+        return Err("cluster: no fallback decision was counted while Redis was down".to_owned());
+    }
+    // Each node falls back to the limit ÷ 3 from a fresh local budget, so
+    // the cluster as a whole still lets about one budget through.
+    let during_expected = LIMIT_PER_SECOND.mul_add(4.0, BURST);
+    if (during.allowed as f64) > 1.5 * during_expected {
+        return Err(format!(
+            "cluster: while Redis was down {} were allowed; the local fallback at the limit ÷ {NODES} should allow about {during_expected:.0}",
+            during.allowed
+        ));
+    }
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(outage_started.elapsed()));
+    redis.restart()?;
+    // The connection manager reconnects on the next failed command; give
+    // the budget time to refill, then measure the shared limit again.
+    std::thread::sleep(Duration::from_secs(3));
+    let after = spread(&hubs, WINDOW)?;
+    after.expect_no_errors("after Redis came back")?;
+    println!(
+        "cluster: Redis back: {} allowed, {} refused",
+        after.allowed, after.refused
+    );
+    if (after.allowed as f64 - expected).abs() > slack {
+        return Err(format!(
+            "cluster: after Redis came back the shared limit let {} through; expected {expected:.0} ± {slack:.0}",
+            after.allowed
+        ));
+    }
+    stop_all(hubs)?;
+    redis.stop()?;
+    println!(
+        "cluster: all checks passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn start_hubs(redis_url: Option<&str>) -> Result<Vec<HubProcess>, String> {
+    (0..NODES)
+        .map(|node| {
+            let name = format!("node-{}", node + 1);
+            let mut env = vec![
+                ("CORTEX_DRAIN_DELAY", "200ms".to_owned()),
+                ("CORTEX_NODE_NAME", name),
+                ("CORTEX_REPLICAS", NODES.to_string()),
+                ("RUST_LOG", "warn".to_owned()),
+            ];
+            if let Some(url) = redis_url {
+                env.push(("CORTEX_REDIS_URL", url.to_owned()));
+            }
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            HubProcess::start_with(&env, None)
+        })
+        .collect()
+}
+
+fn stop_all(hubs: Vec<HubProcess>) -> Result<(), String> {
+    for hub in hubs {
+        hub.stop()?;
+    }
+    Ok(())
+}
+
+/// What one client got from the cluster.
+#[derive(Debug, Default)]
+struct Counts {
+    allowed: u64,
+    refused: u64,
+    other: Vec<u16>,
+}
+
+impl Counts {
+    fn expect_no_errors(&self, phase: &str) -> Result<(), String> {
+        if self.other.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "cluster ({phase}): {} answers were neither 200 nor 429: {:?}",
+                self.other.len(),
+                &self.other[..self.other.len().min(10)]
+            ))
+        }
+    }
+}
+
+/// `GET /api/flaky` round-robin over `hubs`, one request at a time, for
+/// `window`.
+fn spread(hubs: &[HubProcess], window: Duration) -> Result<Counts, String> {
+    let clients: Vec<Client> = hubs.iter().map(|hub| Client::new(hub.addr())).collect();
+    let mut counts = Counts::default();
+    let deadline = Instant::now() + window;
+    let mut next = 0;
+    while Instant::now() < deadline {
+        let reply = clients[next % clients.len()].get("/api/flaky")?;
+        next += 1;
+        match reply.status.as_u16() {
+            200 => counts.allowed += 1,
+            429 => counts.refused += 1,
+            other => counts.other.push(other),
+        }
+    }
+    Ok(counts)
+}
+
+/// The sum over every Hub of the series of `name` in its `/metrics`.
+fn metric_sum(hubs: &[HubProcess], name: &str) -> Result<f64, String> {
+    let mut sum = 0.0;
+    for hub in hubs {
+        let reply = Client::new(hub.addr()).get("/metrics")?;
+        let text = String::from_utf8_lossy(&reply.body);
+        sum += text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    Ok(sum)
+}
+
+/// A `redis-server` child on a loopback port, without persistence.
+struct RedisServer {
+    child: Option<Child>,
+    addr: SocketAddr,
+}
+
+impl RedisServer {
+    fn start() -> Result<Self, String> {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map_err(|e| format!("no free loopback port: {e}"))?;
+        let mut server = Self { child: None, addr };
+        server.restart()?;
+        Ok(server)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    /// Starts the server (again) on its port and waits for `PONG`.
+    fn restart(&mut self) -> Result<(), String> {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.addr.port().to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.ping().is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("redis-server did not answer PING on {}", self.addr));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ping(&self) -> Result<(), String> {
+        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200))
+            .map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .map_err(|e| e.to_string())?;
+        stream.write_all(b"PING\r\n").map_err(|e| e.to_string())?;
+        let mut reply = [0_u8; 7];
+        stream.read_exact(&mut reply).map_err(|e| e.to_string())?;
+        if &reply == b"+PONG\r\n" {
+            Ok(())
+        } else {
+            Err(format!("unexpected reply {reply:?}"))
+        }
+    }
+
+    fn version() -> String {
+        Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Stops the server by PID (SIGTERM, then SIGKILL after 5 s).
+    fn stop(&mut self) -> Result<(), String> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait().map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
