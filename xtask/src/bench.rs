@@ -1308,9 +1308,10 @@ const WHERE_WE_LOSE: &str = "
 - **Compression, zstd on 1 MiB**: the same codec at the same level; the
   difference is flush policy (ours flushes whenever the source waits, for
   streaming) and is within run-to-run noise at this size.
-- **Compression, brotli on 1 MiB** (2.3x the time; equal at 64 MiB): the
-  same quality and identical bytes, so a fixed cost of about 6 ms per
-  response, not per byte: not yet traced (both drive the same
+- **Compression, brotli on 1 MiB** (2.3x the time in two runs; equal at
+  64 MiB; at parity in earlier runs): the same quality and identical
+  bytes, so a cost per response, not per byte, that appeared since the
+  earlier runs and is not yet traced (both drive the same
   async-compression brotli encoder, ours through its codec API with the
   whole body as one input, tower-http's through its `bufread` reader).
 ";

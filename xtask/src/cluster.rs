@@ -41,6 +41,7 @@ const BURST: f64 = 100.0;
 /// How long each measurement spreads requests over the Hubs.
 const WINDOW: Duration = Duration::from_secs(4);
 const NODES: usize = 3;
+const FALLBACKS: &str = "cortex_ratelimiter_fallback_decisions_total";
 
 pub(crate) fn run() -> Result<(), String> {
     let started = Instant::now();
@@ -84,8 +85,10 @@ pub(crate) fn run() -> Result<(), String> {
         stop_all(hubs)?;
         counts
     };
+    local.expect_no_errors("local limits")?;
     let hubs = start_hubs(Some(&redis.url()))?;
-    let shared = spread(&hubs, WINDOW)?;
+    wait_until_redis_is_up(&hubs)?;
+    let shared = shared_window(&hubs)?;
     let expected = LIMIT_PER_SECOND.mul_add(WINDOW.as_secs_f64(), BURST);
     println!(
         "cluster: {NODES} Hubs, one client, {} s round-robin: shared limit {} allowed ({} refused), local limits {} allowed; expected {expected:.0} (burst {BURST:.0} + {LIMIT_PER_SECOND:.0}/s)",
@@ -105,19 +108,21 @@ pub(crate) fn run() -> Result<(), String> {
             WINDOW.as_secs()
         ));
     }
-    if (local.allowed as f64) < 2.5 * expected {
+    if (local.allowed as f64) <= expected + slack {
         return Err(format!(
-            "cluster: {NODES} local limiters let only {} through; expected about {NODES} × {expected:.0}",
-            local.allowed
+            "cluster: {NODES} local limiters let only {} through in {} requests; expected about {NODES} × {expected:.0} (is the client too slow?)",
+            local.allowed,
+            local.allowed + local.refused
         ));
     }
+    one_budget_whichever_node(&hubs)?;
 
     // 3. Redis down for 5 s, then back.
     redis.stop()?;
     let outage_started = Instant::now();
     let during = spread(&hubs, Duration::from_secs(4))?;
     during.expect_no_errors("Redis down")?;
-    let fallbacks = metric_sum(&hubs, "cortex_ratelimiter_fallback_decisions_total")?;
+    let fallbacks = metric_sum(&hubs, FALLBACKS)?;
     println!(
         "cluster: Redis down: {} allowed, {} refused, no 5xx; {fallbacks:.0} fallback decisions in /metrics",
         during.allowed, during.refused
@@ -136,10 +141,8 @@ pub(crate) fn run() -> Result<(), String> {
     }
     std::thread::sleep(Duration::from_secs(5).saturating_sub(outage_started.elapsed()));
     redis.restart()?;
-    // The connection manager reconnects on the next failed command; give
-    // the budget time to refill, then measure the shared limit again.
-    std::thread::sleep(Duration::from_secs(3));
-    let after = spread(&hubs, WINDOW)?;
+    wait_until_redis_is_up(&hubs)?;
+    let after = shared_window(&hubs)?;
     after.expect_no_errors("after Redis came back")?;
     println!(
         "cluster: Redis back: {} allowed, {} refused",
@@ -172,11 +175,106 @@ fn start_hubs(redis_url: Option<&str>) -> Result<Vec<HubProcess>, String> {
             ];
             if let Some(url) = redis_url {
                 env.push(("CORTEX_REDIS_URL", url.to_owned()));
+                // Debug Hubs on a loaded 2-core machine: a budget a stall
+                // does not exceed, so a measured window is Redis's alone
+                // (the outage still trips it at once: refused connections).
+                env.push(("CORTEX_REDIS_TIMEOUT", "500ms".to_owned()));
             }
             let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
             HubProcess::start_with(&env, None)
         })
         .collect()
+}
+
+/// Waits until every Hub has reached Redis (`cortex_ratelimiter_backend_up`
+/// is 1 on each), then until the budget the probes spent has refilled.
+/// Each Hub connects lazily and reconnects on its next failed command; until
+/// a check gets through it decides locally, which would blur a measurement
+/// of the shared limit.
+fn wait_until_redis_is_up(hubs: &[HubProcess]) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        for hub in hubs {
+            Client::new(hub.addr()).get("/api/flaky")?;
+        }
+        if metric_sum(hubs, "cortex_ratelimiter_backend_up")? >= NODES as f64 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("cluster: the Hubs did not reach Redis within 15 s".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // 100 permits at 50/s: full again after 2 s, whatever the probes took.
+    std::thread::sleep(Duration::from_secs(3));
+    Ok(())
+}
+
+/// A measured window of the shared limit: no decision in it may come from
+/// a Hub's local fallback (then the count would say nothing about Redis:
+/// three fallbacks at a third of the limit let about as much through).
+fn shared_window(hubs: &[HubProcess]) -> Result<Counts, String> {
+    let fallbacks_before = metric_sum(hubs, FALLBACKS)?;
+    let counts = spread(hubs, WINDOW)?;
+    let fallbacks = metric_sum(hubs, FALLBACKS)? - fallbacks_before;
+    if fallbacks > 0.0 {
+        return Err(format!(
+            "cluster: {fallbacks:.0} decisions were the local fallback's while Redis was up (a check slower than its budget?)"
+        ));
+    }
+    if counts.allowed + counts.refused < 2 * (BURST as u64 + 50 * WINDOW.as_secs()) {
+        return Err(format!(
+            "cluster: the client made only {} requests in {} s, too few to spend the budget",
+            counts.allowed + counts.refused,
+            WINDOW.as_secs()
+        ));
+    }
+    Ok(counts)
+}
+
+/// The budget spent through one Hub is spent on all: after node 1 starts
+/// refusing, nodes 2 and 3 allow only what the shared bucket refills
+/// meanwhile (each with a budget of its own, they would allow a burst).
+fn one_budget_whichever_node(hubs: &[HubProcess]) -> Result<(), String> {
+    // Let the budget refill (100 permits at 50/s).
+    std::thread::sleep(Duration::from_secs(3));
+    let first = Client::new(hubs[0].addr());
+    let mut sent = 0;
+    loop {
+        let status = first.get("/api/flaky")?.status.as_u16();
+        sent += 1;
+        if status == 429 {
+            break;
+        }
+        if sent > 10 * BURST as u64 {
+            return Err("cluster: node 1 never refused".to_owned());
+        }
+    }
+    // Then 20 requests to each other node at once. The shared bucket has
+    // refilled only what the elapsed time gives back (one permit per
+    // 20 ms); budgets of their own would allow all 40.
+    let spent_at = Instant::now();
+    let mut allowed = 0_u32;
+    for hub in &hubs[1..] {
+        let client = Client::new(hub.addr());
+        for _ in 0..20 {
+            if client.get("/api/flaky")?.status.as_u16() == 200 {
+                allowed += 1;
+            }
+        }
+    }
+    let refilled = LIMIT_PER_SECOND * spent_at.elapsed().as_secs_f64();
+    if f64::from(allowed) > refilled + 2.0 {
+        return Err(format!(
+            "cluster: node 1 refused after {sent} requests, then nodes 2 and 3 allowed {allowed} of 40 in {:.0} ms (the shared budget refills about {refilled:.0} in that time): the budget is not shared",
+            spent_at.elapsed().as_secs_f64() * 1000.0
+        ));
+    }
+    println!(
+        "cluster: node 1 refused after {sent} requests; then nodes 2 and 3 allowed {allowed} of 40 in {:.0} ms (what the shared bucket refilled; budgets of their own would allow 40)",
+        spent_at.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(())
 }
 
 fn stop_all(hubs: Vec<HubProcess>) -> Result<(), String> {

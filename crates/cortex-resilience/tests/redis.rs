@@ -22,7 +22,7 @@ use cortex_resilience::{DistributedRateLimiter, DistributedRateLimiterBuilder, R
 use support::{LogCount, closed_port_url};
 use tokio::net::{TcpListener, TcpStream};
 
-const NEEDS_REDIS: &str = "needs redis-server; cargo xtask conformance runs them";
+const NEEDS_REDIS: &str = "needs redis-server; cargo xtask cluster runs them";
 
 fn redis_url() -> String {
     std::env::var("CORTEX_TEST_REDIS_URL")
@@ -66,7 +66,7 @@ fn assert_redis_decided(limiter: &DistributedRateLimiter) {
 }
 
 #[tokio::test]
-#[ignore = "needs redis-server; cargo xtask conformance runs them"]
+#[ignore = "needs redis-server; cargo xtask cluster runs them"]
 async fn gcra_numbers_match_the_local_limiter() {
     // 10 per second, burst 3: T = 100 ms, as gcra.rs's own unit test.
     let limiter = builder(&unique("numbers"))
@@ -113,7 +113,7 @@ async fn gcra_numbers_match_the_local_limiter() {
 }
 
 #[tokio::test]
-#[ignore = "needs redis-server; cargo xtask conformance runs them"]
+#[ignore = "needs redis-server; cargo xtask cluster runs them"]
 async fn two_replicas_share_one_budget() {
     let name = unique("replicas");
     // Two limiters with their own connections: two processes, as far as
@@ -137,7 +137,7 @@ async fn two_replicas_share_one_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs redis-server; cargo xtask conformance runs them"]
+#[ignore = "needs redis-server; cargo xtask cluster runs them"]
 async fn concurrent_checks_on_one_key_allow_exactly_the_burst() {
     let name = unique("stress");
     // A slow rate: no permit comes back during the test.
@@ -173,7 +173,7 @@ async fn concurrent_checks_on_one_key_allow_exactly_the_burst() {
 }
 
 #[tokio::test]
-#[ignore = "needs redis-server; cargo xtask conformance runs them"]
+#[ignore = "needs redis-server; cargo xtask cluster runs them"]
 async fn the_script_is_loaded_again_after_script_flush() {
     let limiter = builder(&unique("noscript"))
         .permits(100, Duration::from_secs(1))
@@ -214,7 +214,7 @@ async fn the_script_is_loaded_again_after_script_flush() {
 }
 
 #[tokio::test]
-#[ignore = "needs redis-server; cargo xtask conformance runs them"]
+#[ignore = "needs redis-server; cargo xtask cluster runs them"]
 async fn keys_expire_when_their_budget_is_full_again() {
     let name = unique("expiry");
     let limiter = builder(&name)
@@ -259,7 +259,7 @@ async fn keys_expire_when_their_budget_is_full_again() {
 }
 
 #[tokio::test]
-#[ignore = "needs redis-server; cargo xtask conformance runs them"]
+#[ignore = "needs redis-server; cargo xtask cluster runs them"]
 async fn requests_without_a_key_share_the_overflow_key() {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
@@ -307,7 +307,7 @@ async fn forward(listener: TcpListener, target: String) {
 }
 
 #[tokio::test]
-#[ignore = "needs redis-server; cargo xtask conformance runs them"]
+#[ignore = "needs redis-server; cargo xtask cluster runs them"]
 async fn decisions_are_shared_again_once_redis_is_back_and_each_change_is_logged_once() {
     let logs = LogCount::default();
     let _guard = logs.install();

@@ -1,7 +1,7 @@
 //! Log lines that carry the current trace: `trace_id` and `span_id` on
 //! every event written inside a traced request.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TraceContextExt;
@@ -121,6 +121,30 @@ impl Visit for PlainFields<'_> {
         }
     }
 
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        // As `DefaultFields`: the error, then its chain of sources.
+        match value.source() {
+            Some(source) => {
+                let mut sources = Vec::new();
+                let mut next = Some(source);
+                while let Some(error) = next {
+                    sources.push(Escaped(error));
+                    next = error.source();
+                }
+                self.record_debug(
+                    field,
+                    &format_args!(
+                        "{} {}.sources={:?}",
+                        Escaped(value),
+                        field.name(),
+                        DisplayList(&sources)
+                    ),
+                );
+            }
+            None => self.record_debug(field, &format_args!("{}", Escaped(value))),
+        }
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.result.is_err() {
             return;
@@ -135,12 +159,64 @@ impl Visit for PlainFields<'_> {
             self.result = self.writer.write_char(' ');
         }
         self.result = self.result.and_then(|()| match name {
-            "message" => write!(self.writer, "{value:?}"),
+            // Escaped, as `DefaultFields` does: a message built from
+            // client input must not carry terminal escape sequences into
+            // a log viewer.
+            "message" => write!(self.writer, "{:?}", Escaped(value)),
             name => {
                 let name = name.strip_prefix("r#").unwrap_or(name);
                 write!(self.writer, "{name}={value:?}")
             }
         });
+    }
+}
+
+/// Formats `T` with the C0 control characters terminals act on (ESC, BEL,
+/// BS, FF, DEL) and the C1 range written as escapes, as tracing-subscriber
+/// does for messages and errors.
+struct Escaped<T>(T);
+
+impl<T: fmt::Debug> fmt::Debug for Escaped<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(EscapingWriter(f), "{:?}", self.0)
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Escaped<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(EscapingWriter(f), "{}", self.0)
+    }
+}
+
+/// `[a, b]` of Display values, as `DefaultFields` lists error sources.
+struct DisplayList<'a, T>(&'a [T]);
+
+impl<T: fmt::Display> fmt::Debug for DisplayList<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for item in self.0 {
+            list.entry(&format_args!("{item}"));
+        }
+        list.finish()
+    }
+}
+
+struct EscapingWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl fmt::Write for EscapingWriter<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for ch in s.chars() {
+            match ch {
+                '\x1b' => self.0.write_str("\\x1b")?,
+                '\x07' => self.0.write_str("\\x07")?,
+                '\x08' => self.0.write_str("\\x08")?,
+                '\x0c' => self.0.write_str("\\x0c")?,
+                '\x7f' => self.0.write_str("\\x7f")?,
+                '\u{80}'..='\u{9f}' => write!(self.0, "\\u{{{:x}}}", ch as u32)?,
+                _ => self.0.write_char(ch)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -280,8 +356,24 @@ mod tests {
     /// a raw identifier and a bool.
     #[test]
     fn pretty_fields_match_tracing_subscribers_default_fields() {
+        #[derive(Debug)]
+        struct Failure(&'static str, Option<Box<Failure>>);
+        impl fmt::Display for Failure {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Failure {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
         fn emit() {
             let r#type = "order";
+            let error = Failure(
+                "upstream \x1b[31mdown",
+                Some(Box::new(Failure("refused", None))),
+            );
             tracing::info!(
                 target: "t",
                 status = 200,
@@ -290,7 +382,9 @@ mod tests {
                 r#type,
                 ok = true,
                 ratio = 0.5,
-                "request"
+                error = &error as &(dyn std::error::Error + 'static),
+                "request from \x1b[2J{}\u{9b}",
+                "evil"
             );
         }
         let ours = capture(LogFormat::Pretty, emit);
@@ -308,7 +402,7 @@ mod tests {
         assert_eq!(ours_fields, theirs.trim());
         assert_eq!(
             ours_fields,
-            r#"request status=200 route=/api/echo/{id} agent="curl 8" type="order" ok=true ratio=0.5"#
+            r#"request from \x1b[2Jevil\u{9b} status=200 route=/api/echo/{id} agent="curl 8" type="order" ok=true ratio=0.5 error=upstream \x1b[31mdown error.sources=[refused]"#
         );
     }
 

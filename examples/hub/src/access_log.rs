@@ -98,14 +98,19 @@ pub(crate) fn gateway(
 /// `SetResponseHeaderLayer` each: every layer in the stack nests (and
 /// moves) every request's future once more.
 fn security_headers<B>(mut response: Response<B>) -> Response<B> {
+    // Constants: `HeaderValue::from_static` would check the policy's bytes
+    // on every response.
+    const POLICY: HeaderValue = HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE);
+    const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+    const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
     let headers = response.headers_mut();
     for (name, value) in [
-        (CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE),
-        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (REFERRER_POLICY, "no-referrer"),
+        (CONTENT_SECURITY_POLICY, POLICY),
+        (X_CONTENT_TYPE_OPTIONS, NOSNIFF),
+        (REFERRER_POLICY, NO_REFERRER),
     ] {
         if let axum::http::header::Entry::Vacant(entry) = headers.entry(name) {
-            entry.insert(HeaderValue::from_static(value));
+            entry.insert(value);
         }
     }
     response

@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use crate::routes::IndexedRouter;
 use crate::{ClusterConfig, HubError};
 
-/// The per-client limit's name, in `/resilience` and `/metrics`.
+/// The per-client limit's name: in `/resilience` and `/metrics` for the
+/// local limiter, in `/metrics` for the shared one.
 const PER_CLIENT: &str = "flaky-per-client";
 /// Requests a second each client may make, after its burst.
 const PER_CLIENT_PERMITS: u32 = 50;
@@ -108,6 +109,7 @@ pub(crate) fn routes(
                 .redis_url(url.clone())
                 .permits(PER_CLIENT_PERMITS, Duration::from_secs(1))
                 .burst(PER_CLIENT_BURST)
+                .timeout(cluster.redis_timeout)
                 .fallback(RedisFallback::Local {
                     replicas: cluster.replicas,
                 })

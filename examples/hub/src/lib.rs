@@ -162,7 +162,8 @@ pub struct HubConfig {
 /// machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
-    /// This replica's name, in logs and in `/api/status` (default `hub`).
+    /// This replica's name, in the `/api` index and the start-up log line
+    /// (default `hub`).
     pub node_name: String,
     /// How many replicas share the limits (default 1): a replica that
     /// cannot reach Redis falls back to its own limiter at the limit ÷
@@ -172,7 +173,13 @@ pub struct ClusterConfig {
     /// shares across replicas (`redis://host:port/`); `None` keeps it
     /// in-process.
     pub redis_url: Option<String>,
+    /// How long one check may wait for Redis before the local fallback
+    /// decides (default 20 ms).
+    pub redis_timeout: Duration,
 }
+
+/// The default of [`ClusterConfig::redis_timeout`].
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_millis(20);
 
 impl Default for ClusterConfig {
     fn default() -> Self {
@@ -180,6 +187,7 @@ impl Default for ClusterConfig {
             node_name: "hub".to_owned(),
             replicas: 1,
             redis_url: None,
+            redis_timeout: DEFAULT_REDIS_TIMEOUT,
         }
     }
 }
@@ -449,6 +457,7 @@ impl Hub {
         let index = Arc::new(json!({
             "service": "cortex-hub",
             "version": env!("CARGO_PKG_VERSION"),
+            "node": self.config.cluster.node_name,
             "routes": index,
         }));
         let api_index = Arc::clone(&index);

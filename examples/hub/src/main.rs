@@ -161,6 +161,11 @@ struct Cli {
     #[arg(long, env = "CORTEX_REDIS_URL", value_name = "URL")]
     redis_url: Option<String>,
 
+    /// How long a rate-limit check may wait for Redis before the local
+    /// fallback decides [default: 20ms].
+    #[arg(long, env = "CORTEX_REDIS_TIMEOUT", value_name = "DURATION", value_parser = duration)]
+    redis_timeout: Option<Duration>,
+
     /// How log lines look.
     #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormatArg::Pretty)]
     log_format: LogFormatArg,
@@ -305,6 +310,7 @@ impl Cli {
                     .replicas
                     .map_or(defaults.cluster.replicas, NonZeroU32::get),
                 redis_url: self.redis_url.clone().filter(|url| !url.is_empty()),
+                redis_timeout: self.redis_timeout.unwrap_or(defaults.cluster.redis_timeout),
             },
             ..defaults
         }
@@ -376,6 +382,8 @@ fn setup_tracing(log_format: LogFormat) -> Result<TracingGuard, String> {
 
 async fn run(config: HubConfig, telemetry: &TracingGuard) -> Result<(), String> {
     let addr = config.addr;
+    let node = config.cluster.node_name.clone();
+    let shared_limits = config.cluster.redis_url.is_some();
     let hub = Hub::new(config)
         .map_err(|e| format!("building the hub: {e}"))?
         .with_tracer_provider(telemetry.provider().clone());
@@ -384,7 +392,11 @@ async fn run(config: HubConfig, telemetry: &TracingGuard) -> Result<(), String> 
         .await
         .map_err(|e| format!("binding {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!("cortex-hub listening on http://{local}");
+    tracing::info!(
+        node,
+        shared_limits,
+        "cortex-hub listening on http://{local}"
+    );
     // On SIGTERM: readiness fails at once while serving goes on for the
     // drain delay (load balancers see the 503), then the listener closes
     // and in-flight requests get the shutdown timeout.
