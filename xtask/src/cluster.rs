@@ -15,7 +15,10 @@
 //!    100) is enforced once for the cluster: the client gets burst + 50/s,
 //!    not three times that. The same three Hubs without Redis, each with its
 //!    own local limiter, let about three times as many through (measured in
-//!    the same run, for comparison).
+//!    the same run, for comparison). No decision in a measured window may
+//!    be a fallback's (three fallbacks at a third of the limit let about as
+//!    much through). After node 1 refuses, nodes 2 and 3 allow only what
+//!    the shared bucket refilled meanwhile.
 //! 3. **Redis stopped for 5 s mid-run, then restarted**: every request is
 //!    still answered (200 or 429, never a 5xx), the Hubs fall back to their
 //!    local limiters at the limit ÷ 3 (`CORTEX_REPLICAS=3`), so the cluster
