@@ -11,6 +11,10 @@
 //! - `cargo xtask bench --report-only`: rewrites the page from the
 //!   estimates criterion already holds, running nothing.
 //!
+//! The `redis` bench needs a server: this task starts `redis-server`
+//! (installed if missing) on a free loopback port for the run and passes
+//! it as `CORTEX_BENCH_REDIS_URL`.
+//!
 //! The 1 GiB streaming table of cortex-compress is not a criterion
 //! result: it is measured only when the `compression` bench runs, and
 //! kept in `target/compression-stream.json` for the other cases.
@@ -18,7 +22,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::{cargo, exec, root};
+use crate::{cargo, exec_with_env, root};
 
 /// Benchmark groups and, for each, the implementation ids criterion knows
 /// them by. The first id of a comparison group is ours; ratios are
@@ -107,7 +111,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
         args.push("--");
         args.extend(options.criterion.iter().map(String::as_str));
-        exec(&cargo(), &args)?;
+        // The Redis limiter's bench needs a server: one on loopback for the
+        // run, stopped by PID after it.
+        let mut redis = if options.runs("redis") {
+            Some(crate::cluster::RedisServer::start()?)
+        } else {
+            None
+        };
+        let url = redis.as_ref().map(crate::cluster::RedisServer::url);
+        let env: Vec<(&str, &str)> = url
+            .iter()
+            .map(|url| ("CORTEX_BENCH_REDIS_URL", url.as_str()))
+            .collect();
+        let ran = exec_with_env(&env, &cargo(), &args);
+        if let Some(redis) = &mut redis {
+            redis.stop()?;
+        }
+        ran?;
     }
     let previous = std::fs::read_to_string(root().join("docs/benchmarks.md")).unwrap_or_default();
     let criterion = root().join("crates/cortex-bench/target/criterion");
@@ -118,6 +138,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     report.push_str(&compression_report(options.runs("compression"), &previous)?);
     report.push_str(&workers_report(&criterion));
     report.push_str(&wasm_report(&criterion));
+    report.push_str(&redis_report(&criterion));
     report.push_str(WHERE_WE_LOSE);
     report.push_str(&workers_where_we_lose(&criterion));
     report.push_str(&wasm_where_we_lose(&criterion));
@@ -846,6 +867,24 @@ fn wasm_where_we_lose(criterion: &Path) -> String {
         );
     }
     out
+}
+
+/// A shared rate-limit check on Redis: the limiter vs the raw script.
+fn redis_report(criterion: &Path) -> String {
+    let ours = mean_ns(criterion, "redis_rate_limit_check", "cortex");
+    let raw = mean_ns(criterion, "redis_rate_limit_check", "raw-evalsha");
+    format!(
+        "\n## Shared rate limit on Redis\n\n\
+         One `DistributedRateLimiter::check` (cortex-resilience, feature \
+         `redis`) against a `redis-server` on loopback, one at a time, vs the \
+         same GCRA script called raw through redis-rs's `Script` (EVALSHA) \
+         on a connection of its own, same run (target <= 1.10x). Each is a \
+         round trip; the limit is never reached.\n\n\
+         | cortex check | raw EVALSHA | ratio |\n|---:|---:|---:|\n| {} | {} | {} |\n",
+        format_ns(ours),
+        format_ns(raw),
+        ratio(ours, raw),
+    )
 }
 
 /// The `/metrics` scrape of 2,500 samples: cortex's endpoint vs a handler

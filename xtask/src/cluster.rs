@@ -347,14 +347,17 @@ fn metric_sum(hubs: &[HubProcess], name: &str) -> Result<f64, String> {
     Ok(sum)
 }
 
-/// A `redis-server` child on a loopback port, without persistence.
-struct RedisServer {
+/// A `redis-server` child on a loopback port, without persistence (also
+/// what `cargo xtask bench` measures the Redis limiter against).
+pub(crate) struct RedisServer {
     child: Option<Child>,
     addr: SocketAddr,
 }
 
 impl RedisServer {
-    fn start() -> Result<Self, String> {
+    /// Installs `redis-server` if missing and starts it on a free port.
+    pub(crate) fn start() -> Result<Self, String> {
+        ensure_packages(&[("redis-server", "redis-server")])?;
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .map_err(|e| format!("no free loopback port: {e}"))?;
@@ -363,7 +366,7 @@ impl RedisServer {
         Ok(server)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://{}/", self.addr)
     }
 
@@ -423,7 +426,7 @@ impl RedisServer {
     }
 
     /// Stops the server by PID (SIGTERM, then SIGKILL after 5 s).
-    fn stop(&mut self) -> Result<(), String> {
+    pub(crate) fn stop(&mut self) -> Result<(), String> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
