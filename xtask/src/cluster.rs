@@ -29,13 +29,14 @@
 //! whole scenario takes about a minute.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::conformance::client::Client;
 use crate::conformance::tools::ensure_packages;
 use crate::hub::HubProcess;
+use crate::process::{free_loopback_addr, stop_by_pid};
 use crate::{cargo, root};
 
 /// The Hub's per-client limit on `/api/flaky` (examples/hub/src/flaky.rs).
@@ -48,7 +49,6 @@ const FALLBACKS: &str = "cortex_ratelimiter_fallback_decisions_total";
 
 pub(crate) fn run() -> Result<(), String> {
     let started = Instant::now();
-    ensure_packages(&[("redis-server", "redis-server")])?;
     let mut redis = RedisServer::start()?;
     println!(
         "cluster: redis-server {} on {}",
@@ -358,9 +358,7 @@ impl RedisServer {
     /// Installs `redis-server` if missing and starts it on a free port.
     pub(crate) fn start() -> Result<Self, String> {
         ensure_packages(&[("redis-server", "redis-server")])?;
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|e| format!("no free loopback port: {e}"))?;
+        let addr = free_loopback_addr()?;
         let mut server = Self { child: None, addr };
         server.restart()?;
         Ok(server)
@@ -427,21 +425,10 @@ impl RedisServer {
 
     /// Stops the server by PID (SIGTERM, then SIGKILL after 5 s).
     pub(crate) fn stop(&mut self) -> Result<(), String> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if child.try_wait().map_err(|e| e.to_string())?.is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Some(mut child) = self.child.take() {
+            stop_by_pid(&mut child, Duration::from_secs(5));
         }
-        let _ = child.kill();
-        child.wait().map(|_| ()).map_err(|e| e.to_string())
+        Ok(())
     }
 }
 

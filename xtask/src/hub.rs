@@ -14,11 +14,12 @@
 //! ```
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::process::free_loopback_addr;
 use crate::{cargo, exec, root};
 
 /// How long the Hub may take to listen after its start.
@@ -184,12 +185,4 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
         .join("debug")
         .join("cortex-hub")
-}
-
-/// Binds port 0, reads the port, and releases it for the Hub. Another
-/// process could take it in between; on a CI machine that window is
-/// negligible, and [`HubProcess::start`] then fails rather than hangs.
-fn free_loopback_addr() -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener.local_addr().map_err(|e| e.to_string())
 }

@@ -20,6 +20,7 @@ mod coverage;
 mod features;
 mod hub;
 mod loadtest;
+mod process;
 mod wasm_guests;
 
 use std::path::PathBuf;

@@ -2,6 +2,7 @@
 //! protected by the standard resilience pipeline and a per-client rate
 //! limit.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,14 +13,21 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use cortex::metrics::{MetricsRegistry, RegisterMetrics};
 use cortex::resilience::{
-    Backoff, Bulkhead, CircuitBreaker, ClientIp, DistributedRateLimiter, Jitter, Pipeline,
-    PolicyRegistry, RateLimiter, RedisFallback, Retry, SlidingWindow, Timeout,
+    Backoff, Bulkhead, CircuitBreaker, ClientIp, DistributedRateLimiter, Jitter, KeyedRateLimiter,
+    Pipeline, PolicyRegistry, RateLimiter, RedisFallback, Retry, SlidingWindow, Timeout,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::routes::IndexedRouter;
 use crate::{ClusterConfig, HubError};
+
+/// The per-client limit: one budget per client in Redis, shared by every
+/// replica, or this process's own.
+enum PerClient {
+    Shared(DistributedRateLimiter),
+    Local(KeyedRateLimiter<IpAddr>),
+}
 
 /// The per-client limit's name: in `/resilience` and `/metrics` for the
 /// local limiter, in `/metrics` for the shared one.
@@ -99,11 +107,9 @@ pub(crate) fn routes(
     let attempt = Timeout::builder("flaky-attempt")
         .timeout_duration(Duration::from_secs(2))
         .build()?;
-    let per_client = RateLimiter::builder(PER_CLIENT)
-        .permits(PER_CLIENT_PERMITS, Duration::from_secs(1))
-        .burst(PER_CLIENT_BURST)
-        .build_keyed()?;
-    let shared_per_client = match &cluster.redis_url {
+    // One budget per client: in Redis, shared by every replica, when the
+    // Hub runs clustered; this process's own otherwise.
+    let per_client = match &cluster.redis_url {
         Some(url) => {
             let limiter = DistributedRateLimiter::builder(PER_CLIENT)
                 .redis_url(url.clone())
@@ -115,11 +121,15 @@ pub(crate) fn routes(
                 })
                 .build()?;
             limiter.register_metrics(metrics)?;
-            Some(limiter)
+            PerClient::Shared(limiter)
         }
         None => {
-            policies.register_keyed_rate_limiter(per_client.clone())?;
-            None
+            let limiter = RateLimiter::builder(PER_CLIENT)
+                .permits(PER_CLIENT_PERMITS, Duration::from_secs(1))
+                .burst(PER_CLIENT_BURST)
+                .build_keyed()?;
+            policies.register_keyed_rate_limiter(limiter.clone())?;
+            PerClient::Local(limiter)
         }
     };
     policies.register_circuit_breaker(breaker.clone())?;
@@ -149,9 +159,9 @@ pub(crate) fn routes(
             let router = router
                 .with_state(downstream.clone())
                 .layer(pipeline.http_layer());
-            match &shared_per_client {
-                Some(shared) => router.layer(shared.http_layer(ClientIp::new())),
-                None => router.layer(per_client.http_layer(ClientIp::new())),
+            match &per_client {
+                PerClient::Shared(shared) => router.layer(shared.http_layer(ClientIp::new())),
+                PerClient::Local(local) => router.layer(local.http_layer(ClientIp::new())),
             }
         });
     let admin = IndexedRouter::new()

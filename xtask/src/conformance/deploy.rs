@@ -37,7 +37,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,6 +46,7 @@ use serde_json::{Value, json};
 
 use super::client::Client;
 use super::tools;
+use crate::process::free_loopback_addr;
 use crate::{exec, root};
 
 /// Where the kit lives, relative to the repository root.
@@ -1032,20 +1033,7 @@ impl PrometheusProcess {
 
 impl Drop for PrometheusProcess {
     fn drop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(None)) {
-            return;
-        }
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + PROMETHEUS_STOP;
-        while Instant::now() < deadline {
-            if !matches!(self.child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::process::stop_by_pid(&mut self.child, PROMETHEUS_STOP);
     }
 }
 
@@ -1294,12 +1282,6 @@ fn percent_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// Binds port 0 and releases it for Prometheus (as the Hub's start does).
-fn free_loopback_addr() -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    listener.local_addr().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

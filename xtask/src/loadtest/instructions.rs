@@ -82,20 +82,9 @@ fn total(variant: &str, dir: &Path, requests: u32) -> Result<u64, String> {
         .spawn()
         .map_err(|e| format!("cannot start valgrind: {e}"))?;
     let result = drive(&mut child, variant, &addr_file, requests);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{variant} under callgrind did not exit on SIGTERM"));
-            }
-        }
+    // Valgrind's exit (writing the profile) is slow: a generous grace.
+    if !crate::process::stop_by_pid(&mut child, Duration::from_secs(120)) {
+        return Err(format!("{variant} under callgrind did not exit on SIGTERM"));
     }
     result?;
     let profile =

@@ -198,7 +198,8 @@ struct Shared {
 /// // Or by hand, with any key bytes.
 /// let decision = per_client.check(b"tenant-42").await;
 /// if !decision.allowed {
-///     println!("come back in {:?}", decision.retry_after);
+///     // Refuse the job; it may come back after `decision.retry_after`.
+///     let _come_back_in = decision.retry_after;
 /// }
 /// # Ok(())
 /// # }
