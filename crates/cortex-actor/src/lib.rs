@@ -100,6 +100,8 @@
 mod actor;
 mod actor_ref;
 mod bus;
+#[cfg(feature = "nats")]
+pub mod cluster;
 mod envelope;
 mod error;
 #[cfg(feature = "health")]

@@ -14,8 +14,8 @@
 //! Patterns and topics are parsed in `pattern.rs`; the three kinds of
 //! subscriber (stream, actor, callback) are in `subscriber.rs`.
 
-mod pattern;
-mod subscriber;
+pub(crate) mod pattern;
+pub(crate) mod subscriber;
 
 use std::any::TypeId;
 use std::fmt;
@@ -73,6 +73,9 @@ struct Subscription {
     type_id: TypeId,
     delivery: Delivery,
     subscriber: Arc<dyn Subscriber>,
+    /// Forwards events to other nodes (`cluster`): events that came from
+    /// another node skip it, so nothing echoes back.
+    exported: bool,
 }
 
 /// A typed publish/subscribe bus. Cheap to clone; clones share
@@ -135,6 +138,30 @@ impl EventBus {
         delivery: Delivery,
         subscriber: Arc<dyn Subscriber>,
     ) -> Result<SubscriptionHandle, TopicError> {
+        self.add_subscription(pattern, type_id, delivery, subscriber, false)
+    }
+
+    /// Subscribes the forwarder of a cluster bridge: it sees events
+    /// published here, never events [`publish_imported`](Self::publish_imported).
+    #[cfg(feature = "nats")]
+    pub(crate) fn add_export(
+        &self,
+        pattern: &str,
+        type_id: TypeId,
+        delivery: Delivery,
+        subscriber: Arc<dyn Subscriber>,
+    ) -> Result<SubscriptionHandle, TopicError> {
+        self.add_subscription(pattern, type_id, delivery, subscriber, true)
+    }
+
+    fn add_subscription(
+        &self,
+        pattern: &str,
+        type_id: TypeId,
+        delivery: Delivery,
+        subscriber: Arc<dyn Subscriber>,
+        exported: bool,
+    ) -> Result<SubscriptionHandle, TopicError> {
         let pattern = Pattern::parse(pattern)?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut subscriptions = self
@@ -148,6 +175,7 @@ impl EventBus {
             type_id,
             delivery,
             subscriber,
+            exported,
         });
         Ok(SubscriptionHandle(id))
     }
@@ -285,10 +313,38 @@ impl EventBus {
     where
         E: Send + Sync + 'static,
     {
+        self.publish_from(topic, event, Origin::Here).await
+    }
+
+    /// Publishes an event another node published: local subscribers get
+    /// it, the bridges that forward events to other nodes do not.
+    #[cfg(feature = "nats")]
+    pub(crate) async fn publish_imported<E>(
+        &self,
+        topic: &str,
+        event: E,
+    ) -> Result<PublishReport, TopicError>
+    where
+        E: Send + Sync + 'static,
+    {
+        self.publish_from(topic, event, Origin::Elsewhere).await
+    }
+
+    async fn publish_from<E>(
+        &self,
+        topic: &str,
+        event: E,
+        origin: Origin,
+    ) -> Result<PublishReport, TopicError>
+    where
+        E: Send + Sync + 'static,
+    {
         let words = check_topic(topic)?;
         let subscriptions = self.snapshot();
         let mut tally = Tally::default();
-        for subscription in matching::<E>(&subscriptions, &words) {
+        for subscription in
+            matching::<E>(&subscriptions, &words).filter(|s| origin == Origin::Here || !s.exported)
+        {
             // Guaranteed delivery only waits (and boxes a future) when the
             // subscriber is full.
             let subscriber = &subscription.subscriber;
@@ -338,6 +394,16 @@ fn matching<'s, E: 'static>(
     subscriptions
         .iter()
         .filter(move |s| s.type_id == type_id && s.pattern.matches(words))
+}
+
+/// Where a published event comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Published on this node: every matching subscription gets it.
+    Here,
+    /// Published on another node: bridges to other nodes skip it.
+    #[cfg(feature = "nats")]
+    Elsewhere,
 }
 
 /// Outcomes of one publish so far.

@@ -15,10 +15,10 @@ pub struct TopicError {
 
 /// A compiled pattern: its words, `*` and `**` included.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Pattern(Vec<Box<str>>);
+pub(crate) struct Pattern(Vec<Box<str>>);
 
 impl Pattern {
-    pub(super) fn parse(pattern: &str) -> Result<Self, TopicError> {
+    pub(crate) fn parse(pattern: &str) -> Result<Self, TopicError> {
         let error = |reason| TopicError {
             what: "pattern",
             value: pattern.to_owned(),
@@ -36,7 +36,12 @@ impl Pattern {
         Ok(Self(words))
     }
 
-    pub(super) fn matches(&self, topic: &[&str]) -> bool {
+    /// The pattern's words, `*` and `**` included.
+    pub(crate) fn words(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|word| &**word)
+    }
+
+    pub(crate) fn matches(&self, topic: &[&str]) -> bool {
         fn go(pattern: &[Box<str>], topic: &[&str]) -> bool {
             match pattern.split_first() {
                 None => topic.is_empty(),
@@ -54,7 +59,7 @@ impl Pattern {
 }
 
 /// Checks a topic to publish on (no wildcards) and splits it into words.
-pub(super) fn check_topic(topic: &str) -> Result<Vec<&str>, TopicError> {
+pub(crate) fn check_topic(topic: &str) -> Result<Vec<&str>, TopicError> {
     let error = |reason| TopicError {
         what: "topic",
         value: topic.to_owned(),

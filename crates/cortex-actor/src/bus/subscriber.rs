@@ -29,17 +29,17 @@ impl<E: Send + 'static> Message for Published<E> {
 }
 
 /// What one delivery attempt found.
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     Delivered,
     Full,
     Gone,
 }
 
-pub(super) type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+pub(crate) type DeliverFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
 /// One subscriber, type-erased: the event arrives as `&dyn Any` of the
 /// subscription's event type.
-pub(super) trait Subscriber: Send + Sync {
+pub(crate) trait Subscriber: Send + Sync {
     fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome;
     fn deliver<'a>(
         &'a self,

@@ -1,0 +1,362 @@
+//! Bridges: the local bus's events of one type and pattern go out to NATS,
+//! and other nodes' come in to local subscribers.
+//!
+//! Outgoing, a bridge is a subscription on the local bus that serializes
+//! each event on the publisher's task (with the publisher's trace context)
+//! and queues it for a forwarder task, which publishes it: over core NATS,
+//! or to JetStream, retrying until the server has stored it. Incoming, a
+//! NATS subscription decodes each message from another node and publishes
+//! it on the local bus as an import, which bridges do not forward again.
+
+use std::any::{Any, TypeId};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use opentelemetry::context::FutureExt as _;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::headers::{self, EVENT, MSG_ID, ORIGIN};
+use super::subject::{check_subject_word, pattern_subjects};
+use super::{BridgeEntry, Cluster, ClusterError, Inner, RemoteEvent, Transport, bump};
+use crate::bus::pattern::{Pattern, check_topic};
+use crate::bus::subscriber::{DeliverFuture, Outcome, Subscriber};
+use crate::bus::{Delivery, SubscriptionHandle};
+
+/// Events waiting for a bridge's forwarder. A JetStream bridge makes
+/// publishers wait when it is full (so nothing acknowledged is lost while
+/// NATS is away for a while); a core bridge drops and counts.
+const EXPORT_QUEUE: usize = 8192;
+/// JetStream publishes in flight at once, awaiting their acknowledgements.
+const PUBLISH_WINDOW: usize = 128;
+
+pub(crate) struct ExporterTask {
+    pub(crate) subscription: SubscriptionHandle,
+    pub(crate) task: JoinHandle<()>,
+}
+
+/// One event, encoded, on its way to NATS.
+struct Outgoing {
+    subject: String,
+    headers: HeaderMap,
+    payload: Bytes,
+}
+
+impl Inner {
+    /// Whether `bridge` is the first bridge of `type_id` whose pattern
+    /// matches `words`: the one that carries the event.
+    fn carries(&self, bridge: u64, type_id: TypeId, words: &[&str]) -> bool {
+        self.bridges
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|entry| entry.type_id == type_id && entry.pattern.matches(words))
+            .is_some_and(|entry| entry.id == bridge)
+    }
+
+    fn outgoing<E: RemoteEvent>(&self, topic: &str, event: &E) -> Option<Outgoing> {
+        if let Err(reason) = topic.split('.').try_for_each(check_subject_word) {
+            tracing::warn!(target: "cortex_actor::cluster", topic, reason, "event not bridged");
+            bump(&self.counters.export_failed);
+            return None;
+        }
+        let payload = match serde_json::to_vec(event) {
+            Ok(payload) => Bytes::from(payload),
+            Err(error) => {
+                tracing::warn!(target: "cortex_actor::cluster", topic, event = E::NAME, %error, "event not bridged: cannot encode");
+                bump(&self.counters.export_failed);
+                return None;
+            }
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, self.node.as_str());
+        headers.insert(EVENT, E::NAME);
+        let sequence = self.next_message.fetch_add(1, Ordering::Relaxed);
+        headers.insert(
+            MSG_ID,
+            format!("{}-{}-{sequence}", self.node, self.incarnation),
+        );
+        headers::inject_trace(&mut headers);
+        Some(Outgoing {
+            subject: format!("{}{topic}", self.event_prefix),
+            headers,
+            payload,
+        })
+    }
+}
+
+/// The local bus subscription that feeds a bridge's forwarder.
+struct Exporter<E> {
+    inner: Arc<Inner>,
+    bridge: u64,
+    transport: Transport,
+    sender: mpsc::Sender<Outgoing>,
+    _event: PhantomData<fn(E)>,
+}
+
+impl<E: RemoteEvent> Exporter<E> {
+    /// The event if this bridge carries it, encoded; `Err` with the outcome
+    /// to report otherwise.
+    fn prepare(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Result<Outgoing, Outcome> {
+        let Some(event) = event.downcast_ref::<E>() else {
+            return Err(Outcome::Gone);
+        };
+        let words = check_topic(topic).map_err(|_| Outcome::Delivered)?;
+        if !self.inner.carries(self.bridge, TypeId::of::<E>(), &words) {
+            return Err(Outcome::Delivered);
+        }
+        self.inner.outgoing(topic, event).ok_or(Outcome::Delivered)
+    }
+}
+
+impl<E: RemoteEvent> Subscriber for Exporter<E> {
+    fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome {
+        let outgoing = match self.prepare(topic, event) {
+            Ok(outgoing) => outgoing,
+            Err(outcome) => return outcome,
+        };
+        match self.sender.try_send(outgoing) {
+            Ok(()) => {
+                bump(&self.inner.counters.exported);
+                Outcome::Delivered
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                if self.transport == Transport::Core {
+                    bump(&self.inner.counters.export_dropped);
+                }
+                Outcome::Full
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Outcome::Gone,
+        }
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        topic: &'a str,
+        event: &'a (dyn Any + Send + Sync),
+    ) -> DeliverFuture<'a> {
+        Box::pin(async move {
+            let outgoing = match self.prepare(topic, event) {
+                Ok(outgoing) => outgoing,
+                Err(outcome) => return outcome,
+            };
+            match self.sender.send(outgoing).await {
+                Ok(()) => {
+                    bump(&self.inner.counters.exported);
+                    Outcome::Delivered
+                }
+                Err(_) => Outcome::Gone,
+            }
+        })
+    }
+
+    fn is_gone(&self) -> bool {
+        self.sender.is_closed()
+    }
+}
+
+impl Cluster {
+    /// Makes the local bus cluster-wide for events of type `E` on
+    /// `pattern`: they go out to the other nodes over `transport`, and the
+    /// other nodes' come in to this node's subscribers (of any pattern
+    /// that matches). Every node bridges the same types and patterns.
+    /// Once this returns, the server knows the subscription: events other
+    /// nodes publish from then on arrive.
+    ///
+    /// An event matching several bridges of its type travels once, through
+    /// the first one made.
+    pub async fn bridge<E: RemoteEvent>(
+        &self,
+        pattern: &str,
+        transport: Transport,
+    ) -> Result<(), ClusterError> {
+        if transport == Transport::JetStream {
+            self.jetstream()?;
+        }
+        let parsed = Pattern::parse(pattern)?;
+        for word in parsed.words().filter(|word| !matches!(*word, "*" | "**")) {
+            check_subject_word(word).map_err(|reason| crate::bus::TopicError {
+                what: "pattern",
+                value: pattern.to_owned(),
+                reason,
+            })?;
+        }
+        let filter = pattern_subjects(&self.inner.event_prefix, &parsed);
+        let mut subscribers = Vec::with_capacity(filter.subjects.len());
+        for subject in &filter.subjects {
+            subscribers.push(
+                self.inner
+                    .client
+                    .subscribe(subject.clone())
+                    .await
+                    .map_err(|error| ClusterError::Subscribe(error.to_string()))?,
+            );
+        }
+        let bridge = self.inner.next_bridge.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .bridges
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(BridgeEntry {
+                id: bridge,
+                type_id: TypeId::of::<E>(),
+                pattern: parsed,
+            });
+
+        let (sender, receiver) = mpsc::channel(EXPORT_QUEUE);
+        let delivery = match transport {
+            Transport::Core => Delivery::BestEffort,
+            Transport::JetStream => Delivery::Guaranteed,
+        };
+        let subscription = self.inner.bus.add_export(
+            pattern,
+            TypeId::of::<E>(),
+            delivery,
+            Arc::new(Exporter::<E> {
+                inner: Arc::clone(&self.inner),
+                bridge,
+                transport,
+                sender,
+                _event: PhantomData,
+            }),
+        )?;
+        let forwarder = match transport {
+            Transport::Core => tokio::spawn(forward_core(Arc::clone(&self.inner), receiver)),
+            Transport::JetStream => {
+                tokio::spawn(forward_jetstream(Arc::clone(&self.inner), receiver))
+            }
+        };
+        self.inner
+            .exporters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(ExporterTask {
+                subscription,
+                task: forwarder,
+            });
+        self.track(tokio::spawn(import::<E>(
+            Arc::clone(&self.inner),
+            bridge,
+            futures_util::stream::select_all(subscribers),
+        )));
+        self.sync_with_server().await
+    }
+}
+
+async fn forward_core(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Outgoing>) {
+    while let Some(out) = receiver.recv().await {
+        // The client buffers while reconnecting; an error means it closed.
+        if inner
+            .client
+            .publish_with_headers(out.subject, out.headers, out.payload)
+            .await
+            .is_err()
+        {
+            bump(&inner.counters.export_failed);
+        }
+    }
+}
+
+/// Publishes to JetStream in windows of up to [`PUBLISH_WINDOW`] events,
+/// and publishes again every event whose acknowledgement did not come, with
+/// the same `Nats-Msg-Id`, until the server has it. The server drops the
+/// copies it already stored (within the stream's two-minute duplicate
+/// window), so a retry never stores an event twice.
+async fn forward_jetstream(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Outgoing>) {
+    let Some(jetstream) = inner.jetstream.clone() else {
+        return;
+    };
+    let mut window = Vec::with_capacity(PUBLISH_WINDOW);
+    while receiver.recv_many(&mut window, PUBLISH_WINDOW).await > 0 {
+        let mut backoff = Duration::from_millis(50);
+        while !window.is_empty() {
+            let mut acks = Vec::with_capacity(window.len());
+            for out in &window {
+                acks.push(
+                    jetstream
+                        .publish_with_headers(
+                            out.subject.clone(),
+                            out.headers.clone(),
+                            out.payload.clone(),
+                        )
+                        .await,
+                );
+            }
+            let mut unacknowledged = Vec::new();
+            for (out, ack) in window.drain(..).zip(acks) {
+                let stored = match ack {
+                    Ok(ack) => ack.await,
+                    Err(error) => Err(error),
+                };
+                match stored {
+                    Ok(ack) => {
+                        bump(&inner.counters.stored);
+                        if ack.duplicate {
+                            bump(&inner.counters.duplicates);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(target: "cortex_actor::cluster", subject = %out.subject, %error, "JetStream publish not acknowledged; retrying");
+                        bump(&inner.counters.publish_retries);
+                        unacknowledged.push(out);
+                    }
+                }
+            }
+            if !unacknowledged.is_empty() {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            window = unacknowledged;
+        }
+    }
+}
+
+async fn import<E: RemoteEvent>(
+    inner: Arc<Inner>,
+    bridge: u64,
+    mut messages: futures_util::stream::SelectAll<async_nats::Subscriber>,
+) {
+    while let Some(message) = messages.next().await {
+        let headers = message.headers.as_ref();
+        if headers::get(headers, ORIGIN) == Some(inner.node.as_str()) {
+            // Local subscribers had it from the local bus already.
+            continue;
+        }
+        if headers::get(headers, EVENT) != Some(E::NAME) {
+            continue;
+        }
+        let Some(topic) = message.subject.strip_prefix(inner.event_prefix.as_str()) else {
+            continue;
+        };
+        let Ok(words) = check_topic(topic) else {
+            bump(&inner.counters.decode_errors);
+            continue;
+        };
+        if !inner.carries(bridge, TypeId::of::<E>(), &words) {
+            continue;
+        }
+        let event: E = match serde_json::from_slice(&message.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(target: "cortex_actor::cluster", topic, event = E::NAME, %error, "undecodable event from another node");
+                bump(&inner.counters.decode_errors);
+                continue;
+            }
+        };
+        let cx = headers::extract_trace(headers);
+        if inner
+            .bus
+            .publish_imported(topic, event)
+            .with_context(cx)
+            .await
+            .is_ok()
+        {
+            bump(&inner.counters.imported);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! One owner per actor name across the cluster, on JetStream KV.
+//!
+//! Claiming a name is a KV `create`, which the server makes atomic: of two
+//! nodes claiming `order-42` at once, exactly one gets it. Each node also
+//! keeps a liveness key in a bucket whose entries expire after the
+//! cluster's `node_ttl` (the first node to create the bucket sets it for
+//! all), refreshed every third of it. A claim held by a node whose
+//! liveness key has expired (it crashed, or is cut off from NATS) can be
+//! taken over, with a compare-and-set on the claim's revision so only one
+//! node takes it.
+//!
+//! What a takeover does not bring back: the dead node's in-memory actor
+//! state and the messages in its mailbox. An actor whose state is the fold
+//! of its own events (an event-sourced order) rebuilds it from the
+//! namespace's stream; anything else starts fresh.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
+
+use super::{Cluster, ClusterError, check_name};
+
+/// Who runs an actor name, as [`Placement::claim`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This node: it was free, or already ours. Start (or keep) the actor.
+    Mine,
+    /// This node, taken from `previous`, whose liveness expired. Start the
+    /// actor and recover what it can.
+    TakenOver {
+        /// The node that held it.
+        previous: String,
+    },
+    /// A live node holds it: reach the actor there.
+    Elsewhere(String),
+}
+
+impl Claim {
+    /// Whether this node now owns the name.
+    pub fn is_mine(&self) -> bool {
+        !matches!(self, Self::Elsewhere(_))
+    }
+}
+
+/// Claims of actor names for one kind of actor; from
+/// [`Cluster::placement`].
+#[derive(Clone)]
+pub struct Placement {
+    owners: kv::Store,
+    nodes: kv::Store,
+    node: Arc<str>,
+}
+
+impl std::fmt::Debug for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Placement")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+fn kv_error(error: impl std::fmt::Display) -> ClusterError {
+    ClusterError::JetStream(error.to_string())
+}
+
+impl Cluster {
+    /// The placement of actors of kind `kind` (a KV bucket
+    /// `cortex_<namespace>_<kind>`), with this node announced as alive.
+    /// A node that stops refreshing its liveness for the cluster's
+    /// [`node_ttl`](super::ClusterBuilder::node_ttl) is dead to the others,
+    /// and its names can be taken over.
+    pub async fn placement(&self, kind: &str) -> Result<Placement, ClusterError> {
+        let node_ttl = self.inner.node_ttl;
+        check_name("placement kind", kind)?;
+        let jetstream = self.jetstream()?;
+        let namespace = self.inner.namespace.replace('-', "_");
+        let owners = bucket(
+            jetstream,
+            format!("cortex_{namespace}_{}", kind.replace('-', "_")),
+            Duration::ZERO,
+        )
+        .await?;
+        let nodes = bucket(jetstream, format!("cortex_{namespace}_nodes"), node_ttl).await?;
+        let node: Arc<str> = Arc::from(self.inner.node.as_str());
+        nodes
+            .put(&*node, Bytes::from_static(b"alive"))
+            .await
+            .map_err(kv_error)?;
+        let heartbeat = {
+            let nodes = nodes.clone();
+            let node = Arc::clone(&node);
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(node_ttl / 3);
+                loop {
+                    every.tick().await;
+                    if let Err(error) = nodes.put(&*node, Bytes::from_static(b"alive")).await {
+                        tracing::debug!(target: "cortex_actor::cluster", %error, "cannot refresh this node's liveness");
+                    }
+                }
+            })
+        };
+        self.track(heartbeat);
+        Ok(Placement {
+            owners,
+            nodes,
+            node,
+        })
+    }
+}
+
+/// A KV bucket with one value per key, made as the stream async-nats's
+/// `create_key_value` would make, then opened. Not `create_key_value`
+/// itself: it first asks for the account's JetStream info, whose answer
+/// from a 2.9 server async-nats 0.51 cannot parse.
+async fn bucket(
+    jetstream: &async_nats::jetstream::Context,
+    bucket: String,
+    max_age: Duration,
+) -> Result<kv::Store, ClusterError> {
+    use async_nats::jetstream::stream;
+    jetstream
+        .get_or_create_stream(stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_age,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            num_replicas: 1,
+            ..Default::default()
+        })
+        .await
+        .map_err(kv_error)?;
+    jetstream.get_key_value(bucket).await.map_err(kv_error)
+}
+
+impl Placement {
+    /// Claims `name` for this node, unless a live node holds it.
+    pub async fn claim(&self, name: &str) -> Result<Claim, ClusterError> {
+        check_name("actor name", name)?;
+        loop {
+            match self
+                .owners
+                .create(name, Bytes::copy_from_slice(self.node.as_bytes()))
+                .await
+            {
+                Ok(_) => return Ok(Claim::Mine),
+                Err(error) if error.kind() == kv::CreateErrorKind::AlreadyExists => {}
+                Err(error) => return Err(kv_error(error)),
+            }
+            let Some(entry) = self.owners.entry(name).await.map_err(kv_error)? else {
+                continue;
+            };
+            if entry.operation != kv::Operation::Put {
+                // Released between our create and this read: try again.
+                continue;
+            }
+            let owner = String::from_utf8_lossy(&entry.value).into_owned();
+            if *owner == *self.node {
+                return Ok(Claim::Mine);
+            }
+            if self.is_alive(&owner).await? {
+                return Ok(Claim::Elsewhere(owner));
+            }
+            match self
+                .owners
+                .update(
+                    name,
+                    Bytes::copy_from_slice(self.node.as_bytes()),
+                    entry.revision,
+                )
+                .await
+            {
+                Ok(_) => return Ok(Claim::TakenOver { previous: owner }),
+                Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
+                Err(error) => return Err(kv_error(error)),
+            }
+        }
+    }
+
+    /// The node holding `name`, if any (alive or not).
+    pub async fn owner(&self, name: &str) -> Result<Option<String>, ClusterError> {
+        Ok(self
+            .owners
+            .get(name)
+            .await
+            .map_err(kv_error)?
+            .map(|value| String::from_utf8_lossy(&value).into_owned()))
+    }
+
+    /// Gives `name` up if this node holds it (the actor finished).
+    pub async fn release(&self, name: &str) -> Result<bool, ClusterError> {
+        let Some(entry) = self.owners.entry(name).await.map_err(kv_error)? else {
+            return Ok(false);
+        };
+        if entry.operation != kv::Operation::Put || *entry.value != *self.node.as_bytes() {
+            return Ok(false);
+        }
+        self.owners
+            .delete_expect_revision(name, Some(entry.revision))
+            .await
+            .map_or(Ok(false), |()| Ok(true))
+    }
+
+    /// Whether `node` refreshed its liveness within the TTL.
+    pub async fn is_alive(&self, node: &str) -> Result<bool, ClusterError> {
+        Ok(self.nodes.get(node).await.map_err(kv_error)?.is_some())
+    }
+
+    /// The claimed names whose owner is no longer alive, with that owner:
+    /// what a surviving node should [`claim`](Self::claim) and recover.
+    pub async fn orphans(&self) -> Result<Vec<(String, String)>, ClusterError> {
+        let keys: Vec<String> = match self.owners.keys().await {
+            Ok(keys) => keys.try_collect().await.map_err(kv_error)?,
+            Err(error) => return Err(kv_error(error)),
+        };
+        let mut alive = std::collections::HashMap::new();
+        let mut orphans = Vec::new();
+        for key in keys {
+            let Some(owner) = self.owner(&key).await? else {
+                continue;
+            };
+            let live = match alive.get(&owner) {
+                Some(live) => *live,
+                None => {
+                    let live = self.is_alive(&owner).await?;
+                    alive.insert(owner.clone(), live);
+                    live
+                }
+            };
+            if !live {
+                orphans.push((key, owner));
+            }
+        }
+        Ok(orphans)
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+}
