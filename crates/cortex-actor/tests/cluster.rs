@@ -151,6 +151,57 @@ async fn a_bridged_event_reaches_other_nodes_once_and_never_echoes() {
 
 #[tokio::test]
 #[ignore = "needs nats-server -js; cargo xtask cluster runs them"]
+async fn a_jetstream_bridge_brings_a_returning_node_what_it_missed() {
+    let ns = namespace("missed");
+    let a = node(&ns, "node-a", true).await;
+    a.bridge::<OrderEvent>("order.*", Transport::JetStream)
+        .await
+        .unwrap();
+    let b = node(&ns, "node-b", true).await;
+    b.bridge::<OrderEvent>("order.*", Transport::JetStream)
+        .await
+        .unwrap();
+    let mut on_b = b
+        .bus()
+        .subscribe::<OrderEvent>("order.*", 256, Delivery::Guaranteed)
+        .unwrap();
+    for id in 0..50 {
+        a.bus()
+            .publish("order.created", OrderEvent { id })
+            .await
+            .unwrap();
+    }
+    let first = drain(&mut on_b, Duration::from_millis(500)).await;
+    assert_eq!(first.len(), 50);
+    // node-b goes away; node-a goes on publishing; a new node-b process
+    // (same name) gets what it missed, and nothing twice.
+    b.shutdown(Duration::from_secs(2)).await;
+    drop(on_b);
+    for id in 50..100 {
+        a.bus()
+            .publish("order.created", OrderEvent { id })
+            .await
+            .unwrap();
+    }
+    eventually(|| a.stats().stored == 100).await;
+    let b = node(&ns, "node-b", true).await;
+    let mut on_b = b
+        .bus()
+        .subscribe::<OrderEvent>("order.*", 256, Delivery::Guaranteed)
+        .unwrap();
+    b.bridge::<OrderEvent>("order.*", Transport::JetStream)
+        .await
+        .unwrap();
+    let missed: Vec<u64> = drain(&mut on_b, Duration::from_millis(500))
+        .await
+        .into_iter()
+        .map(|(_, event)| event.id)
+        .collect();
+    assert_eq!(missed, (50..100).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+#[ignore = "needs nats-server -js; cargo xtask cluster runs them"]
 async fn overlapping_bridges_carry_an_event_once_and_types_stay_apart() {
     let ns = namespace("overlap");
     let a = node(&ns, "node-a", false).await;

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use opentelemetry::context::FutureExt as _;
@@ -187,17 +188,28 @@ impl Cluster {
             })?;
         }
         let filter = pattern_subjects(&self.inner.event_prefix, &parsed);
-        let mut subscribers = Vec::with_capacity(filter.subjects.len());
-        for subject in &filter.subjects {
-            subscribers.push(
-                self.inner
-                    .client
-                    .subscribe(subject.clone())
-                    .await
-                    .map_err(|error| ClusterError::Subscribe(error.to_string()))?,
-            );
-        }
         let bridge = self.inner.next_bridge.fetch_add(1, Ordering::Relaxed);
+        let mut subscribers = Vec::with_capacity(filter.subjects.len());
+        let mut consumer = None;
+        match transport {
+            Transport::Core => {
+                for subject in &filter.subjects {
+                    subscribers.push(
+                        self.inner
+                            .client
+                            .subscribe(subject.clone())
+                            .await
+                            .map_err(|error| ClusterError::Subscribe(error.to_string()))?,
+                    );
+                }
+            }
+            Transport::JetStream => {
+                consumer = Some(
+                    self.node_consumer::<E>(bridge, &filter.single(&self.inner.event_prefix))
+                        .await?,
+                );
+            }
+        }
         self.inner
             .bridges
             .write()
@@ -239,12 +251,66 @@ impl Cluster {
                 subscription,
                 task: forwarder,
             });
-        self.track(tokio::spawn(import::<E>(
-            Arc::clone(&self.inner),
-            bridge,
-            futures_util::stream::select_all(subscribers),
-        )));
+        match consumer {
+            None => self.track(tokio::spawn(import::<E>(
+                Arc::clone(&self.inner),
+                bridge,
+                futures_util::stream::select_all(subscribers),
+            ))),
+            // No live subscription: this node's own durable consumer
+            // brings every stored event.
+            Some(consumer) => self.track(tokio::spawn(import_stored::<E>(
+                Arc::clone(&self.inner),
+                bridge,
+                consumer,
+            ))),
+        }
         self.sync_with_server().await
+    }
+}
+
+impl Cluster {
+    /// This node's own durable consumer of a JetStream bridge's events:
+    /// named after the node, the event type and the bridge, so a restarted
+    /// node resumes where it stopped; it starts with the events published
+    /// after its creation, and the server drops it after a day unused.
+    async fn node_consumer<E: RemoteEvent>(
+        &self,
+        bridge: u64,
+        filter: &str,
+    ) -> Result<async_nats::jetstream::consumer::Consumer<pull::Config>, ClusterError> {
+        let jetstream = self.jetstream()?;
+        let stream = jetstream
+            .get_stream(&self.inner.stream_name)
+            .await
+            .map_err(|error| ClusterError::JetStream(error.to_string()))?;
+        let event: String = E::NAME
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let name = format!("bridge_{}_{event}_{bridge}", self.inner.node);
+        stream
+            .get_or_create_consumer(
+                &name,
+                pull::Config {
+                    durable_name: Some(name.clone()),
+                    filter_subject: filter.to_owned(),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(30),
+                    deliver_policy: DeliverPolicy::New,
+                    max_ack_pending: 4096,
+                    inactive_threshold: Duration::from_secs(24 * 3600),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|error| ClusterError::JetStream(error.to_string()))
     }
 }
 
@@ -322,41 +388,99 @@ async fn import<E: RemoteEvent>(
     mut messages: futures_util::stream::SelectAll<async_nats::Subscriber>,
 ) {
     while let Some(message) = messages.next().await {
-        let headers = message.headers.as_ref();
-        if headers::get(headers, ORIGIN) == Some(inner.node.as_str()) {
-            // Local subscribers had it from the local bus already.
-            continue;
-        }
-        if headers::get(headers, EVENT) != Some(E::NAME) {
-            continue;
-        }
-        let Some(topic) = message.subject.strip_prefix(inner.event_prefix.as_str()) else {
-            continue;
-        };
-        let Ok(words) = check_topic(topic) else {
+        deliver_here::<E>(
+            &inner,
+            bridge,
+            &message.subject,
+            message.headers.as_ref(),
+            &message.payload,
+        )
+        .await;
+    }
+}
+
+/// Delivers one message from another node to local subscribers, if it is
+/// an `E` this bridge carries.
+async fn deliver_here<E: RemoteEvent>(
+    inner: &Inner,
+    bridge: u64,
+    subject: &str,
+    headers: Option<&HeaderMap>,
+    payload: &[u8],
+) {
+    if headers::get(headers, ORIGIN) == Some(inner.node.as_str()) {
+        // Local subscribers had it from the local bus already.
+        return;
+    }
+    if headers::get(headers, EVENT) != Some(E::NAME) {
+        return;
+    }
+    let Some(topic) = subject.strip_prefix(inner.event_prefix.as_str()) else {
+        return;
+    };
+    let Ok(words) = check_topic(topic) else {
+        bump(&inner.counters.decode_errors);
+        return;
+    };
+    if !inner.carries(bridge, TypeId::of::<E>(), &words) {
+        return;
+    }
+    let event: E = match serde_json::from_slice(payload) {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::warn!(target: "cortex_actor::cluster", topic, event = E::NAME, %error, "undecodable event from another node");
             bump(&inner.counters.decode_errors);
-            continue;
-        };
-        if !inner.carries(bridge, TypeId::of::<E>(), &words) {
-            continue;
+            return;
         }
-        let event: E = match serde_json::from_slice(&message.payload) {
-            Ok(event) => event,
-            Err(error) => {
-                tracing::warn!(target: "cortex_actor::cluster", topic, event = E::NAME, %error, "undecodable event from another node");
-                bump(&inner.counters.decode_errors);
-                continue;
-            }
-        };
-        let cx = headers::extract_trace(headers);
-        if inner
-            .bus
-            .publish_imported(topic, event)
-            .with_context(cx)
+    };
+    let cx = headers::extract_trace(headers);
+    if inner
+        .bus
+        .publish_imported(topic, event)
+        .with_context(cx)
+        .await
+        .is_ok()
+    {
+        bump(&inner.counters.imported);
+    }
+}
+
+/// Delivers a JetStream bridge's stored events from this node's durable
+/// consumer, acknowledging each once local subscribers have it; reopens
+/// the consumer's message stream after a NATS outage.
+async fn import_stored<E: RemoteEvent>(
+    inner: Arc<Inner>,
+    bridge: u64,
+    consumer: async_nats::jetstream::consumer::Consumer<pull::Config>,
+) {
+    loop {
+        match consumer
+            .stream()
+            .max_messages_per_batch(64)
+            .heartbeat(Duration::from_secs(5))
+            .messages()
             .await
-            .is_ok()
         {
-            bump(&inner.counters.imported);
+            Ok(mut messages) => {
+                while let Some(message) = messages.next().await {
+                    let Ok(message) = message else {
+                        continue;
+                    };
+                    deliver_here::<E>(
+                        &inner,
+                        bridge,
+                        &message.subject,
+                        message.headers.as_ref(),
+                        &message.payload,
+                    )
+                    .await;
+                    let _ = message.ack().await;
+                }
+            }
+            Err(error) => {
+                tracing::debug!(target: "cortex_actor::cluster", %error, "cannot open the bridge's consumer; retrying");
+            }
         }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

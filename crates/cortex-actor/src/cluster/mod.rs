@@ -110,10 +110,12 @@ pub enum Transport {
     /// disconnected or not yet subscribed misses events.
     Core,
     /// A JetStream stream: each event is stored once (de-duplicated by
-    /// `Nats-Msg-Id`) and retried by the publisher until the server
-    /// acknowledges it, so [`Cluster::consume`] groups see it at least
-    /// once. Live subscribers on other nodes still receive it as they
-    /// would over `Core`.
+    /// `Nats-Msg-Id`), published again until the server acknowledges it,
+    /// and delivered to every node by the node's own durable consumer,
+    /// acknowledged once local subscribers have it. So every node sees
+    /// every event at least once, across NATS outages and its own
+    /// restarts (events published while it was down arrive when it is
+    /// back), and [`Cluster::consume`] groups can share the work.
     JetStream,
 }
 
