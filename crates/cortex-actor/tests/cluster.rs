@@ -743,3 +743,28 @@ async fn bad_names_and_patterns_are_refused_before_anything_is_sent() {
         .unwrap_err();
     assert!(error.to_string().contains("invalid node"), "{error}");
 }
+
+#[tokio::test]
+#[ignore = "needs nats-server -js; cargo xtask cluster runs them"]
+async fn ids_are_unique_across_nodes() {
+    let ns = namespace("ids");
+    let a = node(&ns, "node-a", true).await;
+    let b = node(&ns, "node-b", true).await;
+    let on_a = a.ids("orders", 7).await.unwrap();
+    let on_b = b.ids("orders", 7).await.unwrap();
+    let take = |ids: cortex_actor::cluster::IdAllocator| async move {
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got.push(ids.next().await.unwrap());
+        }
+        got
+    };
+    let (x, y) = tokio::join!(take(on_a.clone()), take(on_b));
+    let mut all: Vec<u64> = x.iter().chain(&y).copied().collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 200, "an id was handed out twice");
+    assert!(all[0] >= 1);
+    // Increasing on one node.
+    assert!(x.windows(2).all(|w| w[0] < w[1]));
+}

@@ -71,6 +71,7 @@ mod bridge;
 mod error;
 mod group;
 mod headers;
+mod ids;
 mod placement;
 mod remote;
 mod subject;
@@ -89,6 +90,7 @@ use crate::bus::pattern::Pattern;
 
 pub use error::{ClusterError, RemoteError};
 pub use group::{ConsumeOptions, ConsumerGroup};
+pub use ids::IdAllocator;
 pub use placement::{Claim, Placement};
 pub use remote::{RemoteActor, RemoteMessage, RemoteRef, Serve, Served};
 

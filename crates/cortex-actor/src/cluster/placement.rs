@@ -115,7 +115,7 @@ impl Cluster {
 /// `create_key_value` would make, then opened. Not `create_key_value`
 /// itself: it first asks for the account's JetStream info, whose answer
 /// from a 2.9 server async-nats 0.51 cannot parse.
-async fn bucket(
+pub(crate) async fn bucket(
     jetstream: &async_nats::jetstream::Context,
     bucket: String,
     max_age: Duration,
