@@ -88,8 +88,10 @@ use std::time::Duration;
 pub mod access_log;
 pub mod analytics;
 pub mod catalog;
+pub mod cluster;
 pub mod compression;
 pub mod compute;
+pub use cluster::HubCluster;
 pub mod flaky;
 pub mod notifications;
 pub mod openapi;
@@ -176,6 +178,16 @@ pub struct ClusterConfig {
     /// How long one check may wait for Redis before the local fallback
     /// decides (default 20 ms).
     pub redis_timeout: Duration,
+    /// The NATS server (with JetStream) that joins the replicas' orders,
+    /// events and actors (`nats://host:4222`); `None` (the default) keeps
+    /// them in-process. See [`HubCluster`].
+    pub nats_url: Option<String>,
+    /// The namespace of the replicas' subjects, streams and buckets
+    /// (default `hub`): replicas of one service share it.
+    pub namespace: String,
+    /// How long a replica that stopped answering keeps its unfinished
+    /// orders before another takes them over (default 10 s).
+    pub node_ttl: Duration,
 }
 
 /// The default of [`ClusterConfig::redis_timeout`].
@@ -188,6 +200,9 @@ impl Default for ClusterConfig {
             replicas: 1,
             redis_url: None,
             redis_timeout: DEFAULT_REDIS_TIMEOUT,
+            nats_url: None,
+            namespace: "hub".to_owned(),
+            node_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -256,6 +271,9 @@ pub struct Hub {
     /// connections, the status stream); `main` closes it when the shutdown
     /// signal arrives, so they do not hold up the drain.
     pub streams: Streams,
+    /// This replica's part in a cluster of Hubs, once
+    /// [`join_cluster`](Self::join_cluster) found a NATS URL.
+    pub cluster: Option<HubCluster>,
 }
 
 /// Why the Hub could not be built.
@@ -288,6 +306,9 @@ pub enum HubError {
     /// The notification service could not start.
     #[error("starting notifications: {0}")]
     Notifications(#[from] NotifierError),
+    /// The NATS server could not be joined.
+    #[error("joining the cluster: {0}")]
+    Cluster(#[from] cortex::actor::cluster::ClusterError),
 }
 
 /// An invalid policy setting is a resilience error, as the registry
@@ -324,7 +345,16 @@ impl Hub {
             actors: ActorSystem::new("hub"),
             tracer_provider: SdkTracerProvider::builder().build(),
             streams: Streams::default(),
+            cluster: None,
         })
+    }
+
+    /// Joins the other replicas through NATS when the configuration names
+    /// a server ([`ClusterConfig::nats_url`]); without one, nothing
+    /// changes. Call it before [`router`](Self::router).
+    pub async fn join_cluster(mut self) -> Result<Self, HubError> {
+        self.cluster = HubCluster::join(&self.config.cluster, self.actors.events()).await?;
+        Ok(self)
     }
 
     /// Sends request spans to `provider` instead.
@@ -400,7 +430,10 @@ impl Hub {
                 self.config.orders.clone(),
                 &self.actors,
                 &self.policies,
+                self.cluster.as_ref(),
+                &self.config.cluster.node_name,
             )?)
+            .merge(self.cluster_routes())
             .merge(analytics.routes())
             .merge(catalog::routes(
                 self.config.catalog.clone(),
@@ -496,6 +529,25 @@ impl Hub {
             cortex_layer,
             request_timeout.http_layer(),
         ))
+    }
+}
+
+impl Hub {
+    /// `GET /api/cluster`: this replica in its cluster.
+    fn cluster_routes(&self) -> IndexedRouter {
+        let cluster = self.cluster.clone();
+        let node = self.config.cluster.node_name.clone();
+        IndexedRouter::new().route(
+            "/api/cluster",
+            "this replica in its cluster: node, NATS connection, events bridged, orders taken over",
+            get(move || {
+                let status = cluster.as_ref().map_or_else(
+                    || json!({ "node": node, "clustered": false }),
+                    HubCluster::status,
+                );
+                async move { Json(status) }
+            }),
+        )
     }
 }
 

@@ -166,6 +166,22 @@ struct Cli {
     #[arg(long, env = "CORTEX_REDIS_TIMEOUT", value_name = "DURATION", value_parser = duration)]
     redis_timeout: Option<Duration>,
 
+    /// The NATS server (run with JetStream, `-js`) that joins replicas:
+    /// orders, their events and actors across nodes (`nats://host:4222`)
+    /// [default: none, everything stays in this process].
+    #[arg(long, env = "CORTEX_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
+
+    /// The namespace replicas of one service share in NATS: letters,
+    /// digits, `-`, `_` [default: hub].
+    #[arg(long, env = "CORTEX_NAMESPACE", value_name = "NAME")]
+    namespace: Option<String>,
+
+    /// How long a replica that stopped answering keeps its unfinished
+    /// orders before another takes them over [default: 10s].
+    #[arg(long, env = "CORTEX_NODE_TTL", value_name = "DURATION", value_parser = duration)]
+    node_ttl: Option<Duration>,
+
     /// How log lines look.
     #[arg(long, env = "CORTEX_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormatArg::Pretty)]
     log_format: LogFormatArg,
@@ -311,6 +327,13 @@ impl Cli {
                     .map_or(defaults.cluster.replicas, NonZeroU32::get),
                 redis_url: self.redis_url.clone().filter(|url| !url.is_empty()),
                 redis_timeout: self.redis_timeout.unwrap_or(defaults.cluster.redis_timeout),
+                nats_url: self.nats_url.clone().filter(|url| !url.is_empty()),
+                namespace: self
+                    .namespace
+                    .clone()
+                    .filter(|namespace| !namespace.is_empty())
+                    .unwrap_or(defaults.cluster.namespace.clone()),
+                node_ttl: self.node_ttl.unwrap_or(defaults.cluster.node_ttl),
             },
             ..defaults
         }
@@ -380,13 +403,20 @@ fn setup_tracing(log_format: LogFormat) -> Result<TracingGuard, String> {
     Ok(guard)
 }
 
+/// How long leaving the cluster may wait for bridged events to be stored.
+const CLUSTER_LEAVE: Duration = Duration::from_secs(5);
+
 async fn run(config: HubConfig, telemetry: &TracingGuard) -> Result<(), String> {
     let addr = config.addr;
     let node = config.cluster.node_name.clone();
     let shared_limits = config.cluster.redis_url.is_some();
     let hub = Hub::new(config)
         .map_err(|e| format!("building the hub: {e}"))?
-        .with_tracer_provider(telemetry.provider().clone());
+        .with_tracer_provider(telemetry.provider().clone())
+        .join_cluster()
+        .await
+        .map_err(|e| format!("building the hub: {e}"))?;
+    let clustered = hub.cluster.is_some();
     let router = hub.router().map_err(|e| format!("building the app: {e}"))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -395,6 +425,7 @@ async fn run(config: HubConfig, telemetry: &TracingGuard) -> Result<(), String> 
     tracing::info!(
         node,
         shared_limits,
+        clustered,
         "cortex-hub listening on http://{local}"
     );
     // On SIGTERM: readiness fails at once while serving goes on for the
@@ -427,6 +458,12 @@ async fn run(config: HubConfig, telemetry: &TracingGuard) -> Result<(), String> 
         hub.images.shutdown(graceful),
         hub.hostile.shutdown(graceful),
     );
+    // Events the order actors published while finishing go out before the
+    // process does: JetStream has them once this returns true.
+    if let Some(cluster) = &hub.cluster {
+        let flushed = cluster.leave(CLUSTER_LEAVE).await;
+        tracing::info!(flushed, "left the cluster");
+    }
     tracing::info!(?actors, ?compute, ?images, ?hostile, "cortex-hub stopped");
     Ok(())
 }

@@ -10,9 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use cortex::actor::cluster::{Placement, RemoteActor, RemoteMessage};
 use cortex::actor::{Actor, ActorError, Context, EventBus, Handler, Message};
 use opentelemetry::context::FutureExt as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tracing::Instrument as _;
 
 use super::capacity::Reservation;
@@ -62,6 +63,11 @@ pub struct OrderActor {
     journal: Arc<OrderJournal>,
     /// Held until the order is final (or the actor dies).
     reservation: Option<Reservation>,
+    /// In a cluster: where the order's name is claimed, to give it up
+    /// when the order is final.
+    placement: Option<Placement>,
+    /// The node the actor runs on.
+    node: Arc<str>,
 }
 
 /// What an [`OrderActor`] is made of.
@@ -75,6 +81,8 @@ pub(super) struct OrderParts {
     pub(super) payments: Payments,
     pub(super) journal: Arc<OrderJournal>,
     pub(super) reservation: Option<Reservation>,
+    pub(super) placement: Option<Placement>,
+    pub(super) node: Arc<str>,
 }
 
 impl OrderActor {
@@ -93,6 +101,24 @@ impl OrderActor {
             payments: parts.payments,
             journal: parts.journal,
             reservation: parts.reservation,
+            placement: parts.placement,
+            node: parts.node,
+        }
+    }
+
+    /// Gives the order's name up in the cluster (in the background: the
+    /// order is final, nothing waits for this).
+    fn release_name(&mut self) {
+        let Some(placement) = self.placement.take() else {
+            return;
+        };
+        let name = format!("order-{}", self.view.id);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = placement.release(&name).await {
+                    tracing::debug!(order = name, %error, "cannot release the order's name");
+                }
+            });
         }
     }
 
@@ -122,6 +148,7 @@ impl OrderActor {
     async fn finish(&mut self, kind: OrderEventKind, ctx: &mut Context<Self>) {
         self.record(kind).await;
         self.reservation = None;
+        self.release_name();
         ctx.stop();
     }
 
@@ -158,6 +185,42 @@ impl Drop for OrderActor {
             });
             let _ = self.bus.try_publish(event.topic(), event);
         }
+        self.release_name();
+    }
+}
+
+impl RemoteActor for OrderActor {
+    const TYPE: &'static str = "order";
+}
+
+/// What the live actor of an order says: its own view and where it runs
+/// (`GET /api/orders/{id}/actor`, answered from any node).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Inspect;
+
+/// The answer to [`Inspect`].
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ActorView {
+    /// The node the actor runs on.
+    pub node: String,
+    /// The order as the actor holds it.
+    pub order: OrderView,
+}
+
+impl Message for Inspect {
+    type Reply = ActorView;
+}
+
+impl RemoteMessage for Inspect {
+    const NAME: &'static str = "hub-order-inspect";
+}
+
+impl Handler<Inspect> for OrderActor {
+    async fn handle(&mut self, _: Inspect, _: &mut Context<Self>) -> Result<ActorView, ActorError> {
+        Ok(ActorView {
+            node: self.node.to_string(),
+            order: self.view.clone(),
+        })
     }
 }
 

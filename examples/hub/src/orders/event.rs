@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 /// Where an order is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrderState {
     /// Accepted, not yet worked on (or waiting for the payments breaker to
@@ -37,7 +37,7 @@ impl OrderState {
 
 /// Why an order failed, as a bounded set (a metric label, an analytics
 /// key); the event's `reason` has the words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The provider said no.
@@ -63,7 +63,7 @@ impl FailureKind {
 }
 
 /// What happened to an order, one step of its log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OrderEventKind {
     /// The order was accepted.
@@ -146,7 +146,7 @@ impl OrderEventKind {
 
 /// One recorded event: the step, which order, its place in the order's
 /// log, and when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderEvent {
     /// The order.
     pub order_id: u64,

@@ -7,12 +7,20 @@
 //! [`MAX_EVENTS_PER_ORDER`] only its final event is still recorded (an
 //! order that waits on an open breaker adds one `payment_unavailable` per
 //! retry). Every operation is O(1) amortised, plus the copy of one log.
+//!
+//! An event is appended once: one whose `seq` is not past the last one of
+//! its order's log is a copy (the bus subscription that feeds the journal
+//! sees the events this node's actors appended themselves, and, in a
+//! cluster, a redelivered event) and is dropped. The counts of
+//! `GET /api/orders` move only when an event is appended, so they count
+//! each event once whichever way it came.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::event::{OrderEvent, OrderView};
+use super::event::{OrderEvent, OrderEventKind, OrderView};
 
 /// The longest log kept for one order.
 pub const MAX_EVENTS_PER_ORDER: usize = 256;
@@ -23,6 +31,29 @@ pub(super) struct OrderJournal {
     logs: Mutex<Logs>,
     max_finished: usize,
     max_age: Duration,
+    counts: Counts,
+}
+
+/// Events appended, by kind.
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    pub(super) created: AtomicU64,
+    pub(super) processing: AtomicU64,
+    pub(super) completed: AtomicU64,
+    pub(super) failed: AtomicU64,
+}
+
+impl Counts {
+    fn add(&self, kind: &OrderEventKind) {
+        let counter = match kind {
+            OrderEventKind::Created { .. } => &self.created,
+            OrderEventKind::Processing => &self.processing,
+            OrderEventKind::Completed => &self.completed,
+            OrderEventKind::Failed { .. } => &self.failed,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -38,17 +69,23 @@ impl OrderJournal {
             logs: Mutex::default(),
             max_finished,
             max_age,
+            counts: Counts::default(),
         }
     }
 
-    /// Appends `event` to its order's log (a `created` event starts one);
-    /// a final event queues the order for eviction.
-    pub(super) fn append(&self, event: OrderEvent) {
+    /// Appends `event` to its order's log (a `created` event starts one)
+    /// unless the log already has it; a final event queues the order for
+    /// eviction. Whether it was new.
+    pub(super) fn append(&self, event: OrderEvent) -> bool {
         let now = Instant::now();
         let mut logs = self.lock();
         let id = event.order_id;
         let is_final = event.kind.is_final();
         let log = logs.by_id.entry(id).or_default();
+        if log.last().is_some_and(|last| last.seq >= event.seq || last.kind.is_final()) {
+            return false;
+        }
+        self.counts.add(&event.kind);
         if log.len() < MAX_EVENTS_PER_ORDER || is_final {
             log.push(event);
         }
@@ -56,6 +93,12 @@ impl OrderJournal {
             logs.finished.push_back((now, id));
         }
         self.evict(&mut logs, now);
+        true
+    }
+
+    /// Events appended so far, by kind.
+    pub(super) fn counts(&self) -> &Counts {
+        &self.counts
     }
 
     /// Order `id`'s events, oldest first, while it is kept.
@@ -147,6 +190,23 @@ mod tests {
         let events = journal.events(1).unwrap();
         assert_eq!(events.len(), MAX_EVENTS_PER_ORDER + 1);
         assert_eq!(journal.view(1).unwrap().state, OrderState::Failed);
+    }
+
+    #[test]
+    fn an_event_is_appended_and_counted_once() {
+        let journal = OrderJournal::new(10, Duration::from_secs(60));
+        assert!(journal.append(created(1)));
+        assert!(!journal.append(created(1)));
+        assert!(journal.append(event(1, 2, OrderEventKind::Processing)));
+        assert!(!journal.append(created(1)));
+        assert!(journal.append(event(1, 3, OrderEventKind::Completed)));
+        // Nothing after the final event, whatever its seq.
+        assert!(!journal.append(event(1, 4, OrderEventKind::Processing)));
+        assert_eq!(journal.events(1).unwrap().len(), 3);
+        let counts = journal.counts();
+        assert_eq!(counts.created.load(Ordering::Relaxed), 1);
+        assert_eq!(counts.processing.load(Ordering::Relaxed), 1);
+        assert_eq!(counts.completed.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -45,6 +45,7 @@ mod event;
 mod journal;
 mod payments;
 mod problem;
+mod recover;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,11 +56,12 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use cortex::actor::{ActorSystem, RestartPolicy};
+use cortex::actor::cluster::{Placement, RemoteError};
+use cortex::actor::{ActorRef, ActorSystem, AskError, RestartPolicy};
 use cortex::resilience::{PolicyRegistry, RegistryError};
 use serde_json::{Value, json};
 
-pub use actor::{NewOrder, OrderActor};
+pub use actor::{ActorView, Inspect, NewOrder, OrderActor};
 pub use event::{FailureKind, OrderEvent, OrderEventKind, OrderState, OrderView};
 pub use journal::MAX_EVENTS_PER_ORDER;
 pub use payments::PAYMENTS;
@@ -71,6 +73,7 @@ use journal::OrderJournal;
 use payments::Payments;
 use problem::Problem;
 
+use crate::cluster::HubCluster;
 use crate::routes::IndexedRouter;
 
 /// The bounds of the order service. The defaults are the Hub's.
@@ -110,24 +113,17 @@ impl Default for OrdersConfig {
     }
 }
 
-/// Orders seen per state, kept by a bus subscription.
-#[derive(Default)]
-struct Counts {
-    created: AtomicU64,
-    processing: AtomicU64,
-    completed: AtomicU64,
-    failed: AtomicU64,
-}
-
 #[derive(Clone)]
 struct OrdersState {
     config: Arc<OrdersConfig>,
     system: ActorSystem,
     payments: Payments,
     next_id: Arc<AtomicU64>,
-    counts: Arc<Counts>,
     in_flight: Arc<InFlight>,
     journal: Arc<OrderJournal>,
+    /// In a cluster of Hubs: ids, placement and remote actors.
+    cluster: Option<HubCluster>,
+    node: Arc<str>,
 }
 
 /// The order routes alone, with `config`: registers the `payments`
@@ -138,7 +134,7 @@ pub fn router(
     system: &ActorSystem,
     policies: &PolicyRegistry,
 ) -> Result<Router, RegistryError> {
-    Ok(routes_with(config, system, policies)?.into_parts().0)
+    Ok(routes_with(config, system, policies, None, "hub")?.into_parts().0)
 }
 
 /// Registers the payment policies and returns the order routes bounded
@@ -147,38 +143,44 @@ pub(crate) fn routes_with(
     config: OrdersConfig,
     system: &ActorSystem,
     policies: &PolicyRegistry,
+    cluster: Option<&HubCluster>,
+    node: &str,
 ) -> Result<IndexedRouter, RegistryError> {
     let payments = Payments::register(policies)?;
-    let counts = Arc::new(Counts::default());
-    let seen = Arc::clone(&counts);
+    let journal = Arc::new(OrderJournal::new(
+        config.keep_finished,
+        config.keep_finished_for,
+    ));
+    // The journal hears every order event on the bus: this node's (already
+    // appended by their actors, so dropped as copies) and, in a cluster,
+    // the other nodes'.
+    let feed = Arc::clone(&journal);
     let subscribed = system
         .events()
         .subscribe_fn::<OrderEvent, _>("order.*", move |_, event| {
-            let counter = match event.kind {
-                OrderEventKind::Created { .. } => &seen.created,
-                OrderEventKind::Processing => &seen.processing,
-                OrderEventKind::Completed => &seen.completed,
-                OrderEventKind::Failed { .. } => &seen.failed,
-                _ => return,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            feed.append(event.clone());
         });
     if let Err(error) = subscribed {
         // Only a malformed pattern fails, and this one is a constant.
-        tracing::error!(%error, "order counts will stay at zero");
+        tracing::error!(%error, "the journal will only see this node's orders");
+    }
+    if let Some(cluster) = cluster {
+        tokio::spawn(recover::take_over_orphans(
+            cluster.clone(),
+            Arc::clone(&journal),
+            system.events().clone(),
+        ));
     }
     let body_limit = DefaultBodyLimit::max(config.max_body_bytes);
     let state = OrdersState {
         system: system.clone(),
         payments,
         next_id: Arc::new(AtomicU64::new(1)),
-        counts,
         in_flight: InFlight::new(config.max_in_flight),
-        journal: Arc::new(OrderJournal::new(
-            config.keep_finished,
-            config.keep_finished_for,
-        )),
+        journal,
         config: Arc::new(config),
+        cluster: cluster.cloned(),
+        node: Arc::from(node),
     };
     Ok(IndexedRouter::new()
         .route(
@@ -190,6 +192,11 @@ pub(crate) fn routes_with(
             "/api/orders/{id}",
             "the order's state: the fold of its event log",
             get(read),
+        )
+        .route(
+            "/api/orders/{id}/actor",
+            "the order's live actor, asked wherever it runs (any node of a cluster): its view and its node; 404 once the order is final",
+            get(actor_view),
         )
         .route(
             "/api/orders/{id}/events",
@@ -254,7 +261,19 @@ async fn create(
             state.config.retry_after,
         ));
     };
-    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+    let id = match &state.cluster {
+        Some(cluster) => cluster
+            .order_ids
+            .next()
+            .await
+            .map_err(|error| Problem::unavailable(format!("no order id from the cluster: {error}")))?,
+        None => state.next_id.fetch_add(1, Ordering::Relaxed),
+    };
+    let name = format!("order-{id}");
+    let placement = match &state.cluster {
+        Some(cluster) => claim(cluster, &name).await,
+        None => None,
+    };
     // The `created` event is journaled here, before the answer, so the
     // `location` answered below is readable at once (the actor is built in
     // its own task, which may run after this handler answers).
@@ -282,6 +301,8 @@ async fn create(
         payments: state.payments.clone(),
         journal: Arc::clone(&state.journal),
         reservation: Some(reservation),
+        placement,
+        node: Arc::clone(&state.node),
     });
     let spawned = state
         .system
@@ -289,7 +310,7 @@ async fn create(
             let parts = parts.take().expect("an order actor is made once");
             OrderActor::new(parts)
         })
-        .name(format!("order-{id}"))
+        .name(name.clone())
         // A crashed order must not be re-created and paid twice.
         .restart_policy(RestartPolicy::never())
         .spawn();
@@ -306,6 +327,9 @@ async fn create(
         });
         Problem::unavailable(error.to_string())
     })?;
+    if let Some(cluster) = &state.cluster {
+        serve(cluster, &name, &actor).await;
+    }
     actor
         .tell(Process)
         .await
@@ -316,6 +340,87 @@ async fn create(
             json!({ "id": id, "state": OrderState::Pending, "location": format!("/api/orders/{id}") }),
         ),
     ))
+}
+
+/// Claims the order's name for this node; `None` (and counted) when NATS
+/// is away, so placing orders does not wait for it.
+async fn claim(cluster: &HubCluster, name: &str) -> Option<Placement> {
+    if !cluster.cluster.is_connected() {
+        cluster.count_unplaced();
+        return None;
+    }
+    match cluster.placement.claim(name).await {
+        Ok(claim) if claim.is_mine() => Some(cluster.placement.clone()),
+        Ok(claim) => {
+            // Ids are unique across the cluster, so this is a bug.
+            tracing::error!(order = name, ?claim, "an order id is claimed by another node");
+            cluster.count_unplaced();
+            None
+        }
+        Err(error) => {
+            tracing::warn!(order = name, %error, "cannot claim the order's name; it runs here unplaced");
+            cluster.count_unplaced();
+            None
+        }
+    }
+}
+
+/// Makes the order's actor reachable from every node until it stops.
+async fn serve(cluster: &HubCluster, name: &str, actor: &ActorRef<OrderActor>) {
+    if !cluster.cluster.is_connected() {
+        return;
+    }
+    let served = cluster
+        .cluster
+        .serve(name, actor)
+        .message::<Inspect>()
+        .start()
+        .await;
+    if let Err(error) = served {
+        tracing::warn!(order = name, %error, "the order's actor is reachable from this node only");
+    }
+}
+
+/// The order's live actor, wherever it runs.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/actor",
+    tag = "orders",
+    operation_id = "order_actor",
+    params(("id" = u64, Path, description = "the order's id")),
+    responses(
+        (status = 200, description = "the actor's own view of the order, and its node", body = ActorView),
+        (status = 400, description = "the id is not a number (axum's plain-text rejection)", body = String, content_type = "text/plain"),
+        (status = 404, description = "no live actor: the order is final, or unknown", body = crate::openapi::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "the actor's node did not answer", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    ),
+)]
+async fn actor_view(
+    State(state): State<OrdersState>,
+    Path(id): Path<u64>,
+) -> Result<Json<ActorView>, Problem> {
+    let name = format!("order-{id}");
+    let answer = match (state.system.lookup::<OrderActor>(&name), &state.cluster) {
+        (Some(actor), _) => actor.ask(Inspect).await.map_err(RemoteError::from),
+        (None, Some(cluster)) => {
+            cluster
+                .cluster
+                .remote::<OrderActor>(&name)
+                .with_timeout(Duration::from_secs(2))
+                .ask(Inspect)
+                .await
+        }
+        (None, None) => Err(RemoteError::Ask(AskError::ActorStopped)),
+    };
+    match answer {
+        Ok(view) => Ok(Json(view)),
+        Err(RemoteError::Ask(AskError::ActorStopped | AskError::NoReply)) => {
+            Err(Problem::no_live_actor(id))
+        }
+        Err(error) => Err(Problem::unavailable(format!(
+            "the order's actor did not answer: {error}"
+        ))),
+    }
 }
 
 /// The trace id of the current request's span, when it is sampled.
@@ -388,7 +493,7 @@ async fn events(
     )),
 )]
 async fn summary(State(state): State<OrdersState>) -> Json<Value> {
-    let counts = &state.counts;
+    let counts = state.journal.counts();
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     let system = state.system.stats();
     Json(json!({

@@ -109,6 +109,16 @@ impl Problem {
         )
     }
 
+    /// 404: the order has no live actor on any node (it is final, or
+    /// unknown).
+    pub(super) fn no_live_actor(id: u64) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "/problems/no-live-order-actor",
+            format!("order {id} has no live actor: it is final or unknown (GET /api/orders/{id} has its log)"),
+        )
+    }
+
     /// 503: the actor system could not take the order or answer for it.
     pub(super) fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
