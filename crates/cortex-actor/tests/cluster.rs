@@ -704,6 +704,45 @@ async fn placement_gives_one_owner_and_a_dead_nodes_names_are_taken_over() {
 
 #[tokio::test]
 #[ignore = "needs nats-server -js; cargo xtask cluster runs them"]
+async fn wait_stored_returns_once_the_stream_has_every_event() {
+    let ns = namespace("stored");
+    let a = node(&ns, "node-a", true).await;
+    a.bridge::<OrderEvent>("order.*", Transport::JetStream)
+        .await
+        .unwrap();
+    a.bridge::<AuditEvent>("audit.*", Transport::JetStream)
+        .await
+        .unwrap();
+    for round in 0..5_u64 {
+        for id in 0..100 {
+            a.bus()
+                .publish("order.created", OrderEvent { id: round * 100 + id })
+                .await
+                .unwrap();
+        }
+        a.bus()
+            .publish("audit.seen", AuditEvent { text: round.to_string() })
+            .await
+            .unwrap();
+        assert!(a.wait_stored(Duration::from_secs(10)).await);
+        // Stored means in the stream: its message count says so.
+        let stream = async_nats::jetstream::new(a.client().clone())
+            .get_stream(a.stream_name())
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages;
+        assert_eq!(stream, (round + 1) * 101);
+    }
+    // With nothing queued it returns at once.
+    assert!(a.wait_stored(Duration::from_millis(1)).await);
+}
+
+#[tokio::test]
+#[ignore = "needs nats-server -js; cargo xtask cluster runs them"]
 async fn shutdown_hands_every_published_event_to_the_server() {
     let ns = namespace("drain");
     let a = node(&ns, "node-a", true).await;

@@ -128,6 +128,8 @@ pub(crate) fn routes() -> IndexedRouter {
         crate::orders::summary,
         crate::orders::read,
         crate::orders::events,
+        crate::orders::actor_view,
+        cluster_status,
         crate::analytics::analytics,
         crate::notifications::ws::upgrade,
         crate::notifications::sse::stream,
@@ -427,6 +429,20 @@ fn not_modified() {}
 )]
 #[allow(dead_code)] // a stub: only its attribute is used
 fn metrics() {}
+
+/// This replica in its cluster of Hubs.
+#[utoipa::path(
+    get,
+    path = "/api/cluster",
+    tag = "orders",
+    responses((
+        status = 200,
+        description = "`{\"node\", \"clustered\": false}` on one machine; clustered, also `namespace`, `connected` (to NATS), `events` (exported, stored, duplicates, publish_retries, imported, …), `actors.served` and `orders` (`unplaced` while NATS was away, `recovered` from dead nodes)",
+        body = Object,
+    )),
+)]
+#[allow(dead_code)] // a stub: only its attribute is used
+fn cluster_status() {}
 
 /// Every resilience policy's stats (`PolicyRegistry::all_stats`).
 #[utoipa::path(

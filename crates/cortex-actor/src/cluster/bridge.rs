@@ -11,7 +11,7 @@
 use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -39,6 +39,32 @@ const PUBLISH_WINDOW: usize = 128;
 pub(crate) struct ExporterTask {
     pub(crate) subscription: SubscriptionHandle,
     pub(crate) task: JoinHandle<()>,
+    /// For JetStream bridges: how far the server has stored.
+    pub(crate) progress: Option<Arc<Progress>>,
+}
+
+/// One JetStream bridge's events: tickets handed out as they are queued,
+/// and the highest ticket up to which every event is stored.
+pub(crate) struct Progress {
+    issued: AtomicU64,
+    stored: tokio::sync::watch::Sender<u64>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self {
+            issued: AtomicU64::new(0),
+            stored: tokio::sync::watch::Sender::new(0),
+        }
+    }
+
+    /// Waits until every event queued before the call is stored.
+    pub(crate) async fn caught_up(&self) {
+        let target = self.issued.load(Ordering::Acquire);
+        let mut stored = self.stored.subscribe();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = stored.wait_for(|stored| *stored >= target).await;
+    }
 }
 
 /// One event, encoded, on its way to NATS.
@@ -46,6 +72,9 @@ struct Outgoing {
     subject: String,
     headers: HeaderMap,
     payload: Bytes,
+    /// Its place among the bridge's events, for [`Progress`] (0 on core
+    /// bridges).
+    ticket: u64,
 }
 
 impl Inner {
@@ -87,6 +116,7 @@ impl Inner {
             subject: format!("{}{topic}", self.event_prefix),
             headers,
             payload,
+            ticket: 0,
         })
     }
 }
@@ -97,6 +127,7 @@ struct Exporter<E> {
     bridge: u64,
     transport: Transport,
     sender: mpsc::Sender<Outgoing>,
+    progress: Option<Arc<Progress>>,
     _event: PhantomData<fn(E)>,
 }
 
@@ -115,24 +146,37 @@ impl<E: RemoteEvent> Exporter<E> {
     }
 }
 
+impl<E> Exporter<E> {
+    /// Numbers an event whose queue slot is reserved: a ticket is only
+    /// handed out for an event that will reach the forwarder, so the
+    /// stored mark never waits for one that will not.
+    fn ticketed(&self, mut outgoing: Outgoing) -> Outgoing {
+        if let Some(progress) = &self.progress {
+            outgoing.ticket = progress.issued.fetch_add(1, Ordering::AcqRel) + 1;
+        }
+        outgoing
+    }
+}
+
 impl<E: RemoteEvent> Subscriber for Exporter<E> {
     fn try_deliver(&self, topic: &str, event: &(dyn Any + Send + Sync)) -> Outcome {
         let outgoing = match self.prepare(topic, event) {
             Ok(outgoing) => outgoing,
             Err(outcome) => return outcome,
         };
-        match self.sender.try_send(outgoing) {
-            Ok(()) => {
+        match self.sender.try_reserve() {
+            Ok(permit) => {
+                permit.send(self.ticketed(outgoing));
                 bump(&self.inner.counters.exported);
                 Outcome::Delivered
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(())) => {
                 if self.transport == Transport::Core {
                     bump(&self.inner.counters.export_dropped);
                 }
                 Outcome::Full
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Outcome::Gone,
+            Err(mpsc::error::TrySendError::Closed(())) => Outcome::Gone,
         }
     }
 
@@ -146,8 +190,9 @@ impl<E: RemoteEvent> Subscriber for Exporter<E> {
                 Ok(outgoing) => outgoing,
                 Err(outcome) => return outcome,
             };
-            match self.sender.send(outgoing).await {
-                Ok(()) => {
+            match self.sender.reserve().await {
+                Ok(permit) => {
+                    permit.send(self.ticketed(outgoing));
                     bump(&self.inner.counters.exported);
                     Outcome::Delivered
                 }
@@ -221,6 +266,7 @@ impl Cluster {
             });
 
         let (sender, receiver) = mpsc::channel(EXPORT_QUEUE);
+        let progress = (transport == Transport::JetStream).then(|| Arc::new(Progress::new()));
         let delivery = match transport {
             Transport::Core => Delivery::BestEffort,
             Transport::JetStream => Delivery::Guaranteed,
@@ -234,14 +280,17 @@ impl Cluster {
                 bridge,
                 transport,
                 sender,
+                progress: progress.clone(),
                 _event: PhantomData,
             }),
         )?;
         let forwarder = match transport {
             Transport::Core => tokio::spawn(forward_core(Arc::clone(&self.inner), receiver)),
-            Transport::JetStream => {
-                tokio::spawn(forward_jetstream(Arc::clone(&self.inner), receiver))
-            }
+            Transport::JetStream => tokio::spawn(forward_jetstream(
+                Arc::clone(&self.inner),
+                receiver,
+                progress.clone().unwrap_or_else(|| Arc::new(Progress::new())),
+            )),
         };
         self.inner
             .exporters
@@ -250,6 +299,7 @@ impl Cluster {
             .push(ExporterTask {
                 subscription,
                 task: forwarder,
+                progress,
             });
         match consumer {
             None => self.track(tokio::spawn(import::<E>(
@@ -333,10 +383,17 @@ async fn forward_core(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Outgoing>)
 /// the same `Nats-Msg-Id`, until the server has it. The server drops the
 /// copies it already stored (within the stream's two-minute duplicate
 /// window), so a retry never stores an event twice.
-async fn forward_jetstream(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Outgoing>) {
+async fn forward_jetstream(
+    inner: Arc<Inner>,
+    mut receiver: mpsc::Receiver<Outgoing>,
+    progress: Arc<Progress>,
+) {
     let Some(jetstream) = inner.jetstream.clone() else {
         return;
     };
+    // Tickets stored beyond the mark, waiting for the ones before them.
+    let mut stored_ahead = std::collections::BTreeSet::new();
+    let mut mark = 0;
     let mut window = Vec::with_capacity(PUBLISH_WINDOW);
     while receiver.recv_many(&mut window, PUBLISH_WINDOW).await > 0 {
         let mut backoff = Duration::from_millis(50);
@@ -365,6 +422,11 @@ async fn forward_jetstream(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Outgo
                         if ack.duplicate {
                             bump(&inner.counters.duplicates);
                         }
+                        stored_ahead.insert(out.ticket);
+                        while stored_ahead.remove(&(mark + 1)) {
+                            mark += 1;
+                        }
+                        progress.stored.send_replace(mark);
                     }
                     Err(error) => {
                         tracing::debug!(target: "cortex_actor::cluster", subject = %out.subject, %error, "JetStream publish not acknowledged; retrying");

@@ -482,6 +482,27 @@ impl Cluster {
         tasks.push(task);
     }
 
+    /// Waits (at most `timeout`) until JetStream has stored every event
+    /// this node's JetStream bridges took before the call; false if the
+    /// time ran out (NATS is away). What a service answers after this
+    /// returned true survives the node: it is in the stream.
+    pub async fn wait_stored(&self, timeout: Duration) -> bool {
+        let progress: Vec<Arc<bridge::Progress>> = self
+            .inner
+            .exporters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|exporter| exporter.progress.clone())
+            .collect();
+        tokio::time::timeout(
+            timeout,
+            futures_util::future::join_all(progress.iter().map(|p| p.caught_up())),
+        )
+        .await
+        .is_ok()
+    }
+
     /// Leaves the cluster: stops importing and consuming, then waits up to
     /// `grace` for the bridges to hand every event already published here
     /// to NATS (for JetStream bridges: until the server stored it), and

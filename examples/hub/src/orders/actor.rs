@@ -47,9 +47,6 @@ fn one() -> u32 {
 pub struct OrderActor {
     /// The fold of the events recorded so far.
     view: OrderView,
-    /// The `created` event, journaled by the request; published from
-    /// `pre_start`.
-    created: Option<OrderEvent>,
     fail_payment: bool,
     trace_id: Option<String>,
     /// The placing request's trace context, current while the actor works
@@ -72,7 +69,7 @@ pub struct OrderActor {
 
 /// What an [`OrderActor`] is made of.
 pub(super) struct OrderParts {
-    /// The order's first event, already journaled.
+    /// The order's first event, already journaled and published.
     pub(super) created: OrderEvent,
     pub(super) fail_payment: bool,
     pub(super) trace: opentelemetry::Context,
@@ -91,7 +88,6 @@ impl OrderActor {
         Self {
             view: OrderView::replay(created.order_id, [&created]),
             trace_id: created.trace_id.clone(),
-            created: Some(created),
             fail_payment: parts.fail_payment,
             trace: parts.trace,
             processing_announced: false,
@@ -159,19 +155,10 @@ impl OrderActor {
     }
 }
 
-impl Actor for OrderActor {
-    async fn pre_start(&mut self, _: &mut Context<Self>) -> Result<(), ActorError> {
-        if let Some(created) = self.created.take() {
-            let trace = self.trace.clone();
-            let _ = self
-                .bus
-                .publish(created.topic(), created)
-                .with_context(trace)
-                .await;
-        }
-        Ok(())
-    }
-}
+/// The `created` event is journaled and published by the request that
+/// placed the order (in a cluster, stored before the answer), so the actor
+/// starts with nothing to announce.
+impl Actor for OrderActor {}
 
 impl Drop for OrderActor {
     /// An actor that goes before its order is final (a panic, a kill, a

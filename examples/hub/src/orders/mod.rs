@@ -288,6 +288,13 @@ async fn create(
         },
     };
     state.journal.append(created.clone());
+    // Published here, in the request's trace context, before the actor
+    // exists: every event of the order follows it on the bus.
+    let _ = state
+        .system
+        .events()
+        .publish(created.topic(), created.clone())
+        .await;
     // The factory runs once (orders are never restarted); if the spawn
     // fails, the reservation drops with it and the order is abandoned.
     let mut parts = Some(OrderParts {
@@ -314,19 +321,24 @@ async fn create(
         // A crashed order must not be re-created and paid twice.
         .restart_policy(RestartPolicy::never())
         .spawn();
-    let actor = spawned.map_err(|error| {
-        state.journal.append(OrderEvent {
-            order_id: id,
-            seq: 2,
-            at_ms: event::now_ms(),
-            trace_id: None,
-            kind: OrderEventKind::Failed {
-                kind: FailureKind::Abandoned,
-                reason: format!("the order's actor could not start: {error}"),
-            },
-        });
-        Problem::unavailable(error.to_string())
-    })?;
+    let actor = match spawned {
+        Ok(actor) => actor,
+        Err(error) => {
+            let failed = OrderEvent {
+                order_id: id,
+                seq: 2,
+                at_ms: event::now_ms(),
+                trace_id: None,
+                kind: OrderEventKind::Failed {
+                    kind: FailureKind::Abandoned,
+                    reason: format!("the order's actor could not start: {error}"),
+                },
+            };
+            state.journal.append(failed.clone());
+            let _ = state.system.events().publish(failed.topic(), failed).await;
+            return Err(Problem::unavailable(error.to_string()));
+        }
+    };
     if let Some(cluster) = &state.cluster {
         serve(cluster, &name, &actor).await;
     }
@@ -334,13 +346,20 @@ async fn create(
         .tell(Process)
         .await
         .map_err(|error| Problem::unavailable(error.to_string()))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(
-            json!({ "id": id, "state": OrderState::Pending, "location": format!("/api/orders/{id}") }),
-        ),
-    ))
+    let mut accepted =
+        json!({ "id": id, "state": OrderState::Pending, "location": format!("/api/orders/{id}") });
+    if let Some(cluster) = &state.cluster {
+        // In a cluster, the answer says whether the order is in the
+        // stream, so it survives this node: every node will see it.
+        accepted["stored"] = cluster.cluster.wait_stored(STORED_WITHIN).await.into();
+    }
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
+
+/// How long `POST /api/orders` waits, in a cluster, for the order's
+/// `created` event to be stored in the stream before it answers anyway
+/// (with `"stored": false`: NATS is away, the order runs here).
+const STORED_WITHIN: Duration = Duration::from_secs(1);
 
 /// Claims the order's name for this node; `None` (and counted) when NATS
 /// is away, so placing orders does not wait for it.
