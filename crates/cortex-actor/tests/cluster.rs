@@ -716,12 +716,22 @@ async fn wait_stored_returns_once_the_stream_has_every_event() {
     for round in 0..5_u64 {
         for id in 0..100 {
             a.bus()
-                .publish("order.created", OrderEvent { id: round * 100 + id })
+                .publish(
+                    "order.created",
+                    OrderEvent {
+                        id: round * 100 + id,
+                    },
+                )
                 .await
                 .unwrap();
         }
         a.bus()
-            .publish("audit.seen", AuditEvent { text: round.to_string() })
+            .publish(
+                "audit.seen",
+                AuditEvent {
+                    text: round.to_string(),
+                },
+            )
             .await
             .unwrap();
         assert!(a.wait_stored(Duration::from_secs(10)).await);

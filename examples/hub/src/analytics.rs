@@ -15,7 +15,7 @@
 //! p50/p95/p99 of the processing time estimated from the histogram's
 //! buckets the way Prometheus' `histogram_quantile` does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::State;
@@ -58,6 +58,10 @@ struct Inner {
 #[derive(Debug, Default)]
 struct Window {
     created_at_ms: HashMap<u64, u64>,
+    /// The latest events counted, as `(order, seq)`: in a cluster an event
+    /// can arrive twice (at least once delivery), and is counted once.
+    recent: HashSet<(u64, u32)>,
+    recent_order: VecDeque<(u64, u32)>,
     /// `(unix second, created, completed, failed)`, one slot per second of
     /// the window, reused round-robin.
     slots: Vec<(u64, u64, u64, u64)>,
@@ -208,8 +212,11 @@ impl Analytics {
 
 impl Inner {
     fn record(&self, event: &OrderEvent) {
-        self.events.with_labels([event.kind.name()]).inc();
         let mut window = self.lock();
+        if !window.first_time(event) {
+            return;
+        }
+        self.events.with_labels([event.kind.name()]).inc();
         let second = event.at_ms / 1000;
         match &event.kind {
             OrderEventKind::Created { .. } => {
@@ -250,7 +257,26 @@ impl Inner {
     }
 }
 
+/// How many `(order, seq)` pairs analytics remembers to drop copies.
+const RECENT_EVENTS: usize = 65_536;
+
 impl Window {
+    /// Whether `event` is seen for the first time (among the latest
+    /// [`RECENT_EVENTS`]); remembers it.
+    fn first_time(&mut self, event: &OrderEvent) -> bool {
+        let key = (event.order_id, event.seq);
+        if !self.recent.insert(key) {
+            return false;
+        }
+        self.recent_order.push_back(key);
+        if self.recent_order.len() > RECENT_EVENTS {
+            if let Some(oldest) = self.recent_order.pop_front() {
+                self.recent.remove(&oldest);
+            }
+        }
+        true
+    }
+
     /// The slot of unix second `second`, cleared if it last held an older
     /// second.
     fn slot(&mut self, second: u64) -> &mut (u64, u64, u64, u64) {
@@ -353,5 +379,38 @@ mod tests {
         assert_eq!(histogram_quantile(0.5, &bounds, &[0, 0, 0, 0]), None);
         // Everything above the last bound: the last bound.
         assert_eq!(histogram_quantile(0.99, &bounds, &[0, 0, 0, 5]), Some(0.4));
+    }
+
+    #[tokio::test]
+    async fn an_event_delivered_twice_is_counted_once() {
+        let bus = EventBus::new();
+        let analytics = Analytics::start(&MetricsRegistry::new(), &bus).unwrap();
+        let event = |seq, kind| OrderEvent {
+            order_id: 7,
+            seq,
+            at_ms: 1_000,
+            trace_id: None,
+            kind,
+        };
+        let created = event(
+            1,
+            OrderEventKind::Created {
+                item: "book".into(),
+                quantity: 1,
+            },
+        );
+        for copy in [
+            created.clone(),
+            created,
+            event(2, OrderEventKind::Completed),
+            event(2, OrderEventKind::Completed),
+        ] {
+            bus.publish(copy.topic(), copy).await.unwrap();
+        }
+        let snapshot = analytics.snapshot();
+        assert_eq!(snapshot["orders"]["created"], 1);
+        assert_eq!(snapshot["orders"]["completed"], 1);
+        assert_eq!(snapshot["orders"]["active"], 0);
+        assert_eq!(snapshot["events"]["created"], 1);
     }
 }

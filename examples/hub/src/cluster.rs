@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cortex::actor::EventBus;
-use cortex::actor::cluster::{Cluster, ClusterError, IdAllocator, Placement, RemoteEvent, Transport};
+use cortex::actor::cluster::{
+    Cluster, ClusterError, IdAllocator, Placement, RemoteEvent, Transport,
+};
 use serde_json::{Value, json};
 
 use crate::ClusterConfig;
@@ -56,7 +58,10 @@ struct Counters {
 
 impl HubCluster {
     /// Joins the cluster `config` names, if it names a NATS server.
-    pub async fn join(config: &ClusterConfig, bus: &EventBus) -> Result<Option<Self>, ClusterError> {
+    pub async fn join(
+        config: &ClusterConfig,
+        bus: &EventBus,
+    ) -> Result<Option<Self>, ClusterError> {
         let Some(url) = &config.nats_url else {
             return Ok(None);
         };

@@ -289,7 +289,9 @@ impl Cluster {
             Transport::JetStream => tokio::spawn(forward_jetstream(
                 Arc::clone(&self.inner),
                 receiver,
-                progress.clone().unwrap_or_else(|| Arc::new(Progress::new())),
+                progress
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(Progress::new())),
             )),
         };
         self.inner

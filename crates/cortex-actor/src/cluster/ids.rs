@@ -80,7 +80,9 @@ impl IdAllocator {
                     std::str::from_utf8(&entry.value)
                         .ok()
                         .and_then(|text| text.parse::<u64>().ok())
-                        .ok_or_else(|| kv_error(format!("id counter {:?} is not a number", self.key)))?,
+                        .ok_or_else(|| {
+                            kv_error(format!("id counter {:?} is not a number", self.key))
+                        })?,
                     Some(entry.revision),
                 ),
                 _ => (1, None),

@@ -82,7 +82,10 @@ impl OrderJournal {
         let id = event.order_id;
         let is_final = event.kind.is_final();
         let log = logs.by_id.entry(id).or_default();
-        if log.last().is_some_and(|last| last.seq >= event.seq || last.kind.is_final()) {
+        if log
+            .last()
+            .is_some_and(|last| last.seq >= event.seq || last.kind.is_final())
+        {
             return false;
         }
         self.counts.add(&event.kind);

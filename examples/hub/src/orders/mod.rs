@@ -134,7 +134,9 @@ pub fn router(
     system: &ActorSystem,
     policies: &PolicyRegistry,
 ) -> Result<Router, RegistryError> {
-    Ok(routes_with(config, system, policies, None, "hub")?.into_parts().0)
+    Ok(routes_with(config, system, policies, None, "hub")?
+        .into_parts()
+        .0)
 }
 
 /// Registers the payment policies and returns the order routes bounded
@@ -262,11 +264,9 @@ async fn create(
         ));
     };
     let id = match &state.cluster {
-        Some(cluster) => cluster
-            .order_ids
-            .next()
-            .await
-            .map_err(|error| Problem::unavailable(format!("no order id from the cluster: {error}")))?,
+        Some(cluster) => cluster.order_ids.next().await.map_err(|error| {
+            Problem::unavailable(format!("no order id from the cluster: {error}"))
+        })?,
         None => state.next_id.fetch_add(1, Ordering::Relaxed),
     };
     let name = format!("order-{id}");
@@ -372,7 +372,11 @@ async fn claim(cluster: &HubCluster, name: &str) -> Option<Placement> {
         Ok(claim) if claim.is_mine() => Some(cluster.placement.clone()),
         Ok(claim) => {
             // Ids are unique across the cluster, so this is a bug.
-            tracing::error!(order = name, ?claim, "an order id is claimed by another node");
+            tracing::error!(
+                order = name,
+                ?claim,
+                "an order id is claimed by another node"
+            );
             cluster.count_unplaced();
             None
         }

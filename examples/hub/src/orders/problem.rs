@@ -115,7 +115,9 @@ impl Problem {
         Self::new(
             StatusCode::NOT_FOUND,
             "/problems/no-live-order-actor",
-            format!("order {id} has no live actor: it is final or unknown (GET /api/orders/{id} has its log)"),
+            format!(
+                "order {id} has no live actor: it is final or unknown (GET /api/orders/{id} has its log)"
+            ),
         )
     }
 

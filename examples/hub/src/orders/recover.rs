@@ -28,7 +28,11 @@ use crate::cluster::HubCluster;
 /// How often a node looks for a dead node's orders.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-pub(super) async fn take_over_orphans(cluster: HubCluster, journal: Arc<OrderJournal>, bus: EventBus) {
+pub(super) async fn take_over_orphans(
+    cluster: HubCluster,
+    journal: Arc<OrderJournal>,
+    bus: EventBus,
+) {
     let mut every = tokio::time::interval(SWEEP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
