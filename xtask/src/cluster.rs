@@ -25,8 +25,13 @@
 //!    still lets about one budget through, the fallback is counted in
 //!    `/metrics`, and the shared limit is back once Redis is.
 //!
+//! 4. **The event bus, actors and orders across three Hubs on NATS, with
+//!    chaos** (`cluster_nats.rs`): cortex-actor's cluster tests against a
+//!    real `nats-server -js`, then 3,000 orders over three clustered Hubs
+//!    while nats-server is killed for 5 s and node 2 is killed.
+//!
 //! Servers run on loopback, on free ports, and are stopped by PID; the
-//! whole scenario takes about a minute.
+//! whole scenario takes a few minutes.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -47,9 +52,22 @@ const WINDOW: Duration = Duration::from_secs(4);
 const NODES: usize = 3;
 const FALLBACKS: &str = "cortex_ratelimiter_fallback_decisions_total";
 
-pub(crate) fn run() -> Result<(), String> {
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let only = match args {
+        [] => None,
+        [flag, part] if flag == "--only" && (part == "redis" || part == "nats") => {
+            Some(part.as_str())
+        }
+        _ => return Err("usage: cargo xtask cluster [--only redis|nats]".to_owned()),
+    };
     let started = Instant::now();
     let mut redis = RedisServer::start()?;
+    if only == Some("nats") {
+        HubProcess::build()?;
+        crate::cluster_nats::run(&redis.url())?;
+        redis.stop()?;
+        return Ok(());
+    }
     println!(
         "cluster: redis-server {} on {}",
         RedisServer::version(),
@@ -158,6 +176,11 @@ pub(crate) fn run() -> Result<(), String> {
         ));
     }
     stop_all(hubs)?;
+
+    // 4. The event bus, actors and orders across nodes on NATS, with chaos.
+    if only.is_none() {
+        crate::cluster_nats::run(&redis.url())?;
+    }
     redis.stop()?;
     println!(
         "cluster: all checks passed in {:.0} s",

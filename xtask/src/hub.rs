@@ -118,6 +118,13 @@ impl HubProcess {
         self.wait_exit(STOP_TIMEOUT).map(|_| ())
     }
 
+    /// SIGKILL, and waits for the process to be gone: a crash, not a
+    /// shutdown.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM without waiting.
     pub(crate) fn terminate(&mut self) -> Result<(), String> {
         let pid = self.child.id().to_string();

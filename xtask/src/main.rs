@@ -15,6 +15,7 @@
 
 mod bench;
 mod cluster;
+mod cluster_nats;
 mod conformance;
 mod coverage;
 mod features;
@@ -27,7 +28,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-const USAGE: &str = "usage: cargo xtask <ci | features | docs | conformance | bench [--only <bench>] [--report-only] [criterion args] | loadtest [--quick] [--instructions] | cluster | deny | wasm-guests [--check]>";
+const USAGE: &str = "usage: cargo xtask <ci | features | docs | conformance | bench [--only <bench>] [--report-only] [criterion args] | loadtest [--quick] [--instructions] | cluster [--only redis|nats] | deny | wasm-guests [--check]>";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         "coverage" => coverage::run(&rest),
         "bench" => bench::run(&rest),
         "loadtest" => loadtest::run(&rest),
-        "cluster" => cluster::run(),
+        "cluster" => cluster::run(&rest),
         "deny" => deny(),
         "wasm-guests" => wasm_guests::run(&rest),
         _ => Err(USAGE.to_owned()),
@@ -120,7 +121,7 @@ fn ci() -> Result<(), String> {
     wasm_guests::run(&["--check".to_owned()])?;
     conformance::run()?;
     // Several processes on real engines (installs redis-server).
-    cluster::run()
+    cluster::run(&[])
 }
 
 /// The docs as docs.rs builds them: every feature on, warnings (broken

@@ -87,7 +87,7 @@ mod otlp;
 mod resilience;
 mod routes;
 mod serving;
-mod showcase;
+pub(crate) mod showcase;
 pub(crate) mod tools;
 mod wasm;
 

@@ -221,7 +221,7 @@ fn check_sequence(id: u64, events: &[Value], types: &[&str]) -> Result<(), Strin
     }
 }
 
-type Ws = WebSocket<TcpStream>;
+pub(crate) type Ws = WebSocket<TcpStream>;
 
 /// Opens `/api/notifications/ws?rooms=…` over plain TCP, with `origin`
 /// if given and a receive buffer of `receive_buffer` bytes if given (set
@@ -273,13 +273,17 @@ fn open_socket(
 }
 
 /// [`open_socket`] that must succeed.
-fn open(addr: SocketAddr, rooms: &str, receive_buffer: Option<usize>) -> Result<Ws, String> {
+pub(crate) fn open(
+    addr: SocketAddr,
+    rooms: &str,
+    receive_buffer: Option<usize>,
+) -> Result<Ws, String> {
     open_socket(addr, rooms, None, receive_buffer)?
         .map_err(|status| format!("WebSocket {NOTIFICATIONS}?rooms={rooms} refused with {status}"))
 }
 
 /// The next text message as JSON (pings are answered by tungstenite).
-fn next_json(socket: &mut Ws) -> Result<Value, String> {
+pub(crate) fn next_json(socket: &mut Ws) -> Result<Value, String> {
     loop {
         match socket.read() {
             Ok(Message::Text(text)) => {

@@ -354,7 +354,10 @@ impl Cluster {
                     durable_name: Some(name.clone()),
                     filter_subject: filter.to_owned(),
                     ack_policy: AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(30),
+                    // Delivering to the local bus takes microseconds; what
+                    // a node pulled and did not acknowledge (it stopped
+                    // mid-batch) comes back to its next process soon.
+                    ack_wait: Duration::from_secs(5),
                     deliver_policy: DeliverPolicy::New,
                     max_ack_pending: 4096,
                     inactive_threshold: Duration::from_secs(24 * 3600),

@@ -506,8 +506,10 @@ impl Cluster {
     /// Leaves the cluster: stops importing and consuming, then waits up to
     /// `grace` for the bridges to hand every event already published here
     /// to NATS (for JetStream bridges: until the server stored it), and
-    /// flushes the connection. Events published on the bus after this
-    /// stay local.
+    /// flushes and closes the connection. Events published on the bus after
+    /// this stay local. Events this node's JetStream bridges had pulled and
+    /// not yet delivered go to the node's next process (after a 5 s
+    /// acknowledgement wait), not lost.
     pub async fn shutdown(&self, grace: Duration) -> bool {
         let tasks = std::mem::take(
             &mut *self
@@ -539,6 +541,9 @@ impl Cluster {
         let flushed = tokio::time::timeout_at(deadline, self.inner.client.flush())
             .await
             .is_ok_and(|flushed| flushed.is_ok());
+        // Closes the connection once its subscriptions are drained: the
+        // server forgets this node's interest at once.
+        let _ = self.inner.client.drain().await;
         drained && flushed
     }
 }
