@@ -96,24 +96,17 @@ pub(crate) fn run(redis_url: &str) -> Result<(), String> {
     wait_until_connected(&addrs)?;
 
     // A WebSocket on node 3 sees node 1's orders.
-    watch_from_another_node(addrs[0], addrs[2])?;
+    let mut placed = watch_from_another_node(addrs[0], addrs[2])?;
     // A live order actor on node 1, asked from node 2.
-    remote_actor(addrs[0], addrs[1])?;
+    placed.extend(remote_actor(addrs[0], addrs[1])?);
 
     // Orders: steady, then nats-server dead for 5 s, then node 2 killed.
-    let mut placed = Vec::new();
-    let steady = ORDERS / 2;
+    let steady = ORDERS / 2 - placed.len();
     placed.extend(place(&addrs, &[0, 1, 2], steady)?);
     println!("cluster: {steady} orders placed round-robin on 3 nodes");
 
     nats.kill();
-    let outage = Instant::now();
-    let mut during = Vec::new();
-    let mut next = 0;
-    while outage.elapsed() < OUTAGE {
-        during.extend(place_one_each(&addrs, &[next % NODES])?);
-        next += 1;
-    }
+    let during = place_for(&addrs, OUTAGE)?;
     nats.restart()?;
     let unstored = during.iter().filter(|order| !order.stored).count();
     println!(
@@ -124,26 +117,40 @@ pub(crate) fn run(redis_url: &str) -> Result<(), String> {
     placed.extend(during);
     wait_until_connected(&addrs)?;
 
-    let left = ORDERS - placed.len() - WATCHED;
-    let before_kill = left / 3;
+    let before_kill = (ORDERS - placed.len()) / 3;
     placed.extend(place(&addrs, &[0, 1, 2], before_kill)?);
-    if let Some(mut node2) = hubs[1].take() {
+    let (burst, mut node2) = burst_then_kill(addrs[1], hubs[1].take())?;
+    println!(
+        "cluster: node-2 killed (SIGKILL) after {before_kill} more orders, while {} orders it had just accepted were in flight",
+        burst.len()
+    );
+    placed.extend(burst);
+    if let Some(node2) = node2.as_mut() {
         node2.kill();
     }
-    println!("cluster: node-2 killed (SIGKILL) right after {before_kill} more orders");
-    placed.extend(place(&addrs, &[0, 2], left - before_kill)?);
+    let left = ORDERS - placed.len();
+    placed.extend(place(&addrs, &[0, 2], left)?);
 
     let report = converge(&addrs, &placed)?;
     println!(
-        "cluster: {} orders in all ({} on node-2), {} stored before their answer; on node-1 and node-3 every one of them is final exactly once ({} completed, {} failed); {} taken over from node-2 and failed with the reason; {} unstored orders of node-2 lost with it",
-        report.expected + report.lost,
+        "cluster: {} orders answered 202 ({} by node-2), {} of them stored: true; node-1 and node-3 each hold all of them and {} more (node-2 stored them, then died before answering), every one final exactly once ({} completed, {} failed), and their analytics count {} created; {} unfinished orders of node-2 were taken over and failed with the reason ({} of them answered 202); {} unstored orders of node-2 were lost with it",
+        placed.len(),
         placed.iter().filter(|order| order.node == 1).count(),
         placed.iter().filter(|order| order.stored).count(),
+        report.known.saturating_sub(placed.len()),
         report.completed,
         report.failed,
+        report.known,
+        report.taken_over,
         report.recovered,
         report.lost,
     );
+    if placed.len() != ORDERS {
+        return Err(format!(
+            "cluster: placed {} orders, meant {ORDERS}",
+            placed.len()
+        ));
+    }
     for (node, status) in [(0, &report.cluster[0]), (2, &report.cluster[1])] {
         println!(
             "cluster: node-{} /api/cluster: {}",
@@ -209,12 +216,72 @@ fn place_body(n: usize) -> String {
     format!(r#"{{"item":"cluster order {n}","quantity":1}}"#)
 }
 
-/// Places one order on each of `nodes`.
-fn place_one_each(addrs: &[SocketAddr], nodes: &[usize]) -> Result<Vec<Placed>, String> {
-    nodes
-        .iter()
-        .map(|&node| place_on(&Client::new(addrs[node]), node, 0))
-        .collect()
+/// Sends a burst of orders to node 2 and kills it (SIGKILL) as soon as
+/// the first is answered, so some of its orders are mid-payment when it
+/// dies. Orders whose request failed were never accepted; the answered
+/// ones are returned.
+fn burst_then_kill(
+    addr: SocketAddr,
+    hub: Option<HubProcess>,
+) -> Result<(Vec<Placed>, Option<HubProcess>), String> {
+    let Some(mut hub) = hub else {
+        return Err("cluster: node-2 is not running".to_owned());
+    };
+    let (answered, first) = std::sync::mpsc::channel::<()>();
+    let placed: Vec<Placed> = std::thread::scope(|scope| {
+        let senders: Vec<_> = (0..12)
+            .map(|n| {
+                let answered = answered.clone();
+                scope.spawn(move || {
+                    let placed = place_on(&Client::new(addr), 1, n).ok();
+                    let _ = answered.send(());
+                    placed
+                })
+            })
+            .collect();
+        let _ = first.recv_timeout(Duration::from_secs(10));
+        hub.kill();
+        senders
+            .into_iter()
+            .filter_map(|sender| sender.join().ok().flatten())
+            .collect()
+    });
+    Ok((placed, Some(hub)))
+}
+
+/// Places orders from [`PLACERS`] threads, round-robin over every node,
+/// for `window`.
+fn place_for(addrs: &[SocketAddr], window: Duration) -> Result<Vec<Placed>, String> {
+    let deadline = Instant::now() + window;
+    let results: Vec<Result<Vec<Placed>, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..PLACERS)
+            .map(|worker| {
+                scope.spawn(move || {
+                    let mut placed = Vec::new();
+                    let mut n = worker;
+                    while Instant::now() < deadline {
+                        let node = n % addrs.len();
+                        placed.push(place_on(&Client::new(addrs[node]), node, n)?);
+                        n += PLACERS;
+                    }
+                    Ok(placed)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|_| Err("a placer panicked".to_owned()))
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for result in results {
+        all.extend(result?);
+    }
+    Ok(all)
 }
 
 fn place_on(client: &Client, node: usize, n: usize) -> Result<Placed, String> {
@@ -273,7 +340,7 @@ fn place(addrs: &[SocketAddr], nodes: &[usize], count: usize) -> Result<Vec<Plac
 
 /// A WebSocket client on `watcher` in room `orders` receives every event
 /// of orders placed on `origin`, through NATS.
-fn watch_from_another_node(origin: SocketAddr, watcher: SocketAddr) -> Result<(), String> {
+fn watch_from_another_node(origin: SocketAddr, watcher: SocketAddr) -> Result<Vec<Placed>, String> {
     let mut socket = showcase::open(watcher, "orders", None)?;
     let welcome = showcase::next_json(&mut socket)?;
     if welcome["type"] != "welcome" {
@@ -287,11 +354,12 @@ fn watch_from_another_node(origin: SocketAddr, watcher: SocketAddr) -> Result<()
         std::thread::spawn(move || read_orders(socket, &stop, &seen))
     };
     let client = Client::new(origin);
-    let mut ids = Vec::new();
+    let mut placed = Vec::new();
     for n in 0..WATCHED {
-        ids.push(place_on(&client, 0, n)?.id);
+        placed.push(place_on(&client, 0, n)?);
         std::thread::sleep(Duration::from_millis(20));
     }
+    let ids: Vec<u64> = placed.iter().map(|order| order.id).collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     let finished = |seen: &BTreeMap<u64, Vec<String>>| {
         ids.iter().all(|id| {
@@ -327,7 +395,7 @@ fn watch_from_another_node(origin: SocketAddr, watcher: SocketAddr) -> Result<()
     println!(
         "cluster: a WebSocket on node-3 received all {events} events of {WATCHED} orders placed on node-1, each order from created to final"
     );
-    Ok(())
+    Ok(placed)
 }
 
 /// Reads `type: order` messages until `stop`; what ended it.
@@ -366,10 +434,13 @@ fn read_orders(
 /// asked on `other`. Orders finish in milliseconds, so the question is
 /// asked over and over while the order is placed: a node hands out ids
 /// from its block in sequence, so the next order's id is known ahead.
-fn remote_actor(owner: SocketAddr, other: SocketAddr) -> Result<(), String> {
+fn remote_actor(owner: SocketAddr, other: SocketAddr) -> Result<Vec<Placed>, String> {
     let owner_client = Client::new(owner);
+    let mut all = Vec::new();
     for n in 0..50 {
-        let next = place_on(&owner_client, 0, n)?.id + 1;
+        let first = place_on(&owner_client, 0, n)?;
+        let next = first.id + 1;
+        all.push(first);
         let placed_next = AtomicBool::new(false);
         let (placed, answer) = std::thread::scope(|scope| {
             let asker = scope.spawn(|| {
@@ -400,7 +471,9 @@ fn remote_actor(owner: SocketAddr, other: SocketAddr) -> Result<(), String> {
             (placed, answer)
         });
         let placed = placed?;
-        if placed.id != next {
+        let id = placed.id;
+        all.push(placed);
+        if id != next {
             // Another block began: try again.
             continue;
         }
@@ -414,7 +487,7 @@ fn remote_actor(owner: SocketAddr, other: SocketAddr) -> Result<(), String> {
                 "cluster: order {next}'s live actor on node-1 answered GET /api/orders/{{id}}/actor on node-2 (state {}), over NATS request/reply",
                 view["order"]["state"]
             );
-            return Ok(());
+            return Ok(all);
         }
     }
     Err("cluster: no order was caught live when asked from another node (50 tries)".to_owned())
@@ -422,7 +495,9 @@ fn remote_actor(owner: SocketAddr, other: SocketAddr) -> Result<(), String> {
 
 #[derive(Debug)]
 struct Converged {
-    expected: usize,
+    known: usize,
+    /// Takeovers the survivors counted (`/api/cluster`).
+    taken_over: u64,
     lost: usize,
     completed: u64,
     failed: u64,
@@ -529,8 +604,13 @@ fn converge(addrs: &[SocketAddr], placed: &[Placed]) -> Result<Converged, String
         .iter()
         .map(|addr| Client::new(*addr).get("/api/cluster")?.json())
         .collect::<Result<Vec<Value>, String>>()?;
+    let taken_over = cluster
+        .iter()
+        .map(|status| status["orders"]["recovered"].as_u64().unwrap_or(0))
+        .sum();
     Ok(Converged {
-        expected: must.len(),
+        known,
+        taken_over,
         lost: placed.len().saturating_sub(known),
         completed: summary["events"]["completed"].as_u64().unwrap_or(0),
         failed: summary["events"]["failed"].as_u64().unwrap_or(0),
