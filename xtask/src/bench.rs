@@ -13,7 +13,8 @@
 //!
 //! The `redis` bench needs a server: this task starts `redis-server`
 //! (installed if missing) on a free loopback port for the run and passes
-//! it as `CORTEX_BENCH_REDIS_URL`.
+//! it as `CORTEX_BENCH_REDIS_URL`; the `nats` bench likewise gets a
+//! `nats-server` as `CORTEX_BENCH_NATS_URL`.
 //!
 //! The 1 GiB streaming table of cortex-compress is not a criterion
 //! result: it is measured only when the `compression` bench runs, and
@@ -118,14 +119,29 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         } else {
             None
         };
+        // And the cluster's remote paths need a nats-server.
+        let mut nats = if options.runs("nats") {
+            Some(crate::cluster_nats::NatsServer::start()?)
+        } else {
+            None
+        };
         let url = redis.as_ref().map(crate::cluster::RedisServer::url);
+        let nats_url = nats.as_ref().map(crate::cluster_nats::NatsServer::url);
         let env: Vec<(&str, &str)> = url
             .iter()
             .map(|url| ("CORTEX_BENCH_REDIS_URL", url.as_str()))
+            .chain(
+                nats_url
+                    .iter()
+                    .map(|url| ("CORTEX_BENCH_NATS_URL", url.as_str())),
+            )
             .collect();
         let ran = exec_with_env(&env, &cargo(), &args);
         if let Some(redis) = &mut redis {
             redis.stop()?;
+        }
+        if let Some(nats) = &mut nats {
+            nats.stop();
         }
         ran?;
     }
@@ -139,6 +155,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     report.push_str(&workers_report(&criterion));
     report.push_str(&wasm_report(&criterion));
     report.push_str(&redis_report(&criterion));
+    report.push_str(&nats_report(&criterion));
     report.push_str(WHERE_WE_LOSE);
     report.push_str(&workers_where_we_lose(&criterion));
     report.push_str(&wasm_where_we_lose(&criterion));
@@ -884,6 +901,39 @@ fn redis_report(criterion: &Path) -> String {
         format_ns(ours),
         format_ns(raw),
         ratio(ours, raw),
+    )
+}
+
+/// The cluster's remote paths on NATS vs raw async-nats.
+fn nats_report(criterion: &Path) -> String {
+    let row = |group: &str, what: &str, raw: &str| {
+        let ours = mean_ns(criterion, group, "cortex");
+        let theirs = mean_ns(criterion, group, raw);
+        format!(
+            "| {what} | {} | {} | {} |\n",
+            format_ns(ours),
+            format_ns(theirs),
+            ratio(ours, theirs)
+        )
+    };
+    format!(
+        "\n## Across nodes on NATS\n\n\
+         cortex-actor's cluster (feature `nats`) against a `nats-server` on \
+         loopback, one message at a time, vs raw async-nats on the same \
+         server, same run (target <= 1.10x). A remote ask is a named actor \
+         served on one connection, asked from another (JSON both ways, the \
+         actor's mailbox in between); the raw contender is a request \
+         answered by a plain subscriber doing the same JSON work. A bus \
+         delivery is `EventBus::publish` on one node until the event is out \
+         of another node's `EventStream` (a core bridge); the raw contender \
+         publishes the same JSON and decodes it from a plain subscriber.\n\n\
+         | path | cortex | raw async-nats | ratio |\n|---|---:|---:|---:|\n{}{}",
+        row("nats_remote_ask", "remote ask round trip", "raw-request"),
+        row(
+            "nats_bus_delivery",
+            "bus publish → delivery on another node",
+            "raw-publish"
+        ),
     )
 }
 

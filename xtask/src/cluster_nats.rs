@@ -604,8 +604,16 @@ fn converge(addrs: &[SocketAddr], placed: &[Placed]) -> Result<Converged, String
     // with it: count them, by asking a survivor for each.
     let survivor = Client::new(addrs[0]);
     let mut lost = 0;
-    for order in placed.iter().filter(|order| !order.stored && order.node == 1) {
-        if survivor.get(&format!("/api/orders/{}", order.id))?.status.as_u16() == 404 {
+    for order in placed
+        .iter()
+        .filter(|order| !order.stored && order.node == 1)
+    {
+        if survivor
+            .get(&format!("/api/orders/{}", order.id))?
+            .status
+            .as_u16()
+            == 404
+        {
             lost += 1;
         }
     }

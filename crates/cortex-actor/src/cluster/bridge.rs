@@ -89,7 +89,12 @@ impl Inner {
             .is_some_and(|entry| entry.id == bridge)
     }
 
-    fn outgoing<E: RemoteEvent>(&self, topic: &str, event: &E) -> Option<Outgoing> {
+    fn outgoing<E: RemoteEvent>(
+        &self,
+        topic: &str,
+        event: &E,
+        transport: Transport,
+    ) -> Option<Outgoing> {
         if let Err(reason) = topic.split('.').try_for_each(check_subject_word) {
             tracing::warn!(target: "cortex_actor::cluster", topic, reason, "event not bridged");
             bump(&self.counters.export_failed);
@@ -106,11 +111,14 @@ impl Inner {
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN, self.node.as_str());
         headers.insert(EVENT, E::NAME);
-        let sequence = self.next_message.fetch_add(1, Ordering::Relaxed);
-        headers.insert(
-            MSG_ID,
-            format!("{}-{}-{sequence}", self.node, self.incarnation),
-        );
+        if transport == Transport::JetStream {
+            // Only JetStream de-duplicates by it.
+            let sequence = self.next_message.fetch_add(1, Ordering::Relaxed);
+            headers.insert(
+                MSG_ID,
+                format!("{}-{}-{sequence}", self.node, self.incarnation),
+            );
+        }
         headers::inject_trace(&mut headers);
         Some(Outgoing {
             subject: format!("{}{topic}", self.event_prefix),
@@ -142,7 +150,9 @@ impl<E: RemoteEvent> Exporter<E> {
         if !self.inner.carries(self.bridge, TypeId::of::<E>(), &words) {
             return Err(Outcome::Delivered);
         }
-        self.inner.outgoing(topic, event).ok_or(Outcome::Delivered)
+        self.inner
+            .outgoing(topic, event, self.transport)
+            .ok_or(Outcome::Delivered)
     }
 }
 

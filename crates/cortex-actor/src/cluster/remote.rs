@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use opentelemetry::context::FutureExt as _;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -209,30 +210,42 @@ impl<A: RemoteActor> Serve<A> {
         let task = tokio::spawn(async move {
             let stopped = actor.wait_for_stop();
             tokio::pin!(stopped);
+            // Asks being answered, polled here rather than spawned: one
+            // task switch less per ask, and a slow handler still does not
+            // hold up the next message's delivery to the mailbox.
+            let mut answering = FuturesUnordered::new();
             loop {
                 let request = tokio::select! {
                     () = &mut stopped => break,
+                    Some(()) = answering.next(), if !answering.is_empty() => continue,
                     request = requests.next() => match request {
                         Some(request) => request,
                         None => break,
                     },
                 };
-                serve_one(&inner, &actor, &handlers, request).await;
+                if let Some(answer) = serve_one(&inner, &actor, &handlers, request).await {
+                    answering.push(answer);
+                }
             }
             // Dropping the subscription unsubscribes: from now on asks get
-            // "no responders" at once.
+            // "no responders" at once. Asks already taken get their answer
+            // (the actor stopped: `ActorStopped` or `NoReply`).
+            drop(requests);
+            while answering.next().await.is_some() {}
         });
         self.cluster.sync_with_server().await?;
         Ok(Served { task })
     }
 }
 
+/// Delivers one request to the actor: a tell at once (in order, waiting
+/// for mailbox room), an ask as the future that answers it.
 async fn serve_one<A: Actor>(
     inner: &Arc<Inner>,
     actor: &ActorRef<A>,
     handlers: &HashMap<&'static str, Arc<dyn ErasedHandler<A>>>,
     request: async_nats::Message,
-) {
+) -> Option<BoxFuture<()>> {
     bump(&inner.counters.served);
     let headers = request.headers.as_ref();
     let name = headers::get(headers, MESSAGE).unwrap_or_default();
@@ -240,17 +253,15 @@ async fn serve_one<A: Actor>(
     let cx = headers::extract_trace(headers);
     match (request.reply, handler) {
         (Some(reply), Some(handler)) => {
-            // Asks are answered on their own task so a slow handler does
-            // not hold up the next message's delivery to the mailbox.
             let client = inner.client.clone();
             let actor = actor.clone();
-            tokio::spawn(
+            return Some(Box::pin(
                 async move {
                     let answer = handler.ask(actor, request.payload).await;
                     let _ = client.publish(reply, answer).await;
                 }
                 .with_context(cx),
-            );
+            ));
         }
         (Some(reply), None) => {
             let answer = encode(&Answer::<()>::Err(WireError::UnknownMessage(
@@ -272,6 +283,7 @@ async fn serve_one<A: Actor>(
             tracing::debug!(target: "cortex_actor::cluster", actor = actor.name(), message = name, "remote tell of a message the actor does not serve");
         }
     }
+    None
 }
 
 fn actor_subject(inner: &Inner, actor_type: &str, name: &str) -> String {
