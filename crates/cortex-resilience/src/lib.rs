@@ -216,8 +216,3 @@ pub use timeout::{
 #[doc = include_str!("../../../docs/resilience.md")]
 pub struct ResilienceGuideDoctests;
 
-/// Compiles the code blocks of `docs/scale-out.md` as doctests (its Redis
-/// example needs the `redis` feature).
-#[cfg(all(doctest, feature = "redis"))]
-#[doc = include_str!("../../../docs/scale-out.md")]
-pub struct ScaleOutGuideDoctests;

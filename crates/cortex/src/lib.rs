@@ -138,6 +138,13 @@ pub mod prelude {
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
+/// Compiles the code blocks of `docs/scale-out.md` as doctests: its Redis
+/// example needs the `redis` feature, its NATS example `nats` (both are in
+/// `full`, which the workspace's test run has through the Hub).
+#[cfg(all(doctest, feature = "redis", feature = "nats"))]
+#[doc = include_str!("../../../docs/scale-out.md")]
+pub struct ScaleOutGuideDoctests;
+
 /// Why [`CortexBuilder::mount`] failed: exactly the two things it does
 /// that can fail.
 #[derive(Debug, thiserror::Error)]
