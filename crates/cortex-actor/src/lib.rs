@@ -92,10 +92,11 @@
 //! |---|---|---|
 //! | `metrics` | no | `impl cortex_metrics::RegisterMetrics for ActorSystem`: `cortex_actor_*` series, labelled by actor type |
 //! | `health` | no | `ActorSystem::health_check`: a cortex-health check (degraded on exhausted restarts or stuck mailboxes) |
+//! | `nats` | no | [`cluster`]: the event bus and named actors across nodes on NATS (bridges over core NATS or JetStream, durable consumer groups with dead letters, remote `ask`/`tell`, one owner per actor name in JetStream KV, cluster-wide ids), with the W3C trace context in message headers |
 //!
 //! # Minimum supported Rust version
 //!
-//! The workspace's `rust-version` (1.88).
+//! The workspace's `rust-version` (1.88); with `nats`, 1.89 (async-nats).
 
 mod actor;
 mod actor_ref;

@@ -215,4 +215,3 @@ pub use timeout::{
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/resilience.md")]
 pub struct ResilienceGuideDoctests;
-

@@ -477,6 +477,36 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_flags_set_the_cluster_config() {
+        let config = parse(&[]).unwrap().hub_config();
+        assert_eq!(config.cluster.nats_url, None);
+        assert_eq!(config.cluster.namespace, "hub");
+        assert_eq!(config.cluster.node_ttl, Duration::from_secs(10));
+        let config = parse(&[
+            "--nats-url",
+            "nats://127.0.0.1:4222",
+            "--namespace",
+            "shop",
+            "--node-ttl",
+            "3s",
+            "--node-name",
+            "node-2",
+        ])
+        .unwrap()
+        .hub_config();
+        assert_eq!(
+            config.cluster.nats_url.as_deref(),
+            Some("nats://127.0.0.1:4222")
+        );
+        assert_eq!(config.cluster.namespace, "shop");
+        assert_eq!(config.cluster.node_ttl, Duration::from_secs(3));
+        assert_eq!(config.cluster.node_name, "node-2");
+        // An empty URL (a blank variable) is no URL.
+        let config = parse(&["--nats-url", ""]).unwrap().hub_config();
+        assert_eq!(config.cluster.nats_url, None);
+    }
+
+    #[test]
     fn the_command_is_well_formed() {
         Cli::command().debug_assert();
     }

@@ -313,3 +313,62 @@ async fn an_order_fails_at_its_deadline_if_the_breaker_stays_open() {
         "{order:?}"
     );
 }
+
+#[tokio::test]
+async fn a_live_orders_actor_answers_for_itself_and_a_final_order_has_none() {
+    let served = Served::hub().await;
+    served.payments_breaker().transition_to_forced_open();
+    let id = served.place(&json!({ "item": "book" })).await;
+    let live: serde_json::Value = served
+        .client
+        .get(served.url(&format!("/api/orders/{id}/actor")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // On one machine the node is the default name; the view is the actor's
+    // own, the same fold the journal gives.
+    assert_eq!(live["node"], "hub");
+    assert_eq!(live["order"]["id"], id);
+    assert_eq!(live["order"]["state"], "pending");
+    served.payments_breaker().transition_to_closed();
+    assert_eq!(served.finished(id).await.state, "completed");
+    // The actor stops right after the final event; a moment for that.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let gone = loop {
+        let response = served
+            .client
+            .get(served.url(&format!("/api/orders/{id}/actor")))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::NOT_FOUND || Instant::now() > deadline {
+            break response;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let (refusal, _) = problem(gone, StatusCode::NOT_FOUND).await;
+    assert_eq!(refusal.r#type, "/problems/no-live-order-actor");
+    assert!(refusal.detail.contains("final or unknown"), "{refusal:?}");
+    // Unknown orders too.
+    let response = served
+        .client
+        .get(served.url("/api/orders/999999/actor"))
+        .send()
+        .await
+        .unwrap();
+    problem(response, StatusCode::NOT_FOUND).await;
+    // Not clustered: `/api/cluster` says so.
+    let cluster: serde_json::Value = served
+        .client
+        .get(served.url("/api/cluster"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cluster, json!({ "node": "hub", "clustered": false }));
+}
