@@ -109,6 +109,13 @@ pub(crate) fn run(redis_url: &str) -> Result<(), String> {
     let during = place_for(&addrs, OUTAGE)?;
     nats.restart()?;
     let unstored = during.iter().filter(|order| !order.stored).count();
+    if unstored != during.len() {
+        return Err(format!(
+            "cluster: with nats-server dead, {} of {} orders still answered stored: true",
+            during.len() - unstored,
+            during.len()
+        ));
+    }
     println!(
         "cluster: nats-server killed for {} s: {} orders placed meanwhile, all 202 ({unstored} answered stored: false)",
         OUTAGE.as_secs(),
@@ -453,7 +460,9 @@ fn remote_actor(owner: SocketAddr, other: SocketAddr) -> Result<Vec<Placed>, Str
                     let reply = client.get(&format!("/api/orders/{next}/actor"))?;
                     match reply.status.as_u16() {
                         200 => return Ok(Some(reply.json()?)),
-                        404 => {}
+                        // Not there yet, or already final (503: its actor
+                        // stopped as it was asked).
+                        404 | 503 => {}
                         status => {
                             return Err(format!(
                                 "cluster: GET /api/orders/{next}/actor on node-2 answered {status}"

@@ -717,6 +717,35 @@ async fn placement_gives_one_owner_and_a_dead_nodes_names_are_taken_over() {
         "{claims:?}"
     );
     assert!(on_a.orphans().await.unwrap().is_empty());
+
+    // A node that restarts under the same name is a new process: what the
+    // old one held is an orphan at once (its liveness key now holds the
+    // new incarnation), and the new process takes it over itself.
+    let d = node(&ns, "node-d", true).await;
+    let on_d = d.placement("orders").await.unwrap();
+    assert_eq!(on_d.claim("order-d").await.unwrap(), Claim::Mine);
+    drop(on_d);
+    d.shutdown(Duration::from_secs(1)).await;
+    let d_again = node(&ns, "node-d", true).await;
+    let on_d_again = d_again.placement("orders").await.unwrap();
+    assert!(
+        on_a.orphans()
+            .await
+            .unwrap()
+            .contains(&("order-d".to_owned(), "node-d".to_owned()))
+    );
+    // It judges others only once connected for a whole TTL (2 s here).
+    assert_eq!(
+        on_d_again.claim("order-d").await.unwrap(),
+        Claim::Elsewhere("node-d".into())
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        on_d_again.claim("order-d").await.unwrap(),
+        Claim::TakenOver {
+            previous: "node-d".into()
+        }
+    );
 }
 
 #[tokio::test]

@@ -269,10 +269,10 @@ impl Window {
             return false;
         }
         self.recent_order.push_back(key);
-        if self.recent_order.len() > RECENT_EVENTS {
-            if let Some(oldest) = self.recent_order.pop_front() {
-                self.recent.remove(&oldest);
-            }
+        if self.recent_order.len() > RECENT_EVENTS
+            && let Some(oldest) = self.recent_order.pop_front()
+        {
+            self.recent.remove(&oldest);
         }
         true
     }

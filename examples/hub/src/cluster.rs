@@ -56,6 +56,34 @@ struct Counters {
     recovered: AtomicU64,
 }
 
+/// The node name to join with: the configured one, unless it is the
+/// single-machine default `hub`, which replicas would all share (each would
+/// then skip the others' events and claim their orders). Then the host's
+/// name (a pod's, under Kubernetes), or `hub-` and a random suffix.
+fn clustered_node_name(configured: &str) -> String {
+    if configured != crate::ClusterConfig::default().node_name {
+        return configured.to_owned();
+    }
+    let valid = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let name = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|host| valid(host))
+        .unwrap_or_else(|| {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.subsec_nanos());
+            format!("hub-{:08x}", nanos ^ std::process::id().rotate_left(16))
+        });
+    tracing::warn!(node = %name, "no CORTEX_NODE_NAME: joining the cluster as {name}");
+    name
+}
+
 impl HubCluster {
     /// Joins the cluster `config` names, if it names a NATS server.
     pub async fn join(
@@ -65,9 +93,10 @@ impl HubCluster {
         let Some(url) = &config.nats_url else {
             return Ok(None);
         };
+        let node = clustered_node_name(&config.node_name);
         let cluster = Cluster::builder(url.clone())
             .namespace(config.namespace.clone())
-            .node(config.node_name.clone())
+            .node(node)
             .node_ttl(config.node_ttl)
             .jetstream(true)
             .connect(bus.clone())

@@ -16,13 +16,14 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::context::PublishErrorKind;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use opentelemetry::context::FutureExt as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::headers::{self, EVENT, MSG_ID, ORIGIN};
+use super::headers::{self, EVENT, INCARNATION, MSG_ID, ORIGIN};
 use super::subject::{check_subject_word, pattern_subjects};
 use super::{BridgeEntry, Cluster, ClusterError, Inner, RemoteEvent, Transport, bump};
 use crate::bus::pattern::{Pattern, check_topic};
@@ -51,6 +52,22 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
+    /// Records `ticket` as stored (or given up on) and moves the mark past
+    /// every ticket stored in a row; returns the new mark.
+    fn mark_stored(
+        &self,
+        ticket: u64,
+        stored_ahead: &mut std::collections::BTreeSet<u64>,
+        mut mark: u64,
+    ) -> u64 {
+        stored_ahead.insert(ticket);
+        while stored_ahead.remove(&(mark + 1)) {
+            mark += 1;
+        }
+        self.stored.send_replace(mark);
+        mark
+    }
+
     fn new() -> Self {
         Self {
             issued: AtomicU64::new(0),
@@ -110,6 +127,7 @@ impl Inner {
         };
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN, self.node.as_str());
+        headers.insert(INCARNATION, self.incarnation.as_str());
         headers.insert(EVENT, E::NAME);
         if transport == Transport::JetStream {
             // Only JetStream de-duplicates by it.
@@ -259,10 +277,8 @@ impl Cluster {
                 }
             }
             Transport::JetStream => {
-                consumer = Some(
-                    self.node_consumer::<E>(bridge, &filter.single(&self.inner.event_prefix))
-                        .await?,
-                );
+                let single = filter.single(&self.inner.event_prefix);
+                consumer = Some((self.node_consumer::<E>(&single).await?, single));
             }
         }
         self.inner
@@ -321,11 +337,19 @@ impl Cluster {
             ))),
             // No live subscription: this node's own durable consumer
             // brings every stored event.
-            Some(consumer) => self.track(tokio::spawn(import_stored::<E>(
-                Arc::clone(&self.inner),
-                bridge,
-                consumer,
-            ))),
+            Some((consumer, filter)) => {
+                self.inner
+                    .imports
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(consumer.clone());
+                self.track(tokio::spawn(import_stored::<E>(
+                    self.clone(),
+                    bridge,
+                    consumer,
+                    filter,
+                )));
+            }
         }
         self.sync_with_server().await
     }
@@ -333,12 +357,11 @@ impl Cluster {
 
 impl Cluster {
     /// This node's own durable consumer of a JetStream bridge's events:
-    /// named after the node, the event type and the bridge, so a restarted
+    /// named after the node, the event type and the filter, so a restarted
     /// node resumes where it stopped; it starts with the events published
     /// after its creation, and the server drops it after a day unused.
     async fn node_consumer<E: RemoteEvent>(
         &self,
-        bridge: u64,
         filter: &str,
     ) -> Result<async_nats::jetstream::consumer::Consumer<pull::Config>, ClusterError> {
         let jetstream = self.jetstream()?;
@@ -356,7 +379,13 @@ impl Cluster {
                 }
             })
             .collect();
-        let name = format!("bridge_{}_{event}_{bridge}", self.inner.node);
+        // Named by what it reads, not by the order bridges were made in: a
+        // new version that bridges in another order finds its consumers.
+        let name = format!(
+            "bridge_{}_{event}_{:016x}",
+            self.inner.node,
+            fnv1a(filter.as_bytes())
+        );
         stream
             .get_or_create_consumer(
                 &name,
@@ -377,6 +406,16 @@ impl Cluster {
             .await
             .map_err(|error| ClusterError::JetStream(error.to_string()))
     }
+}
+
+/// Publish errors a retry cannot mend.
+fn is_permanent(kind: PublishErrorKind) -> bool {
+    matches!(
+        kind,
+        PublishErrorKind::MaxPayloadExceeded
+            | PublishErrorKind::WrongLastMessageId
+            | PublishErrorKind::WrongLastSequence
+    )
 }
 
 async fn forward_core(inner: Arc<Inner>, mut receiver: mpsc::Receiver<Outgoing>) {
@@ -409,6 +448,7 @@ async fn forward_jetstream(
     // Tickets stored beyond the mark, waiting for the ones before them.
     let mut stored_ahead = std::collections::BTreeSet::new();
     let mut mark = 0;
+    let mut recreate_stream = false;
     let mut window = Vec::with_capacity(PUBLISH_WINDOW);
     while receiver.recv_many(&mut window, PUBLISH_WINDOW).await > 0 {
         let mut backoff = Duration::from_millis(50);
@@ -425,29 +465,49 @@ async fn forward_jetstream(
                         .await,
                 );
             }
-            let mut unacknowledged = Vec::new();
-            for (out, ack) in window.drain(..).zip(acks) {
-                let stored = match ack {
+            // Awaited together: each acknowledgement's timeout starts when
+            // it is first polled, so awaiting them in turn after a server
+            // loss would wait a timeout per event.
+            let stored = futures_util::future::join_all(acks.into_iter().map(|ack| async move {
+                match ack {
                     Ok(ack) => ack.await,
                     Err(error) => Err(error),
-                };
+                }
+            }))
+            .await;
+            let mut unacknowledged = Vec::new();
+            for (out, stored) in window.drain(..).zip(stored) {
                 match stored {
                     Ok(ack) => {
                         bump(&inner.counters.stored);
                         if ack.duplicate {
                             bump(&inner.counters.duplicates);
                         }
-                        stored_ahead.insert(out.ticket);
-                        while stored_ahead.remove(&(mark + 1)) {
-                            mark += 1;
-                        }
-                        progress.stored.send_replace(mark);
+                        mark = progress.mark_stored(out.ticket, &mut stored_ahead, mark);
+                    }
+                    Err(error) if is_permanent(error.kind()) => {
+                        // Retrying cannot help (too big for the server):
+                        // counted, logged, and no longer waited for.
+                        tracing::warn!(target: "cortex_actor::cluster", subject = %out.subject, %error, "event not stored: the server refuses it");
+                        bump(&inner.counters.export_failed);
+                        mark = progress.mark_stored(out.ticket, &mut stored_ahead, mark);
                     }
                     Err(error) => {
+                        if error.kind() == PublishErrorKind::StreamNotFound {
+                            recreate_stream = true;
+                        }
                         tracing::debug!(target: "cortex_actor::cluster", subject = %out.subject, %error, "JetStream publish not acknowledged; retrying");
                         bump(&inner.counters.publish_retries);
                         unacknowledged.push(out);
                     }
+                }
+            }
+            if recreate_stream {
+                // The server lost its store (it restarted without it):
+                // make the stream again, or nothing will ever be stored.
+                recreate_stream = false;
+                if let Err(error) = inner.create_stream().await {
+                    tracing::warn!(target: "cortex_actor::cluster", %error, "cannot re-create the namespace's stream");
                 }
             }
             if !unacknowledged.is_empty() {
@@ -485,8 +545,11 @@ async fn deliver_here<E: RemoteEvent>(
     headers: Option<&HeaderMap>,
     payload: &[u8],
 ) {
-    if headers::get(headers, ORIGIN) == Some(inner.node.as_str()) {
-        // Local subscribers had it from the local bus already.
+    if headers::get(headers, ORIGIN) == Some(inner.node.as_str())
+        && headers::get(headers, INCARNATION) == Some(inner.incarnation.as_str())
+    {
+        // Local subscribers had it from the local bus already. (An earlier
+        // process with this node name is another publisher.)
         return;
     }
     if headers::get(headers, EVENT) != Some(E::NAME) {
@@ -526,11 +589,22 @@ async fn deliver_here<E: RemoteEvent>(
 /// consumer, acknowledging each once local subscribers have it; reopens
 /// the consumer's message stream after a NATS outage.
 async fn import_stored<E: RemoteEvent>(
-    inner: Arc<Inner>,
+    cluster: Cluster,
     bridge: u64,
-    consumer: async_nats::jetstream::consumer::Consumer<pull::Config>,
+    mut consumer: async_nats::jetstream::consumer::Consumer<pull::Config>,
+    filter: String,
 ) {
+    let inner = Arc::clone(&cluster.inner);
+    let mut failures = 0_u32;
     loop {
+        if failures >= 3 {
+            // The consumer (or its stream) may be gone: the server lost
+            // its store, or an operator deleted it. Make it again.
+            if let Ok(again) = cluster.node_consumer::<E>(&filter).await {
+                consumer = again;
+            }
+            failures = 0;
+        }
         match consumer
             .stream()
             .max_messages_per_batch(64)
@@ -539,6 +613,7 @@ async fn import_stored<E: RemoteEvent>(
             .await
         {
             Ok(mut messages) => {
+                failures = 0;
                 while let Some(message) = messages.next().await {
                     let Ok(message) = message else {
                         continue;
@@ -555,9 +630,17 @@ async fn import_stored<E: RemoteEvent>(
                 }
             }
             Err(error) => {
+                failures += 1;
                 tracing::debug!(target: "cortex_actor::cluster", %error, "cannot open the bridge's consumer; retrying");
             }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// FNV-1a 64: a short stable name for a subject filter.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

@@ -4,8 +4,11 @@
 use async_nats::HeaderMap;
 use opentelemetry::propagation::{Extractor, Injector};
 
-/// The node that published the event (so it skips its own).
+/// The node that published the event ...
 pub(crate) const ORIGIN: &str = "Cortex-Origin";
+/// ... and which process of it (so a process skips only its own events,
+/// not those of an earlier process with the same node name).
+pub(crate) const INCARNATION: &str = "Cortex-Incarnation";
 /// The [`RemoteEvent::NAME`](super::RemoteEvent::NAME) of the payload.
 pub(crate) const EVENT: &str = "Cortex-Event";
 /// The [`RemoteMessage::NAME`](super::RemoteMessage::NAME) of a request.
@@ -21,9 +24,14 @@ struct NatsInjector<'a>(&'a mut HeaderMap);
 impl Injector for NatsInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
         // The propagator writes `traceparent`/`tracestate`, which never
-        // hold a line break; a propagator that did is skipped rather than
-        // allowed to panic the header map.
-        if !value.contains(['\r', '\n']) {
+        // hold a line break; a propagator that wrote a name or value NATS
+        // cannot carry is skipped rather than allowed to panic the header
+        // map.
+        let name_ok = !key.is_empty()
+            && key
+                .bytes()
+                .all(|byte| byte.is_ascii_graphic() && byte != b':');
+        if name_ok && !value.contains(['\r', '\n']) {
             self.0.insert(key, value);
         }
     }

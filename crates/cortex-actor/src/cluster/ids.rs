@@ -3,7 +3,8 @@
 //! A node takes a block of ids at a time from one JetStream KV key with a
 //! compare-and-set on its revision, so two nodes never get the same block,
 //! then hands the block out from memory: one NATS round trip per block,
-//! none per id. Ids a node took and never used (it stopped) are skipped,
+//! none per id, and the next block is taken while half of the current one
+//! is left. Ids a node took and never used (it stopped) are skipped,
 //! never reused.
 
 use std::sync::Arc;
@@ -23,8 +24,17 @@ pub struct IdAllocator {
     store: kv::Store,
     key: Arc<str>,
     block: u64,
-    /// The next id to hand out and the end of the block (exclusive).
-    range: Arc<Mutex<(u64, u64)>>,
+    blocks: Arc<Mutex<Blocks>>,
+}
+
+/// The block ids are handed out from, and the next one, taken ahead of
+/// time so a short NATS outage does not stop ids.
+#[derive(Debug, Default)]
+struct Blocks {
+    /// The next id and the end of the block (exclusive).
+    current: (u64, u64),
+    next: Option<(u64, u64)>,
+    fetching: bool,
 }
 
 impl std::fmt::Debug for IdAllocator {
@@ -45,28 +55,52 @@ impl Cluster {
     pub async fn ids(&self, name: &str, block: u64) -> Result<IdAllocator, ClusterError> {
         check_name("id sequence", name)?;
         let jetstream = self.jetstream()?;
-        let namespace = self.inner.namespace.replace('-', "_");
+        let namespace = &self.inner.namespace;
         let store = bucket(jetstream, format!("cortex_{namespace}_ids"), Duration::ZERO).await?;
         Ok(IdAllocator {
             store,
             key: Arc::from(name),
             block: block.max(1),
-            range: Arc::new(Mutex::new((0, 0))),
+            blocks: Arc::default(),
         })
     }
 }
 
 impl IdAllocator {
-    /// The next id: from this node's block, or from a new block when it
-    /// is used up (one round trip to NATS).
+    /// The next id: from this node's block. When half of it is used, the
+    /// next block is taken in the background; only if that has not
+    /// arrived when the block runs out does `next` wait for NATS.
     pub async fn next(&self) -> Result<u64, ClusterError> {
-        let mut range = self.range.lock().await;
-        if range.0 >= range.1 {
-            let start = self.take_block().await?;
-            *range = (start, start + self.block);
+        let mut blocks = self.blocks.lock().await;
+        if blocks.current.0 >= blocks.current.1 {
+            blocks.current = match blocks.next.take() {
+                Some(next) => next,
+                None => {
+                    let start = self.take_block().await?;
+                    (start, start + self.block)
+                }
+            };
         }
-        let id = range.0;
-        range.0 += 1;
+        let id = blocks.current.0;
+        blocks.current.0 += 1;
+        let left = blocks.current.1 - blocks.current.0;
+        if left < self.block / 2 && blocks.next.is_none() && !blocks.fetching {
+            blocks.fetching = true;
+            let ids = self.clone();
+            tokio::spawn(async move {
+                let taken = ids.take_block().await;
+                let mut blocks = ids.blocks.lock().await;
+                blocks.fetching = false;
+                // A block taken meanwhile by `next` itself (the current one
+                // ran out first) is newer: this one is skipped, so ids on
+                // one node only grow.
+                if let Ok(start) = taken
+                    && start >= blocks.current.1
+                {
+                    blocks.next = Some((start, start + ids.block));
+                }
+            });
+        }
         Ok(id)
     }
 

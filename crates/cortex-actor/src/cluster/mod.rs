@@ -190,6 +190,7 @@ pub(crate) struct Inner {
     /// `cortex.<namespace>.ev.`
     event_prefix: String,
     stream_name: String,
+    stream_max_age: Duration,
     node_ttl: Duration,
     /// Every bridge's event type and pattern, in the order they were
     /// made: an event goes out (and comes in) through the first bridge of
@@ -200,6 +201,16 @@ pub(crate) struct Inner {
     counters: Counters,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     exporters: Mutex<Vec<bridge::ExporterTask>>,
+    /// The durable consumers JetStream bridges import through.
+    imports: Mutex<
+        Vec<
+            async_nats::jetstream::consumer::Consumer<
+                async_nats::jetstream::consumer::pull::Config,
+            >,
+        >,
+    >,
+    /// Since when the connection has been up (`None` while it is down).
+    connected_since: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 pub(crate) struct BridgeEntry {
@@ -287,44 +298,60 @@ impl ClusterBuilder {
     /// unbounded.
     pub async fn connect(self, bus: EventBus) -> Result<Cluster, ClusterError> {
         check_name("namespace", &self.namespace)?;
+        if self.namespace.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            // The stream's name is the namespace upper-cased: two
+            // namespaces differing in case would share it.
+            return Err(ClusterError::InvalidName {
+                what: "namespace (lower case)",
+                name: self.namespace,
+            });
+        }
         let node = self
             .node
             .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
         check_name("node", &node)?;
+        let connected_since = Arc::new(Mutex::new(None));
+        let on_event = Arc::clone(&connected_since);
         let client = async_nats::ConnectOptions::new()
             .name(format!("cortex-{}-{node}", self.namespace))
             .connection_timeout(self.connect_timeout)
             .max_reconnects(None)
-            .event_callback(|event| async move {
-                tracing::info!(target: "cortex_actor::cluster", %event, "NATS connection");
+            // Back within a second of the server: a node that waits longer
+            // looks dead to the others (placement) for that much longer.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis(50 * (1 << attempts.min(4) as u64))
+                    .min(Duration::from_secs(1))
+            })
+            .event_callback(move |event| {
+                let since = Arc::clone(&on_event);
+                async move {
+                    let mut since = since
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    match event {
+                        async_nats::Event::Connected => *since = Some(std::time::Instant::now()),
+                        async_nats::Event::Disconnected | async_nats::Event::Closed => {
+                            *since = None
+                        }
+                        _ => {}
+                    }
+                    tracing::info!(target: "cortex_actor::cluster", %event, "NATS connection");
+                }
             })
             .connect(&self.url)
             .await
             .map_err(|error| ClusterError::Connect(error.to_string()))?;
-        let stream_name = format!("CORTEX_{}", self.namespace.to_uppercase().replace('-', "_"));
-        let jetstream = if self.jetstream {
+        *connected_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
+        let stream_name = format!("CORTEX_{}", self.namespace.to_uppercase());
+        let jetstream = self.jetstream.then(|| {
             let mut context = async_nats::jetstream::new(client.clone());
             context.set_timeout(self.publish_timeout);
             context
-                .get_or_create_stream(async_nats::jetstream::stream::Config {
-                    name: stream_name.clone(),
-                    subjects: vec![
-                        format!("cortex.{}.ev.>", self.namespace),
-                        format!("cortex.{}.dlq.>", self.namespace),
-                    ],
-                    max_age: self.stream_max_age,
-                    duplicate_window: Duration::from_secs(120),
-                    storage: async_nats::jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|error| ClusterError::JetStream(error.to_string()))?;
-            Some(context)
-        } else {
-            None
-        };
+        });
         let event_prefix = format!("cortex.{}.ev.", self.namespace);
-        Ok(Cluster {
+        let cluster = Cluster {
             inner: Arc::new(Inner {
                 client,
                 jetstream,
@@ -341,8 +368,41 @@ impl ClusterBuilder {
                 counters: Counters::default(),
                 tasks: Mutex::new(Vec::new()),
                 exporters: Mutex::new(Vec::new()),
+                imports: Mutex::new(Vec::new()),
+                connected_since,
+                stream_max_age: self.stream_max_age,
             }),
-        })
+        };
+        if cluster.inner.jetstream.is_some() {
+            cluster.inner.create_stream().await?;
+        }
+        Ok(cluster)
+    }
+}
+
+impl Inner {
+    /// Creates the namespace's stream (or finds it): events and dead
+    /// letters, on file, kept `stream_max_age`, de-duplicated over two
+    /// minutes.
+    pub(crate) async fn create_stream(&self) -> Result<(), ClusterError> {
+        let Some(jetstream) = &self.jetstream else {
+            return Err(ClusterError::JetStreamOff);
+        };
+        jetstream
+            .get_or_create_stream(async_nats::jetstream::stream::Config {
+                name: self.stream_name.clone(),
+                subjects: vec![
+                    format!("cortex.{}.ev.>", self.namespace),
+                    format!("cortex.{}.dlq.>", self.namespace),
+                ],
+                max_age: self.stream_max_age,
+                duplicate_window: Duration::from_secs(120),
+                storage: async_nats::jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|error| ClusterError::JetStream(error.to_string()))
     }
 }
 
@@ -404,6 +464,44 @@ impl Cluster {
     /// Whether the connection to NATS is up right now.
     pub fn is_connected(&self) -> bool {
         self.inner.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// How long the connection to NATS has been up without a break
+    /// (`None` while it is down).
+    pub fn connected_for(&self) -> Option<Duration> {
+        self.inner
+            .connected_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map(|since| since.elapsed())
+    }
+
+    /// This process's incarnation: distinguishes it from an earlier
+    /// process that had the same node name.
+    pub fn incarnation(&self) -> &str {
+        &self.inner.incarnation
+    }
+
+    /// Whether this node has delivered every event stored so far to its
+    /// local subscribers (its JetStream bridges' consumers have nothing
+    /// pending): what it knows is everything the stream holds.
+    pub async fn caught_up(&self) -> Result<bool, ClusterError> {
+        let consumers = self
+            .inner
+            .imports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for consumer in consumers {
+            let info = consumer
+                .get_info()
+                .await
+                .map_err(|error| ClusterError::JetStream(error.to_string()))?;
+            if info.num_pending > 0 || info.num_ack_pending > 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The JetStream stream holding the namespace's events.

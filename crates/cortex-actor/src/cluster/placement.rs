@@ -1,13 +1,17 @@
 //! One owner per actor name across the cluster, on JetStream KV.
 //!
 //! Claiming a name is a KV `create`, which the server makes atomic: of two
-//! nodes claiming `order-42` at once, exactly one gets it. Each node also
-//! keeps a liveness key in a bucket whose entries expire after the
-//! cluster's `node_ttl` (the first node to create the bucket sets it for
-//! all), refreshed every third of it. A claim held by a node whose
-//! liveness key has expired (it crashed, or is cut off from NATS) can be
+//! nodes claiming `order-42` at once, exactly one gets it. A claim holds
+//! `node/incarnation`: the process, not only the node name. Each node
+//! also keeps a liveness key (its incarnation) in a bucket whose entries
+//! expire after the cluster's `node_ttl` (the first node to create the
+//! bucket sets it for all), refreshed every quarter of it. A claim whose
+//! process is gone (its node's key expired: it crashed or is cut off from
+//! NATS; or the key holds another incarnation: the node restarted) can be
 //! taken over, with a compare-and-set on the claim's revision so only one
-//! node takes it.
+//! node takes it. A node judges others dead only once it has itself been
+//! connected for a whole TTL: a NATS outage expires every key, and the
+//! others need that long to renew theirs.
 //!
 //! What a takeover does not bring back: the dead node's in-memory actor
 //! state and the messages in its mailbox. An actor whose state is the fold
@@ -52,6 +56,10 @@ pub struct Placement {
     owners: kv::Store,
     nodes: kv::Store,
     node: Arc<str>,
+    /// What a claim holds: `node/incarnation`, so a claim of an earlier
+    /// process with this node name is not mistaken for this one's.
+    owner: Arc<str>,
+    cluster: Cluster,
 }
 
 impl std::fmt::Debug for Placement {
@@ -75,28 +83,37 @@ impl Cluster {
     pub async fn placement(&self, kind: &str) -> Result<Placement, ClusterError> {
         let node_ttl = self.inner.node_ttl;
         check_name("placement kind", kind)?;
+        if matches!(kind, "nodes" | "ids") {
+            return Err(ClusterError::InvalidName {
+                what: "placement kind (`nodes` and `ids` are the cluster's own buckets)",
+                name: kind.to_owned(),
+            });
+        }
         let jetstream = self.jetstream()?;
-        let namespace = self.inner.namespace.replace('-', "_");
+        let namespace = &self.inner.namespace;
         let owners = bucket(
             jetstream,
-            format!("cortex_{namespace}_{}", kind.replace('-', "_")),
+            format!("cortex_{namespace}_{kind}"),
             Duration::ZERO,
         )
         .await?;
         let nodes = bucket(jetstream, format!("cortex_{namespace}_nodes"), node_ttl).await?;
         let node: Arc<str> = Arc::from(self.inner.node.as_str());
+        let incarnation = Bytes::from(self.inner.incarnation.clone());
         nodes
-            .put(&*node, Bytes::from_static(b"alive"))
+            .put(&*node, incarnation.clone())
             .await
             .map_err(kv_error)?;
         let heartbeat = {
             let nodes = nodes.clone();
             let node = Arc::clone(&node);
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(node_ttl / 3);
+                // Four times a TTL: a node back from a NATS outage (whose
+                // key expired meanwhile) is alive again within a quarter.
+                let mut every = tokio::time::interval(node_ttl / 4);
                 loop {
                     every.tick().await;
-                    if let Err(error) = nodes.put(&*node, Bytes::from_static(b"alive")).await {
+                    if let Err(error) = nodes.put(&*node, incarnation.clone()).await {
                         tracing::debug!(target: "cortex_actor::cluster", %error, "cannot refresh this node's liveness");
                     }
                 }
@@ -106,7 +123,9 @@ impl Cluster {
         Ok(Placement {
             owners,
             nodes,
+            owner: Arc::from(format!("{}/{}", self.inner.node, self.inner.incarnation)),
             node,
+            cluster: self.clone(),
         })
     }
 }
@@ -139,14 +158,29 @@ pub(crate) async fn bucket(
     jetstream.get_key_value(bucket).await.map_err(kv_error)
 }
 
+/// The node name of an owner (`node/incarnation`).
+fn node_of(owner: &str) -> &str {
+    owner.split_once('/').map_or(owner, |(node, _)| node)
+}
+
 impl Placement {
+    /// Whether this node may judge others dead: only after it has been
+    /// connected for a whole TTL, so that after a NATS outage (which
+    /// expires every liveness key) the others have had time to come back
+    /// and say they are alive.
+    fn may_judge(&self) -> bool {
+        self.cluster
+            .connected_for()
+            .is_some_and(|up| up >= self.cluster.inner.node_ttl)
+    }
+
     /// Claims `name` for this node, unless a live node holds it.
     pub async fn claim(&self, name: &str) -> Result<Claim, ClusterError> {
         check_name("actor name", name)?;
         loop {
             match self
                 .owners
-                .create(name, Bytes::copy_from_slice(self.node.as_bytes()))
+                .create(name, Bytes::copy_from_slice(self.owner.as_bytes()))
                 .await
             {
                 Ok(_) => return Ok(Claim::Mine),
@@ -161,22 +195,26 @@ impl Placement {
                 continue;
             }
             let owner = String::from_utf8_lossy(&entry.value).into_owned();
-            if *owner == *self.node {
+            if *owner == *self.owner {
                 return Ok(Claim::Mine);
             }
-            if self.is_alive(&owner).await? {
-                return Ok(Claim::Elsewhere(owner));
+            if !self.may_judge() || self.owner_is_alive(&owner).await? {
+                return Ok(Claim::Elsewhere(node_of(&owner).to_owned()));
             }
             match self
                 .owners
                 .update(
                     name,
-                    Bytes::copy_from_slice(self.node.as_bytes()),
+                    Bytes::copy_from_slice(self.owner.as_bytes()),
                     entry.revision,
                 )
                 .await
             {
-                Ok(_) => return Ok(Claim::TakenOver { previous: owner }),
+                Ok(_) => {
+                    return Ok(Claim::TakenOver {
+                        previous: node_of(&owner).to_owned(),
+                    });
+                }
                 Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {}
                 Err(error) => return Err(kv_error(error)),
             }
@@ -190,15 +228,15 @@ impl Placement {
             .get(name)
             .await
             .map_err(kv_error)?
-            .map(|value| String::from_utf8_lossy(&value).into_owned()))
+            .map(|value| node_of(&String::from_utf8_lossy(&value)).to_owned()))
     }
 
-    /// Gives `name` up if this node holds it (the actor finished).
+    /// Gives `name` up if this process holds it (the actor finished).
     pub async fn release(&self, name: &str) -> Result<bool, ClusterError> {
         let Some(entry) = self.owners.entry(name).await.map_err(kv_error)? else {
             return Ok(false);
         };
-        if entry.operation != kv::Operation::Put || *entry.value != *self.node.as_bytes() {
+        if entry.operation != kv::Operation::Put || *entry.value != *self.owner.as_bytes() {
             return Ok(false);
         }
         self.owners
@@ -207,14 +245,48 @@ impl Placement {
             .map_or(Ok(false), |()| Ok(true))
     }
 
+    /// Gives `name` up once every event this node published before the
+    /// call is stored (waiting up to `within`), so no node can see the
+    /// name free while the actor's last events are still on their way:
+    /// if this node dies first, the claim stays for a survivor to take
+    /// over. Whether it was released.
+    pub async fn release_when_stored(
+        &self,
+        name: &str,
+        within: Duration,
+    ) -> Result<bool, ClusterError> {
+        if !self.cluster.wait_stored(within).await {
+            return Ok(false);
+        }
+        self.release(name).await
+    }
+
     /// Whether `node` refreshed its liveness within the TTL.
     pub async fn is_alive(&self, node: &str) -> Result<bool, ClusterError> {
         Ok(self.nodes.get(node).await.map_err(kv_error)?.is_some())
     }
 
-    /// The claimed names whose owner is no longer alive, with that owner:
-    /// what a surviving node should [`claim`](Self::claim) and recover.
+    /// Whether the process that wrote claim value `owner` is alive: its
+    /// node refreshed its liveness, and it is still the same process.
+    async fn owner_is_alive(&self, owner: &str) -> Result<bool, ClusterError> {
+        let (node, incarnation) = owner.split_once('/').unwrap_or((owner, ""));
+        Ok(self
+            .nodes
+            .get(node)
+            .await
+            .map_err(kv_error)?
+            .is_some_and(|alive| *alive == *incarnation.as_bytes()))
+    }
+
+    /// The claimed names whose owner is no longer alive (its liveness
+    /// expired, or its node restarted as a new process), with that
+    /// owner's node: what a surviving node should [`claim`](Self::claim)
+    /// and recover. Empty until this node has been connected for a whole
+    /// TTL (see [`claim`](Self::claim)).
     pub async fn orphans(&self) -> Result<Vec<(String, String)>, ClusterError> {
+        if !self.may_judge() {
+            return Ok(Vec::new());
+        }
         let keys: Vec<String> = match self.owners.keys().await {
             Ok(keys) => keys.try_collect().await.map_err(kv_error)?,
             Err(error) => return Err(kv_error(error)),
@@ -222,19 +294,20 @@ impl Placement {
         let mut alive = std::collections::HashMap::new();
         let mut orphans = Vec::new();
         for key in keys {
-            let Some(owner) = self.owner(&key).await? else {
+            let Some(owner) = self.owners.get(&key).await.map_err(kv_error)? else {
                 continue;
             };
+            let owner = String::from_utf8_lossy(&owner).into_owned();
             let live = match alive.get(&owner) {
                 Some(live) => *live,
                 None => {
-                    let live = self.is_alive(&owner).await?;
+                    let live = self.owner_is_alive(&owner).await?;
                     alive.insert(owner.clone(), live);
                     live
                 }
             };
             if !live {
-                orphans.push((key, owner));
+                orphans.push((key, node_of(&owner).to_owned()));
             }
         }
         Ok(orphans)

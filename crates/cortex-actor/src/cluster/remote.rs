@@ -227,10 +227,19 @@ impl<A: RemoteActor> Serve<A> {
                     answering.push(answer);
                 }
             }
-            // Dropping the subscription unsubscribes: from now on asks get
-            // "no responders" at once. Asks already taken get their answer
-            // (the actor stopped: `ActorStopped` or `NoReply`).
-            drop(requests);
+            // Unsubscribed: from now on asks get "no responders" at once.
+            // Requests the server routed before it saw the unsubscribe are
+            // answered `ActorStopped` rather than left to time out, and
+            // asks already taken get their answer.
+            let _ = requests.unsubscribe().await;
+            let stopped = encode(&Answer::<()>::Err(WireError::ActorStopped));
+            while let Ok(Some(request)) =
+                tokio::time::timeout(Duration::from_millis(100), requests.next()).await
+            {
+                if let Some(reply) = request.reply {
+                    let _ = inner.client.publish(reply, stopped.clone()).await;
+                }
+            }
             while answering.next().await.is_some() {}
         });
         self.cluster.sync_with_server().await?;

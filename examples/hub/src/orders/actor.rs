@@ -42,6 +42,10 @@ fn one() -> u32 {
     1
 }
 
+/// How long an order's name release waits, per try, for its final event
+/// to be stored.
+const RELEASE_WAIT: Duration = Duration::from_secs(30);
+
 /// One order.
 #[derive(Debug)]
 pub struct OrderActor {
@@ -110,9 +114,19 @@ impl OrderActor {
         };
         let name = format!("order-{}", self.view.id);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            // Only once the final event is stored: a name found free must
+            // never hide an order whose end was lost. While NATS is away
+            // the claim stays (a survivor takes it over if this node dies).
             runtime.spawn(async move {
-                if let Err(error) = placement.release(&name).await {
-                    tracing::debug!(order = name, %error, "cannot release the order's name");
+                for _ in 0..10 {
+                    match placement.release_when_stored(&name, RELEASE_WAIT).await {
+                        Ok(true) => return,
+                        Ok(false) => {}
+                        Err(error) => {
+                            tracing::debug!(order = name, %error, "cannot release the order's name yet");
+                            tokio::time::sleep(RELEASE_WAIT).await;
+                        }
+                    }
                 }
             });
         }

@@ -8,12 +8,15 @@
 //! order that waits on an open breaker adds one `payment_unavailable` per
 //! retry). Every operation is O(1) amortised, plus the copy of one log.
 //!
-//! An event is appended once: one whose `seq` is not past the last one of
-//! its order's log is a copy (the bus subscription that feeds the journal
-//! sees the events this node's actors appended themselves, and, in a
-//! cluster, a redelivered event) and is dropped. The counts of
-//! `GET /api/orders` move only when an event is appended, so they count
-//! each event once whichever way it came.
+//! An event is appended once, in its place by `seq`: one whose `seq` the
+//! log has is a copy (the bus subscription that feeds the journal sees
+//! the events this node's actors appended themselves, and, in a cluster,
+//! a redelivered event) and is dropped; one that arrives late (a retried
+//! publish stored after a later event) goes before the events it
+//! precedes. An order has one final event: a second one, or anything
+//! after it, is dropped. The counts of `GET /api/orders` move only when
+//! an event is appended, so they count each event once whichever way it
+//! came.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,29 +76,57 @@ impl OrderJournal {
         }
     }
 
-    /// Appends `event` to its order's log (a `created` event starts one)
-    /// unless the log already has it; a final event queues the order for
-    /// eviction. Whether it was new.
+    /// Adds `event` to its order's log, in `seq` order, unless the log
+    /// has it already (that `seq`), or it would be a second final event,
+    /// or it comes after the final one; a final event queues the order
+    /// for eviction. Whether it was new.
     pub(super) fn append(&self, event: OrderEvent) -> bool {
-        let now = Instant::now();
         let mut logs = self.lock();
+        self.append_locked(&mut logs, event)
+    }
+
+    /// Ends order `id` with the event `end` makes from its log, if the
+    /// order is known and not final: checked and appended in one step, so
+    /// a final event arriving meanwhile cannot make two. The event, if
+    /// appended.
+    pub(super) fn end_if_open(
+        &self,
+        id: u64,
+        end: impl FnOnce(&[OrderEvent]) -> Option<OrderEvent>,
+    ) -> Option<OrderEvent> {
+        let mut logs = self.lock();
+        let log = logs.by_id.get(&id)?;
+        if log.last().is_some_and(|last| last.kind.is_final()) {
+            return None;
+        }
+        let event = end(log)?;
+        self.append_locked(&mut logs, event.clone())
+            .then_some(event)
+    }
+
+    fn append_locked(&self, logs: &mut Logs, event: OrderEvent) -> bool {
+        let now = Instant::now();
         let id = event.order_id;
         let is_final = event.kind.is_final();
         let log = logs.by_id.entry(id).or_default();
+        // Sorted by `seq`; a final event, once there, is the last.
+        let Err(at) = log.binary_search_by_key(&event.seq, |logged| logged.seq) else {
+            return false;
+        };
         if log
             .last()
-            .is_some_and(|last| last.seq >= event.seq || last.kind.is_final())
+            .is_some_and(|last| last.kind.is_final() && (is_final || event.seq > last.seq))
         {
             return false;
         }
         self.counts.add(&event.kind);
         if log.len() < MAX_EVENTS_PER_ORDER || is_final {
-            log.push(event);
+            log.insert(at, event);
         }
         if is_final {
             logs.finished.push_back((now, id));
         }
-        self.evict(&mut logs, now);
+        self.evict(logs, now);
         true
     }
 
@@ -202,11 +233,30 @@ mod tests {
         assert!(!journal.append(created(1)));
         assert!(journal.append(event(1, 2, OrderEventKind::Processing)));
         assert!(!journal.append(created(1)));
-        assert!(journal.append(event(1, 3, OrderEventKind::Completed)));
-        // Nothing after the final event, whatever its seq.
-        assert!(!journal.append(event(1, 4, OrderEventKind::Processing)));
-        assert_eq!(journal.events(1).unwrap().len(), 3);
+        assert!(journal.append(event(1, 4, OrderEventKind::Completed)));
+        // Nothing after the final event, and no second final event.
+        assert!(!journal.append(event(1, 5, OrderEventKind::Processing)));
+        assert!(!journal.append(event(
+            1,
+            5,
+            OrderEventKind::Failed {
+                kind: FailureKind::Abandoned,
+                reason: "late".into()
+            }
+        )));
+        // A late event before the final one goes in its place.
+        assert!(journal.append(event(
+            1,
+            3,
+            OrderEventKind::PaymentSucceeded { attempts: 1 }
+        )));
+        let seqs: Vec<u32> = journal.events(1).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        // Ending an order that is final does nothing.
+        assert_eq!(journal.end_if_open(1, |_| unreachable!()), None);
         let counts = journal.counts();
+        assert_eq!(counts.completed.load(Ordering::Relaxed), 1);
+        assert_eq!(counts.failed.load(Ordering::Relaxed), 0);
         assert_eq!(counts.created.load(Ordering::Relaxed), 1);
         assert_eq!(counts.processing.load(Ordering::Relaxed), 1);
         assert_eq!(counts.completed.load(Ordering::Relaxed), 1);

@@ -336,6 +336,12 @@ async fn create(
             };
             state.journal.append(failed.clone());
             let _ = state.system.events().publish(failed.topic(), failed).await;
+            if let Some(cluster) = &state.cluster {
+                let _ = cluster
+                    .placement
+                    .release_when_stored(&name, STORED_WITHIN)
+                    .await;
+            }
             return Err(Problem::unavailable(error.to_string()));
         }
     };
