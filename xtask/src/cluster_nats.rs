@@ -128,7 +128,7 @@ pub(crate) fn run(redis_url: &str) -> Result<(), String> {
     placed.extend(place(&addrs, &[0, 1, 2], before_kill)?);
     let (burst, mut node2) = burst_then_kill(addrs[1], hubs[1].take())?;
     println!(
-        "cluster: node-2 killed (SIGKILL) after {before_kill} more orders, while {} orders it had just accepted were in flight",
+        "cluster: node-2 killed (SIGKILL) after {before_kill} more orders, as the first answers of a burst of 12 came back ({} answered)",
         burst.len()
     );
     placed.extend(burst);

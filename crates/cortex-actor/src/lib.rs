@@ -96,7 +96,8 @@
 //!
 //! # Minimum supported Rust version
 //!
-//! The workspace's `rust-version` (1.88); with `nats`, 1.89 (async-nats).
+//! 1.89: the workspace's 1.88 would do without `nats`, but async-nats
+//! (feature `nats`, and the crate's tests) needs 1.89.
 
 mod actor;
 mod actor_ref;

@@ -601,7 +601,9 @@ impl Cluster {
         .is_ok()
     }
 
-    /// Leaves the cluster: stops importing and consuming, then waits up to
+    /// Leaves the cluster: stops importing (consumer groups stop when their
+    /// [`ConsumerGroup`] handles drop, served actors when they stop), then
+    /// waits up to
     /// `grace` for the bridges to hand every event already published here
     /// to NATS (for JetStream bridges: until the server stored it), and
     /// flushes and closes the connection. Events published on the bus after
