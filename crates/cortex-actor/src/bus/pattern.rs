@@ -37,6 +37,7 @@ impl Pattern {
     }
 
     /// The pattern's words, `*` and `**` included.
+    #[cfg(feature = "nats")]
     pub(crate) fn words(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|word| &**word)
     }
