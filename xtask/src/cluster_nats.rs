@@ -630,6 +630,20 @@ fn converge(addrs: &[SocketAddr], placed: &[Placed]) -> Result<Converged, String
         .iter()
         .map(|addr| Client::new(*addr).get("/api/cluster")?.json())
         .collect::<Result<Vec<Value>, String>>()?;
+    // The same counts as Prometheus series, on each survivor.
+    for addr in survivors {
+        let text = Client::new(addr).get("/metrics")?;
+        let text = String::from_utf8_lossy(&text.body);
+        for series in [
+            r#"cortex_cluster_connected{namespace="hub"} 1"#,
+            r#"cortex_cluster_events_total{namespace="hub",outcome="stored"}"#,
+            r#"cortex_cluster_events_total{namespace="hub",outcome="imported"}"#,
+        ] {
+            if !text.contains(series) {
+                return Err(format!("cluster: {addr}/metrics has no {series}"));
+            }
+        }
+    }
     let taken_over = cluster
         .iter()
         .map(|status| status["orders"]["recovered"].as_u64().unwrap_or(0))

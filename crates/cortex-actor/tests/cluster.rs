@@ -147,6 +147,18 @@ async fn a_bridged_event_reaches_other_nodes_once_and_never_echoes() {
     assert_eq!(a.stats().imported, 1);
     assert_eq!(b.stats().exported, 1);
     assert_eq!(b.stats().imported, 10);
+    // The same counts as Prometheus series.
+    use cortex_metrics::RegisterMetrics as _;
+    let metrics = cortex_metrics::MetricsRegistry::new();
+    b.register_metrics(&metrics).unwrap();
+    let text = metrics.encode(cortex_metrics::Format::Prometheus);
+    for line in [
+        format!(r#"cortex_cluster_events_total{{namespace="{ns}",outcome="imported"}} 10"#),
+        format!(r#"cortex_cluster_events_total{{namespace="{ns}",outcome="exported"}} 1"#),
+        format!(r#"cortex_cluster_connected{{namespace="{ns}"}} 1"#),
+    ] {
+        assert!(text.contains(&line), "{line} not in\n{text}");
+    }
 }
 
 #[tokio::test]

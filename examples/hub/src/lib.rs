@@ -387,6 +387,10 @@ impl Hub {
             bus,
             self.streams.clone(),
         )?;
+        if let Some(cluster) = &self.cluster {
+            // `cortex_cluster_*`: the connection, bridged events, groups.
+            cluster.cluster.register_metrics(&self.metrics)?;
+        }
         let request_timeout = Timeout::builder(REQUEST_TIMEOUT)
             .timeout_duration(self.config.request_timeout)
             .build()

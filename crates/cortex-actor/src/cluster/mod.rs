@@ -72,6 +72,8 @@ mod error;
 mod group;
 mod headers;
 mod ids;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod placement;
 mod remote;
 mod subject;
