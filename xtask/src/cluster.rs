@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use crate::conformance::client::Client;
 use crate::conformance::tools::ensure_packages;
 use crate::hub::HubProcess;
-use crate::process::{free_loopback_addr, stop_by_pid};
+use crate::process::{free_loopback_addr, spawn_until_ready, stop_by_pid, version_of};
 use crate::{cargo, root};
 
 /// The Hub's per-client limit on `/api/flaky` (examples/hub/src/flaky.rs).
@@ -393,37 +393,30 @@ impl RedisServer {
 
     /// Starts the server (again) on its port and waits for `PONG`.
     fn restart(&mut self) -> Result<(), String> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.addr.port().to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start redis-server: {e}"))?;
+        let port = self.addr.port().to_string();
+        let addr = self.addr;
+        let child = spawn_until_ready(
+            Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port,
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit()),
+            || Self::ping(addr).is_ok(),
+        )?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if self.ping().is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("redis-server did not answer PING on {}", self.addr));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        Ok(())
     }
 
-    fn ping(&self) -> Result<(), String> {
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200))
+    fn ping(addr: SocketAddr) -> Result<(), String> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))
             .map_err(|e| e.to_string())?;
         stream
             .set_read_timeout(Some(Duration::from_millis(500)))
@@ -439,11 +432,7 @@ impl RedisServer {
     }
 
     fn version() -> String {
-        Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
+        version_of("redis-server", "--version")
     }
 
     /// Stops the server by PID (SIGTERM, then SIGKILL after 5 s).

@@ -37,7 +37,7 @@ use crate::conformance::client::Client;
 use crate::conformance::showcase::{self, Ws};
 use crate::conformance::tools::ensure_packages;
 use crate::hub::HubProcess;
-use crate::process::{free_loopback_addr, stop_by_pid};
+use crate::process::{free_loopback_addr, spawn_until_ready, stop_by_pid, version_of};
 use crate::{cargo, root};
 
 const NODES: usize = 3;
@@ -102,11 +102,11 @@ pub(crate) fn run(redis_url: &str) -> Result<(), String> {
 
     // Orders: steady, then nats-server dead for 5 s, then node 2 killed.
     let steady = ORDERS / 2 - placed.len();
-    placed.extend(place(&addrs, &[0, 1, 2], steady)?);
+    placed.extend(place(&addrs, &[0, 1, 2], Until::Placed(steady))?);
     println!("cluster: {steady} orders placed round-robin on 3 nodes");
 
     nats.kill();
-    let during = place_for(&addrs, OUTAGE)?;
+    let during = place(&addrs, &[0, 1, 2], Until::Deadline(Instant::now() + OUTAGE))?;
     nats.restart()?;
     let unstored = during.iter().filter(|order| !order.stored).count();
     if unstored != during.len() {
@@ -125,7 +125,7 @@ pub(crate) fn run(redis_url: &str) -> Result<(), String> {
     wait_until_connected(&addrs)?;
 
     let before_kill = (ORDERS - placed.len()) / 3;
-    placed.extend(place(&addrs, &[0, 1, 2], before_kill)?);
+    placed.extend(place(&addrs, &[0, 1, 2], Until::Placed(before_kill))?);
     let (burst, mut node2) = burst_then_kill(addrs[1], hubs[1].take())?;
     println!(
         "cluster: node-2 killed (SIGKILL) after {before_kill} more orders, as the first answers of a burst of 12 came back ({} answered)",
@@ -136,7 +136,7 @@ pub(crate) fn run(redis_url: &str) -> Result<(), String> {
         node2.kill();
     }
     let left = ORDERS - placed.len();
-    placed.extend(place(&addrs, &[0, 2], left)?);
+    placed.extend(place(&addrs, &[0, 2], Until::Placed(left))?);
 
     let report = converge(&addrs, &placed)?;
     println!(
@@ -256,41 +256,6 @@ fn burst_then_kill(
     Ok((placed, Some(hub)))
 }
 
-/// Places orders from [`PLACERS`] threads, round-robin over every node,
-/// for `window`.
-fn place_for(addrs: &[SocketAddr], window: Duration) -> Result<Vec<Placed>, String> {
-    let deadline = Instant::now() + window;
-    let results: Vec<Result<Vec<Placed>, String>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..PLACERS)
-            .map(|worker| {
-                scope.spawn(move || {
-                    let mut placed = Vec::new();
-                    let mut n = worker;
-                    while Instant::now() < deadline {
-                        let node = n % addrs.len();
-                        placed.push(place_on(&Client::new(addrs[node]), node, n)?);
-                        n += PLACERS;
-                    }
-                    Ok(placed)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|_| Err("a placer panicked".to_owned()))
-            })
-            .collect()
-    });
-    let mut all = Vec::new();
-    for result in results {
-        all.extend(result?);
-    }
-    Ok(all)
-}
-
 fn place_on(client: &Client, node: usize, n: usize) -> Result<Placed, String> {
     let reply = client.post_json("/api/orders", &place_body(n))?;
     if reply.status.as_u16() != 202 {
@@ -311,9 +276,18 @@ fn place_on(client: &Client, node: usize, n: usize) -> Result<Placed, String> {
     })
 }
 
-/// Places `count` orders round-robin over `nodes`, from [`PLACERS`]
-/// threads.
-fn place(addrs: &[SocketAddr], nodes: &[usize], count: usize) -> Result<Vec<Placed>, String> {
+/// How long [`place`] goes on.
+#[derive(Clone, Copy)]
+enum Until {
+    /// This many orders in all.
+    Placed(usize),
+    /// Until then.
+    Deadline(Instant),
+}
+
+/// Places orders round-robin over `nodes` from [`PLACERS`] threads (each
+/// with a keep-alive client per node) until `until`.
+fn place(addrs: &[SocketAddr], nodes: &[usize], until: Until) -> Result<Vec<Placed>, String> {
     let results: Vec<Result<Vec<Placed>, String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..PLACERS)
             .map(|worker| {
@@ -321,9 +295,14 @@ fn place(addrs: &[SocketAddr], nodes: &[usize], count: usize) -> Result<Vec<Plac
                     let clients: Vec<Client> =
                         nodes.iter().map(|&node| Client::new(addrs[node])).collect();
                     let mut placed = Vec::new();
-                    for n in (worker..count).step_by(PLACERS) {
+                    let mut n = worker;
+                    while match until {
+                        Until::Placed(count) => n < count,
+                        Until::Deadline(deadline) => Instant::now() < deadline,
+                    } {
                         let which = n % nodes.len();
                         placed.push(place_on(&clients[which], nodes[which], n)?);
+                        n += PLACERS;
                     }
                     Ok(placed)
                 })
@@ -338,7 +317,7 @@ fn place(addrs: &[SocketAddr], nodes: &[usize], count: usize) -> Result<Vec<Plac
             })
             .collect()
     });
-    let mut all = Vec::with_capacity(count);
+    let mut all = Vec::new();
     for result in results {
         all.extend(result?);
     }
@@ -695,37 +674,22 @@ impl NatsServer {
     /// Starts the server (again) on its port and store; waits for its
     /// `INFO` greeting.
     fn restart(&mut self) -> Result<(), String> {
-        let child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.addr.port().to_string(),
-                "-sd",
-                &self.store.display().to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start nats-server: {e}"))?;
+        let port = self.addr.port().to_string();
+        let store = self.store.display().to_string();
+        let addr = self.addr;
+        let child = spawn_until_ready(
+            Command::new("nats-server")
+                .args(["-js", "-a", "127.0.0.1", "-p", &port, "-sd", &store])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            || Self::greets(addr),
+        )?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if self.greets() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!("nats-server did not greet on {}", self.addr));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        Ok(())
     }
 
-    fn greets(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200))
-        else {
+    fn greets(addr: SocketAddr) -> bool {
+        let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
@@ -734,11 +698,7 @@ impl NatsServer {
     }
 
     fn version() -> String {
-        Command::new("nats-server")
-            .arg("--version")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
+        version_of("nats-server", "--version")
     }
 
     /// SIGKILL: the abrupt end the chaos check wants.

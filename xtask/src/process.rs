@@ -36,3 +36,36 @@ pub(crate) fn stop_by_pid(child: &mut Child, grace: Duration) -> bool {
     let _ = child.wait();
     false
 }
+
+/// Spawns `command` (stdin closed) and waits up to 10 s until `ready`
+/// says it serves (a protocol greeting, a `PING`): the child, or why not.
+/// A child that is not ready in time is killed.
+pub(crate) fn spawn_until_ready(
+    command: &mut Command,
+    ready: impl Fn() -> bool,
+) -> Result<Child, String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{program} was not ready within 10 s"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(child)
+}
+
+/// The first line `program flag` prints (a version), or empty.
+pub(crate) fn version_of(program: &str, flag: &str) -> String {
+    Command::new(program)
+        .arg(flag)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}

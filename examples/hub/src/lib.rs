@@ -36,7 +36,7 @@
 //! | `GET /api/analytics` | order analytics kept by an event-bus consumer: totals, active orders, per-minute rates, processing-time p50/p95/p99, failure reasons; also in `/metrics` as `cortex_hub_order_*` |
 //! | `GET /api/notifications/ws?rooms=orders,42,alerts` | a WebSocket of order events (rooms `orders`, an order id) and alerts (`alerts`: failed orders, breaker transitions); `{"op":"join"\|"leave","room"}`, `{"op":"ping"}`; bounded queue (slow consumers closed), per-connection rate limit, heartbeats, idle close, origin check |
 //! | `GET /api/notifications/sse?rooms=…` | the same messages as server-sent events |
-//! | `GET /api/orders` | counts of `order.*` events (kept by a bus subscriber) and actor-system stats |
+//! | `GET /api/orders` | counts of `order.*` events (as the journal appended them, each once) and actor-system stats |
 //! | `POST /api/compute/hash?rounds=N` | the FNV-1a 64 of the body repeated N times (1 to 1 000 000, `rounds × body bytes` at most 256 MiB, bodies up to 1 MiB, else 413/422 problem+json), computed on the `compute` worker pool; a full queue answers 429 problem+json with `Retry-After` at once, a pool shutting down 503, a job past its queue TTL or run timeout 504 |
 //! | `POST /api/compute/blur` | a box blur of a grayscale image on the same pool: `{"width", "height", "radius", "passes", "seed"}` (a generated image) or `"pixels"` instead of `"seed"` (returned blurred); answers the `sum` and FNV-1a `checksum` of the result |
 //! | `GET /api/compute/stats` | the compute pool's stats (workers, busy, queue, submitted, completed, rejected, …) as JSON; its series are in `/metrics` (`cortex_worker_*{pool="compute"}`), its check in `/health` (`workers:compute`) |

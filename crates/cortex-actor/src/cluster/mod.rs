@@ -60,7 +60,7 @@
 //! // One member of the `billing` group handles each event, at least once.
 //! cluster
 //!     .consume::<OrderPlaced, _, _>("billing", "order.*", Default::default(), |_topic, event| async move {
-//!         println!("bill order {}", event.id);
+//!         tracing::info!(order = event.id, "billed");
 //!         Ok(())
 //!     })
 //!     .await?;

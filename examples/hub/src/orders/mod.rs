@@ -11,7 +11,8 @@
 //! anyone reads is the fold of that log ([`OrderView::replay`]):
 //! `GET /api/orders/{id}` the order, `GET /api/orders/{id}/events` the log
 //! itself; analytics and notifications consume the same events from the
-//! bus, and a bus subscriber keeps the counts `GET /api/orders` reports.
+//! bus, and the journal counts the events it appends for `GET /api/orders`
+//! (in a cluster it also appends the other nodes' events from the bus).
 //! The payment call
 //! is simulated and protected by a resilience pipeline (timeout → retry →
 //! circuit breaker), registered as `payments` so it shows in `/resilience`
@@ -153,20 +154,22 @@ pub(crate) fn routes_with(
         config.keep_finished,
         config.keep_finished_for,
     ));
-    // The journal hears every order event on the bus: this node's (already
-    // appended by their actors, so dropped as copies) and, in a cluster,
-    // the other nodes'.
-    let feed = Arc::clone(&journal);
-    let subscribed = system
-        .events()
-        .subscribe_fn::<OrderEvent, _>("order.*", move |_, event| {
-            feed.append(event.clone());
-        });
-    if let Err(error) = subscribed {
-        // Only a malformed pattern fails, and this one is a constant.
-        tracing::error!(%error, "the journal will only see this node's orders");
-    }
     if let Some(cluster) = cluster {
+        // In a cluster the journal also hears every order event on the
+        // bus: the other nodes' (and this node's own, which its actors
+        // appended already and the journal drops as copies). On one node
+        // the actors' own appends are all there is, and nothing listens.
+        let feed = Arc::clone(&journal);
+        let subscribed =
+            system
+                .events()
+                .subscribe_fn::<OrderEvent, _>("order.*", move |_, event| {
+                    feed.append(event.clone());
+                });
+        if let Err(error) = subscribed {
+            // Only a malformed pattern fails, and this one is a constant.
+            tracing::error!(%error, "the journal will only see this node's orders");
+        }
         tokio::spawn(recover::take_over_orphans(
             cluster.clone(),
             Arc::clone(&journal),
