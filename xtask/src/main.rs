@@ -98,6 +98,8 @@ pub(crate) fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
+/// The same sequence as `.ci/run` (which also sets `CARGO_INCREMENTAL=0`
+/// so CI's target dir holds each artifact once).
 fn ci() -> Result<(), String> {
     let cargo = cargo();
     exec(&cargo, &["fmt", "--all", "--check"])?;
