@@ -1434,11 +1434,16 @@ on the same code), so read a single `mt2` ratio as a range.
   difference is flush policy (ours flushes whenever the source waits, for
   streaming) and is within run-to-run noise at this size.
 - **Compression, brotli on 1 MiB** (2.3x the time in the table's run,
-  1.8x when the two rows run alone: 16.1 vs 8.9 ms; equal at 64 MiB): the
-  same quality and identical bytes, so a cost per response, not per byte,
-  not yet traced. Both drive the same async-compression brotli encoder,
-  ours through its codec API with the whole body as one input,
-  tower-http's through its `bufread` reader.
+  equal at 64 MiB): the same quality, identical bytes and, read from the
+  sources, the same brotli calls (the whole body as one input, all of it
+  compressed at `finish`). Measured alone, each row in a process of its
+  own, alternating, the gap is gone: tower-http 22.5 then 15.4 ms, cortex
+  17.8 then 17.9 ms (with a build running beside them, hence the
+  spread). In the bench's single process ours is the first row measured,
+  right after the setup compressed every body once (64 MiB ones
+  included); with brotli's ~16 MiB of buffers per response, the heap that
+  setup leaves behind is the likeliest reason. Either way the gap follows
+  the row's place in the run, not our path.
 ";
 
 #[cfg(test)]
